@@ -1,0 +1,63 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Benchmark LLM inference servers that speak the OpenAI HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "llm-bench", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the benchmarks a config describes and write the report.
+    Run(RunArgs),
+    /// List the engines compiled into this binary with their capabilities.
+    Engines,
+    /// Check a config without running it, and print the benchmarks it would run.
+    Validate(ConfigArgs),
+    /// Print the JSON Schema of the config or of the report.
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        which: SchemaKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SchemaKind {
+    /// The config file (TOML, YAML or JSON).
+    Config,
+    /// The report (JSON or YAML).
+    Report,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// The config file; .toml, .yaml, .yml or .json.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// The engine to use, overriding `benchmark_engine`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) engine: Option<String>,
+    /// Override one config key, e.g. `--set profile.rates=[5,10]`. Repeatable; applied in order.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+    /// Write the report here (format from the extension), instead of the config's outputs.
+    /// Repeatable.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Do not report progress while running.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}

@@ -1,0 +1,325 @@
+//! `llm-bench`: the composition root. It alone knows the set of engines, owns the tokio
+//! runtime, reads and writes files, installs logging and chooses exit codes.
+
+mod cli;
+mod engines;
+pub mod exit_codes;
+mod files;
+mod progress;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bench_core::config::{ConfigFormat, OutputSpec};
+use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command, ConfigArgs, RunArgs, SchemaKind};
+
+pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
+
+/// The binary's entry point: real arguments, real stdout and stderr.
+pub fn main() -> ExitCode {
+    init_logging();
+    let code = run(
+        std::env::args_os(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests running the CLI in-process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn bad_input(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: exit_codes::BAD_INPUT,
+            error: error.into(),
+        }
+    }
+
+    fn run_failed(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: exit_codes::RUN_FAILED,
+            error: error.into(),
+        }
+    }
+}
+
+/// Runs `llm-bench` with `args` (the first is the program name) and returns the exit code.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = write!(
+                stdout_or_stderr(&error, stdout, stderr),
+                "{}",
+                error.render()
+            );
+            return if error.use_stderr() {
+                exit_codes::BAD_INPUT
+            } else {
+                exit_codes::OK
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run_command(&args, stdout),
+        Command::Engines => list_engines(stdout),
+        Command::Validate(args) => validate_command(&args, stdout),
+        Command::Schema { which } => print_schema(which, stdout),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            let _ = writeln!(stderr, "error: {:#}", failure.error);
+            failure.code
+        }
+    }
+}
+
+fn stdout_or_stderr<'a>(
+    error: &clap::Error,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+) -> &'a mut dyn Write {
+    if error.use_stderr() {
+        stderr
+    } else {
+        stdout
+    }
+}
+
+/// Reads, overrides and validates the config named by the flags.
+fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
+    let path = &args.config;
+    let format = ConfigFormat::from_path(path).map_err(Failure::bad_input)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))
+        .map_err(Failure::bad_input)?;
+    let mut overrides = args.overrides.clone();
+    if let Some(engine) = &args.engine {
+        overrides.push(format!("benchmark_engine=\"{}\"", engine.replace('"', "")));
+    }
+    let mut config = Config::load(&text, format, &overrides)
+        .with_context(|| format!("invalid config {}", path.display()))
+        .map_err(Failure::bad_input)?;
+    if !args.output.is_empty() {
+        config.outputs = args
+            .output
+            .iter()
+            .map(|p| OutputSpec {
+                path: p.to_string_lossy().into_owned(),
+                format: None,
+            })
+            .collect();
+        for output in &config.outputs {
+            output
+                .resolved_format()
+                .context("invalid --output")
+                .map_err(Failure::bad_input)?;
+        }
+    }
+    Ok(config)
+}
+
+fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let mut config = load_config(&args.config)?;
+    let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
+    if config.outputs.is_empty() {
+        let stamp = bench_core::schema::Timestamp::now().to_string();
+        let stamp: String = stamp
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(15)
+            .collect();
+        config.outputs.push(OutputSpec {
+            path: format!("llm-bench-report-{stamp}.json"),
+            format: None,
+        });
+    }
+    let progress: Arc<dyn bench_core::progress::ProgressSink> = if args.no_progress {
+        Arc::new(bench_core::progress::NoProgress)
+    } else {
+        Arc::new(progress::LogProgress::new())
+    };
+    let cancel = CancelToken::new();
+    let context = RunContext::new(progress, cancel.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::run_failed)?;
+    let report = runtime.block_on(async {
+        let signals = tokio::spawn(forward_signals(cancel));
+        let result = engine.run(&config, &context).await;
+        signals.abort();
+        result
+    });
+    let mut report = match report {
+        Ok(report) => report,
+        Err(EngineError::Config(error)) => return Err(Failure::bad_input(error)),
+        Err(error) => return Err(Failure::run_failed(error)),
+    };
+    // Whatever the engine put there, the written config is the redacted one.
+    report.config = config.redacted();
+    write_outputs(&report, &config.outputs)?;
+    let _ = write!(stdout, "{}", bench_core::render::summary_table(&report));
+    for output in &config.outputs {
+        let _ = writeln!(stdout, "wrote {}", output.path);
+    }
+    Ok(if report.interrupted {
+        exit_codes::INTERRUPTED
+    } else {
+        exit_codes::OK
+    })
+}
+
+/// First SIGINT or SIGTERM: cancel the run so the engine returns what it measured. Second:
+/// exit at once.
+async fn forward_signals(cancel: CancelToken) {
+    let mut first = true;
+    loop {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        if !first {
+            tracing::warn!("second interrupt: exiting without waiting for the engine");
+            std::process::exit(i32::from(exit_codes::INTERRUPTED));
+        }
+        first = false;
+        tracing::warn!("interrupted: stopping the run and writing what was measured (interrupt again to exit at once)");
+        cancel.cancel();
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), Failure> {
+    let mut failures = Vec::new();
+    // Write every output even if one fails, so nothing measured is lost.
+    for output in outputs {
+        let result = output
+            .resolved_format()
+            .map_err(anyhow::Error::from)
+            .and_then(|format| Ok(bench_core::render::render(report, format)?))
+            .and_then(|text| files::write_atomically(Path::new(&output.path), text.as_bytes()));
+        if let Err(error) = result {
+            failures.push(format!("{error:#}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::run_failed(anyhow::anyhow!(
+            "the run finished but {} of {} report files could not be written: {}",
+            failures.len(),
+            outputs.len(),
+            failures.join("; ")
+        )))
+    }
+}
+
+fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let registrations = registry::registrations();
+    if registrations.is_empty() {
+        let _ = writeln!(stdout, "no engines are compiled into this build");
+    }
+    for registration in registrations {
+        let _ = writeln!(stdout, "{}: {}", registration.name, registration.summary);
+        match (registration.build)(&Default::default()) {
+            Ok(engine) => {
+                let caps = engine.capabilities();
+                let join = |names: Vec<&str>| names.join(", ");
+                let _ = writeln!(
+                    stdout,
+                    "  profiles: {}",
+                    join(caps.profiles.iter().map(|p| p.name()).collect())
+                );
+                let _ = writeln!(
+                    stdout,
+                    "  data:     {}",
+                    join(caps.data.iter().map(|d| d.name()).collect())
+                );
+                let _ = writeln!(
+                    stdout,
+                    "  metrics:  {}",
+                    join(caps.metrics.iter().map(|m| m.field()).collect())
+                );
+            }
+            Err(error) => {
+                let _ = writeln!(stdout, "  (cannot be built with default options: {error})");
+            }
+        }
+    }
+    Ok(exit_codes::OK)
+}
+
+fn validate_command(args: &ConfigArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let config = load_config(args)?;
+    registry::engine_for(&config).map_err(Failure::bad_input)?;
+    let plan = config.plan();
+    let _ = writeln!(
+        stdout,
+        "config ok: engine `{}`, {} benchmark(s)",
+        config.benchmark_engine,
+        plan.len()
+    );
+    for (i, benchmark) in plan.iter().enumerate() {
+        let _ = writeln!(
+            stdout,
+            "  {}. {} [{}]",
+            i + 1,
+            benchmark.strategy,
+            benchmark.workload
+        );
+    }
+    Ok(exit_codes::OK)
+}
+
+fn print_schema(which: SchemaKind, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let text = match which {
+        SchemaKind::Config => bench_core::schema::config_json_schema(),
+        SchemaKind::Report => bench_core::schema::report_json_schema(),
+    };
+    let _ = write!(stdout, "{text}");
+    Ok(exit_codes::OK)
+}

@@ -1,0 +1,77 @@
+//! Progress as log lines: benchmark start and end, and a live line every few seconds.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bench_core::progress::{ProgressEvent, ProgressSink};
+
+/// How often an update is logged while a benchmark runs.
+const INTERVAL: Duration = Duration::from_secs(5);
+
+/// Logs progress events through `tracing` at info level.
+#[derive(Debug)]
+pub(crate) struct LogProgress {
+    last_update: Mutex<Option<Instant>>,
+}
+
+impl LogProgress {
+    pub(crate) fn new() -> Self {
+        Self {
+            last_update: Mutex::new(None),
+        }
+    }
+}
+
+impl ProgressSink for LogProgress {
+    fn event(&self, event: &ProgressEvent) {
+        match event {
+            ProgressEvent::BenchmarkStarted {
+                index,
+                of,
+                strategy,
+                workload,
+                ..
+            } => {
+                let of = of.map(|n| format!("/{n}")).unwrap_or_default();
+                tracing::info!(
+                    "benchmark {}{of} started: {:?} streams={:?} rate={:?} workload={workload}",
+                    index + 1,
+                    strategy.kind,
+                    strategy.streams,
+                    strategy.target_rate_per_s
+                );
+            }
+            ProgressEvent::Update(u) => {
+                let mut last = self.last_update.lock().unwrap_or_else(|p| p.into_inner());
+                if last.is_some_and(|t| t.elapsed() < INTERVAL) {
+                    return;
+                }
+                *last = Some(Instant::now());
+                tracing::info!(
+                    "benchmark {} {:?} {:.0}s: ok {} err {} in flight {}, {:.1} req/s, {:.0} out tok/s, TTFT p50 {}",
+                    u.index + 1,
+                    u.phase,
+                    u.elapsed_s,
+                    u.requests.successful,
+                    u.requests.errored,
+                    u.in_flight,
+                    u.requests_per_s,
+                    u.output_tokens_per_s,
+                    u.ttft_p50_ms.map_or("-".to_owned(), |v| format!("{v:.1} ms"))
+                );
+            }
+            ProgressEvent::BenchmarkFinished { index, benchmark } => {
+                let r = &benchmark.requests;
+                tracing::info!(
+                    "benchmark {} finished: {} ok, {} incomplete, {} errored in {:.1}s",
+                    index + 1,
+                    r.successful,
+                    r.incomplete,
+                    r.errored,
+                    benchmark.window.duration_s
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,1041 @@
+//! The configuration model: what to benchmark, how, and where the results go.
+//!
+//! Text in TOML, YAML or JSON becomes a generic tree, the legacy autotuner block (if any) is
+//! converted (`legacy`), `--set key=value` overrides are applied (`overrides`), and the tree
+//! is deserialized strictly: an unknown key is an error that suggests the intended one
+//! (`strict`). [`Config::validate`] then checks what types cannot: ranges, and that each key
+//! fits the kind it sits under. The reference is `docs/config.md`.
+
+mod legacy;
+mod overrides;
+mod plan;
+mod strict;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+pub use plan::{PlannedBenchmark, PlannedStrategy, DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_SIZE};
+
+/// The engine used when `benchmark_engine` is not given.
+pub const DEFAULT_ENGINE: &str = "native";
+
+/// A complete benchmark configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The registered engine that runs the benchmark (`llm-bench engines` lists them).
+    #[serde(default = "default_engine")]
+    pub benchmark_engine: String,
+    /// Seed for every random choice (arrivals, synthetic data), so runs are repeatable.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The server under test.
+    pub target: Target,
+    /// How load is generated.
+    pub profile: Profile,
+    /// Limits that end each benchmark; at least `max_seconds` or `max_requests`.
+    #[serde(default)]
+    pub constraints: Constraints,
+    /// Leading part of each benchmark that is run but not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Transient>,
+    /// Trailing part of each benchmark that is run but not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Transient>,
+    /// What the requests contain.
+    pub data: Data,
+    /// Report files to write; the format follows the extension.
+    #[serde(default, rename = "output", skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputSpec>,
+    /// Options read only by one engine, keyed by engine name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, EngineOptions>,
+}
+
+fn default_engine() -> String {
+    DEFAULT_ENGINE.to_owned()
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// The OpenAI-compatible server under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Base URL, e.g. `http://127.0.0.1:8000` (the `/v1/...` path is added).
+    pub url: String,
+    /// The served model name sent in each request.
+    pub model: String,
+    /// Which endpoint: `chat` (`/v1/chat/completions`) or `completions` (`/v1/completions`).
+    #[serde(default)]
+    pub api: Api,
+    /// Environment variable holding the API key, sent as a bearer token when set. The key itself
+    /// never appears in a config or a report. An empty name sends no key.
+    #[serde(default = "default_api_key_env")]
+    pub api_key_env: String,
+    /// Extra HTTP headers. Values of headers whose names look secret are redacted in reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Network timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+fn default_api_key_env() -> String {
+    "OPENAI_API_KEY".to_owned()
+}
+
+/// The OpenAI API flavour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `POST /v1/chat/completions` with a `messages` list.
+    #[default]
+    Chat,
+    /// `POST /v1/completions` with a `prompt` string.
+    Completions,
+}
+
+/// Network timeouts, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Establishing a connection.
+    #[serde(default = "default_connect_seconds")]
+    pub connect_seconds: f64,
+    /// The longest silence between two reads of a response.
+    #[serde(default = "default_read_seconds")]
+    pub read_seconds: f64,
+    /// A whole request, from send to the end of the response; unbounded when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_seconds: Option<f64>,
+}
+
+fn default_connect_seconds() -> f64 {
+    10.0
+}
+
+fn default_read_seconds() -> f64 {
+    120.0
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_seconds: default_connect_seconds(),
+            read_seconds: default_read_seconds(),
+            request_seconds: None,
+        }
+    }
+}
+
+/// How load is generated: a kind and the parameters that kind reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The load pattern.
+    pub kind: ProfileKind,
+    /// `concurrent`: the stream counts, one benchmark each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<Vec<u32>>,
+    /// `constant`, `poisson`: the arrival rates in requests per second, one benchmark each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Vec<f64>>,
+    /// `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_size: Option<u32>,
+    /// `sweep`: the arrival process of the rate steps (default `constant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RateStrategy>,
+    /// `sweep`: how the rate steps are spaced (default `linear`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<Spacing>,
+    /// Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
+    /// 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
+    /// reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Seconds over which load ramps up linearly at the start of each benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rampup_seconds: Option<f64>,
+}
+
+/// The load patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileKind {
+    /// One request at a time.
+    Synchronous,
+    /// A fixed number of streams per benchmark (`streams`).
+    Concurrent,
+    /// As many requests as `max_concurrency` allows.
+    Throughput,
+    /// Evenly spaced arrivals at each of `rates`.
+    Constant,
+    /// Poisson arrivals at each of `rates`.
+    Poisson,
+    /// Synchronous, throughput, then `sweep_size - 2` rates between the two.
+    Sweep,
+}
+
+impl ProfileKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [ProfileKind; 6] = [
+        Self::Synchronous,
+        Self::Concurrent,
+        Self::Throughput,
+        Self::Constant,
+        Self::Poisson,
+        Self::Sweep,
+    ];
+
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Synchronous => "synchronous",
+            Self::Concurrent => "concurrent",
+            Self::Throughput => "throughput",
+            Self::Constant => "constant",
+            Self::Poisson => "poisson",
+            Self::Sweep => "sweep",
+        }
+    }
+}
+
+/// The arrival process of a sweep's rate steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateStrategy {
+    /// Evenly spaced arrivals.
+    #[default]
+    Constant,
+    /// Poisson arrivals.
+    Poisson,
+}
+
+/// How a sweep spaces its rate steps between the synchronous and the throughput rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    /// Equal differences (GuideLLM's choice).
+    #[default]
+    Linear,
+    /// Equal ratios: more steps at low rates, where latency changes least.
+    Geometric,
+}
+
+/// Limits that end a benchmark; any one that fires ends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Constraints {
+    /// Wall time per benchmark; requests still in flight then are cancelled and counted
+    /// incomplete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<f64>,
+    /// Requests sent per benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
+    /// Failed requests per benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<u64>,
+    /// Share of failed requests among the last `error_rate_window` finished ones, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_rate: Option<f64>,
+    /// Size of the sliding window of `max_error_rate` (default 30 requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_window: Option<u32>,
+}
+
+/// A warmup or cooldown length: exactly one of a fraction of the benchmark, seconds, or
+/// requests. Written as `warmup = { seconds = 5 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transient {
+    /// A fraction in [0, 1) of the benchmark's `max_seconds` (or `max_requests`).
+    Fraction(f64),
+    /// Seconds.
+    Seconds(f64),
+    /// Requests.
+    Requests(u64),
+}
+
+/// What the requests contain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// The source: `synthetic`, `scenario` or `file`.
+    pub kind: DataKind,
+    /// `synthetic`: prompt length in tokens (the mean when `prompt_tokens_stdev` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    /// `synthetic`: standard deviation of the prompt length (clamped normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_stdev: Option<f64>,
+    /// `synthetic`: smallest prompt length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_min: Option<u32>,
+    /// `synthetic`: largest prompt length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_max: Option<u32>,
+    /// `synthetic` (or `file`, overriding each row): output length in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u32>,
+    /// `synthetic`: standard deviation of the output length (clamped normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_stdev: Option<f64>,
+    /// `synthetic`: smallest output length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_min: Option<u32>,
+    /// `synthetic`: largest output length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_max: Option<u32>,
+    /// `synthetic`: tokens of a prefix shared by every prompt (prefix-cache tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_tokens: Option<u32>,
+    /// Number of distinct requests prepared, reused in a cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// A local Hugging Face `tokenizer.json`, or a directory holding one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    /// Allow token counts without a tokenizer, by approximation; the report then warns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate: Option<bool>,
+    /// `scenario`: one genai-bench traffic scenario, e.g. `D(100,100)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// `scenario`: several traffic scenarios, each run with every profile step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<Vec<String>>,
+    /// `file`: a `.jsonl`, `.json` or `.csv` file of prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `file`: the column holding the prompt (detected when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_column: Option<String>,
+}
+
+/// Where request data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// Generated prompts of given token lengths.
+    Synthetic,
+    /// genai-bench traffic scenarios.
+    Scenario,
+    /// Prompts read from a file.
+    File,
+}
+
+impl DataKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [DataKind; 3] = [Self::Synthetic, Self::Scenario, Self::File];
+
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Synthetic => "synthetic",
+            Self::Scenario => "scenario",
+            Self::File => "file",
+        }
+    }
+}
+
+/// One report file to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Where to write; relative paths are relative to the working directory.
+    pub path: String,
+    /// The format; taken from the extension when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+}
+
+impl OutputSpec {
+    /// The format to write: the explicit one, else the one the extension names.
+    pub fn resolved_format(&self) -> Result<OutputFormat, ConfigError> {
+        if let Some(format) = self.format {
+            return Ok(format);
+        }
+        let extension = Path::new(&self.path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("json") => Ok(OutputFormat::Json),
+            Some("yaml" | "yml") => Ok(OutputFormat::Yaml),
+            Some("csv") => Ok(OutputFormat::Csv),
+            other => Err(ConfigError::InvalidValue {
+                key: "output.path".to_owned(),
+                message: format!(
+                    "cannot tell the format of `{}` from its extension {}; use .json, .yaml, .yml \
+                     or .csv, or set `format`",
+                    self.path,
+                    other.map_or("(none)".to_owned(), |e| format!("`.{e}`"))
+                ),
+            }),
+        }
+    }
+}
+
+/// Report file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// The full report, pretty-printed JSON.
+    Json,
+    /// The full report as YAML.
+    Yaml,
+    /// One row per benchmark, flat named columns.
+    Csv,
+}
+
+/// An engine's own options table (`[engines.<name>]`), kept opaque until that engine parses it
+/// with [`EngineOptions::parse`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EngineOptions(serde_json::Value);
+
+impl JsonSchema for EngineOptions {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EngineOptions".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Options read only by the engine of this name; it rejects unknown keys."
+        })
+    }
+}
+
+impl EngineOptions {
+    /// Parses the table strictly into the engine's own options type. Unknown keys are errors
+    /// that name `engines.<engine>.<key>` and suggest the intended key.
+    pub fn parse<T: DeserializeOwned>(&self, engine: &str) -> Result<T, ConfigError> {
+        let value = match &self.0 {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            other => other.clone(),
+        };
+        strict::from_value(value, &format!("engines.{engine}"))
+    }
+}
+
+/// The text formats a config may be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// `.toml`
+    Toml,
+    /// `.yaml`, `.yml`
+    Yaml,
+    /// `.json`
+    Json,
+}
+
+impl ConfigFormat {
+    /// The format named by a file's extension.
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("toml") => Ok(Self::Toml),
+            Some("yaml" | "yml") => Ok(Self::Yaml),
+            Some("json") => Ok(Self::Json),
+            other => Err(ConfigError::InvalidValue {
+                key: "--config".to_owned(),
+                message: format!(
+                    "cannot tell the format of `{}` from its extension {}; name it .toml, .yaml, \
+                     .yml or .json",
+                    path.display(),
+                    other.map_or("(none)".to_owned(), |e| format!("`.{e}`"))
+                ),
+            }),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Toml => "TOML",
+            Self::Yaml => "YAML",
+            Self::Json => "JSON",
+        }
+    }
+}
+
+impl Config {
+    /// Parses, converts the legacy block, applies `--set` overrides, and validates.
+    pub fn load(
+        text: &str,
+        format: ConfigFormat,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let syntax = |message: String| ConfigError::Syntax {
+            format: format.name(),
+            message,
+        };
+        let tree: serde_json::Value = match format {
+            ConfigFormat::Toml => toml::from_str(text).map_err(|e| syntax(e.to_string()))?,
+            ConfigFormat::Yaml => {
+                serde_norway::from_str(text).map_err(|e| syntax(e.to_string()))?
+            }
+            ConfigFormat::Json => serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?,
+        };
+        let mut tree = match tree {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => {
+                return Err(syntax(
+                    "the document is empty; see docs/config.md".to_owned(),
+                ))
+            }
+            _ => return Err(syntax("the top level must be a table of keys".to_owned())),
+        };
+        legacy::convert(&mut tree)?;
+        let mut tree = serde_json::Value::Object(tree);
+        for given in overrides {
+            overrides::apply(&mut tree, given)?;
+        }
+        let config: Config = strict::from_value(tree, "")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and cross-field rules that the types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.benchmark_engine.trim().is_empty() {
+            return Err(invalid(
+                "benchmark_engine",
+                "must name an engine, e.g. `native`",
+            ));
+        }
+        self.target.validate()?;
+        self.profile.validate()?;
+        self.constraints.validate()?;
+        for (key, transient) in [("warmup", &self.warmup), ("cooldown", &self.cooldown)] {
+            if let Some(t) = transient {
+                t.validate(key, &self.constraints)?;
+            }
+        }
+        if let (Some(Transient::Fraction(w)), Some(Transient::Fraction(c))) =
+            (self.warmup, self.cooldown)
+        {
+            if w + c >= 1.0 {
+                return Err(invalid(
+                    "cooldown.fraction",
+                    format!("warmup ({w}) and cooldown ({c}) together leave nothing to measure; keep their sum below 1"),
+                ));
+            }
+        }
+        self.data.validate()?;
+        for output in &self.outputs {
+            output.resolved_format()?;
+        }
+        Ok(())
+    }
+
+    /// A copy safe to write into a report: secret-looking header values and engine options
+    /// are replaced by `<redacted>`.
+    pub fn redacted(&self) -> Self {
+        let mut copy = self.clone();
+        for (name, value) in copy.target.headers.iter_mut() {
+            if looks_secret(name) {
+                *value = REDACTED.to_owned();
+            }
+        }
+        for options in copy.engines.values_mut() {
+            redact_tree(&mut options.0);
+        }
+        copy
+    }
+
+    /// The benchmarks this config asks for, in run order. Sweep rate steps are placeholders,
+    /// since their rates come from the sweep's first two measurements.
+    pub fn plan(&self) -> Vec<PlannedBenchmark> {
+        plan::plan(self)
+    }
+}
+
+/// What a redacted secret is replaced by.
+pub const REDACTED: &str = "<redacted>";
+
+/// Header and option names treated as secrets.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "auth",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "cookie",
+        "credential",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+fn redact_tree(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                // `api_key_env` names a variable; the name is not the secret.
+                if looks_secret(key) && !key.ends_with("_env") && child.is_string() {
+                    *child = serde_json::Value::String(REDACTED.to_owned());
+                } else {
+                    redact_tree(child);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_tree),
+        _ => {}
+    }
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{value} must be a positive number")))
+    }
+}
+
+/// Rejects keys that the chosen kind does not read, and requires those it needs.
+fn check_kind_fields(
+    section: &str,
+    kind: &str,
+    set: &[(&str, bool)],
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<(), ConfigError> {
+    for (field, present) in set {
+        if *present && !allowed.contains(field) {
+            let users = if allowed.is_empty() {
+                "it takes no other keys".to_owned()
+            } else {
+                format!("it reads only {}", allowed.join(", "))
+            };
+            return Err(invalid(
+                &format!("{section}.{field}"),
+                format!(
+                    "not used by {section}.kind = `{kind}` ({users}); remove it or change the kind"
+                ),
+            ));
+        }
+    }
+    for field in required {
+        if !set.iter().any(|(f, present)| f == field && *present) {
+            return Err(ConfigError::MissingKey {
+                key: format!("{section}.{field}"),
+                hint: Some(format!("{section}.kind = `{kind}` needs it")),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Target {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.url.trim();
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
+            None if url.contains("://") => {
+                return Err(invalid(
+                    "target.url",
+                    format!("`{url}` uses an unsupported scheme; use http:// or https://"),
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "target.url",
+                    format!("`{url}` has no scheme; write `http://{url}`"),
+                ))
+            }
+            Some(host) if host.is_empty() || host.starts_with('/') => {
+                return Err(invalid(
+                    "target.url",
+                    format!("`{url}` has no host; write e.g. `http://127.0.0.1:8000`"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if self.model.trim().is_empty() {
+            return Err(invalid(
+                "target.model",
+                "must name the served model, as `GET /v1/models` lists it",
+            ));
+        }
+        for (name, value) in &self.headers {
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid_name {
+                return Err(invalid(
+                    "target.headers",
+                    format!("`{name}` is not a valid HTTP header name"),
+                ));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(invalid(
+                    &format!("target.headers.{name}"),
+                    "header values cannot contain line breaks",
+                ));
+            }
+        }
+        positive(
+            "target.timeouts.connect_seconds",
+            self.timeouts.connect_seconds,
+        )?;
+        positive("target.timeouts.read_seconds", self.timeouts.read_seconds)?;
+        if let Some(s) = self.timeouts.request_seconds {
+            positive("target.timeouts.request_seconds", s)?;
+        }
+        Ok(())
+    }
+}
+
+impl Profile {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let set = [
+            ("streams", self.streams.is_some()),
+            ("rates", self.rates.is_some()),
+            ("sweep_size", self.sweep_size.is_some()),
+            ("strategy", self.strategy.is_some()),
+            ("spacing", self.spacing.is_some()),
+            ("max_concurrency", self.max_concurrency.is_some()),
+            ("rampup_seconds", self.rampup_seconds.is_some()),
+        ];
+        let (allowed, required): (&[&str], &[&str]) = match self.kind {
+            ProfileKind::Synchronous => (&[], &[]),
+            ProfileKind::Concurrent => (&["streams", "rampup_seconds"], &["streams"]),
+            ProfileKind::Throughput => (&["max_concurrency", "rampup_seconds"], &[]),
+            ProfileKind::Constant | ProfileKind::Poisson => {
+                (&["rates", "max_concurrency", "rampup_seconds"], &["rates"])
+            }
+            ProfileKind::Sweep => (
+                &[
+                    "sweep_size",
+                    "strategy",
+                    "spacing",
+                    "max_concurrency",
+                    "rampup_seconds",
+                ],
+                &[],
+            ),
+        };
+        check_kind_fields("profile", self.kind.name(), &set, allowed, required)?;
+        if let Some(streams) = &self.streams {
+            if streams.is_empty() {
+                return Err(invalid(
+                    "profile.streams",
+                    "is empty; give at least one stream count, e.g. [1, 4, 8]",
+                ));
+            }
+            if let Some(i) = streams.iter().position(|&s| s == 0) {
+                return Err(invalid(
+                    &format!("profile.streams[{i}]"),
+                    "0 streams send nothing; use 1 or more",
+                ));
+            }
+        }
+        if let Some(rates) = &self.rates {
+            if rates.is_empty() {
+                return Err(invalid(
+                    "profile.rates",
+                    "is empty; give at least one rate in requests per second, e.g. [5.0]",
+                ));
+            }
+            for (i, &rate) in rates.iter().enumerate() {
+                positive(&format!("profile.rates[{i}]"), rate)?;
+            }
+        }
+        if let Some(size) = self.sweep_size {
+            if size < 2 {
+                return Err(invalid("profile.sweep_size", format!("{size} is too small: a sweep needs at least 2 benchmarks (synchronous and throughput)")));
+            }
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(invalid(
+                "profile.max_concurrency",
+                "0 would send nothing; use 1 or more",
+            ));
+        }
+        if let Some(r) = self.rampup_seconds {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(invalid(
+                    "profile.rampup_seconds",
+                    format!("{r} must be zero or more seconds"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Constraints {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_seconds.is_none() && self.max_requests.is_none() {
+            return Err(ConfigError::MissingKey {
+                key: "constraints.max_seconds".to_owned(),
+                hint: Some("set constraints.max_seconds or constraints.max_requests, or a benchmark never ends".to_owned()),
+            });
+        }
+        if let Some(s) = self.max_seconds {
+            positive("constraints.max_seconds", s)?;
+        }
+        if self.max_requests == Some(0) {
+            return Err(invalid(
+                "constraints.max_requests",
+                "0 requests measure nothing; use 1 or more",
+            ));
+        }
+        if self.max_errors == Some(0) {
+            return Err(invalid(
+                "constraints.max_errors",
+                "0 would stop before the first request; use 1 or more",
+            ));
+        }
+        if let Some(rate) = self.max_error_rate {
+            if !(rate > 0.0 && rate <= 1.0) {
+                return Err(invalid(
+                    "constraints.max_error_rate",
+                    format!("{rate} is not a share in (0, 1], e.g. 0.1 for 10 %"),
+                ));
+            }
+        }
+        match self.error_rate_window {
+            Some(_) if self.max_error_rate.is_none() => Err(invalid(
+                "constraints.error_rate_window",
+                "is only read with constraints.max_error_rate; set that too or remove it",
+            )),
+            Some(0) => Err(invalid(
+                "constraints.error_rate_window",
+                "must hold at least 1 request",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Transient {
+    fn validate(&self, key: &str, constraints: &Constraints) -> Result<(), ConfigError> {
+        match *self {
+            Transient::Fraction(f) => {
+                if !(0.0..1.0).contains(&f) {
+                    return Err(invalid(&format!("{key}.fraction"), format!("{f} is not in [0, 1); for an absolute length use `seconds` or `requests`")));
+                }
+            }
+            Transient::Seconds(s) => {
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(invalid(
+                        &format!("{key}.seconds"),
+                        format!("{s} must be zero or more"),
+                    ));
+                }
+                if let Some(max) = constraints.max_seconds {
+                    if s >= max {
+                        return Err(invalid(&format!("{key}.seconds"), format!("{s} s is not shorter than constraints.max_seconds = {max}; nothing would be measured")));
+                    }
+                }
+            }
+            Transient::Requests(n) => {
+                if let Some(max) = constraints.max_requests {
+                    if n >= max {
+                        return Err(invalid(&format!("{key}.requests"), format!("{n} is not fewer than constraints.max_requests = {max}; nothing would be measured")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Data {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let set = [
+            ("prompt_tokens", self.prompt_tokens.is_some()),
+            ("prompt_tokens_stdev", self.prompt_tokens_stdev.is_some()),
+            ("prompt_tokens_min", self.prompt_tokens_min.is_some()),
+            ("prompt_tokens_max", self.prompt_tokens_max.is_some()),
+            ("output_tokens", self.output_tokens.is_some()),
+            ("output_tokens_stdev", self.output_tokens_stdev.is_some()),
+            ("output_tokens_min", self.output_tokens_min.is_some()),
+            ("output_tokens_max", self.output_tokens_max.is_some()),
+            ("prefix_tokens", self.prefix_tokens.is_some()),
+            ("samples", self.samples.is_some()),
+            ("tokenizer", self.tokenizer.is_some()),
+            ("approximate", self.approximate.is_some()),
+            ("scenario", self.scenario.is_some()),
+            ("scenarios", self.scenarios.is_some()),
+            ("path", self.path.is_some()),
+            ("prompt_column", self.prompt_column.is_some()),
+        ];
+        let (allowed, required): (&[&str], &[&str]) = match self.kind {
+            DataKind::Synthetic => (
+                &[
+                    "prompt_tokens",
+                    "prompt_tokens_stdev",
+                    "prompt_tokens_min",
+                    "prompt_tokens_max",
+                    "output_tokens",
+                    "output_tokens_stdev",
+                    "output_tokens_min",
+                    "output_tokens_max",
+                    "prefix_tokens",
+                    "samples",
+                    "tokenizer",
+                    "approximate",
+                ],
+                &["prompt_tokens", "output_tokens"],
+            ),
+            DataKind::Scenario => (
+                &[
+                    "scenario",
+                    "scenarios",
+                    "samples",
+                    "tokenizer",
+                    "approximate",
+                ],
+                &[],
+            ),
+            DataKind::File => (
+                &[
+                    "path",
+                    "prompt_column",
+                    "output_tokens",
+                    "samples",
+                    "tokenizer",
+                    "approximate",
+                ],
+                &["path"],
+            ),
+        };
+        check_kind_fields("data", self.kind.name(), &set, allowed, required)?;
+        if self.kind == DataKind::Scenario {
+            match (&self.scenario, &self.scenarios) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "data.scenarios",
+                        "give either `scenario` or `scenarios`, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ConfigError::MissingKey {
+                        key: "data.scenario".to_owned(),
+                        hint: Some(
+                            "data.kind = `scenario` needs a traffic scenario such as `D(100,100)`"
+                                .to_owned(),
+                        ),
+                    })
+                }
+                (None, Some(list)) if list.is_empty() => {
+                    return Err(invalid(
+                        "data.scenarios",
+                        "is empty; give at least one traffic scenario such as `D(100,100)`",
+                    ))
+                }
+                _ => {}
+            }
+            for (i, s) in self
+                .scenario
+                .iter()
+                .chain(self.scenarios.iter().flatten())
+                .enumerate()
+            {
+                if s.trim().is_empty() {
+                    return Err(invalid(
+                        &format!("data.scenarios[{i}]"),
+                        "is empty; write e.g. `D(100,100)`",
+                    ));
+                }
+            }
+        }
+        for (key, value) in [
+            ("prompt_tokens", self.prompt_tokens),
+            ("output_tokens", self.output_tokens),
+            ("samples", self.samples),
+        ] {
+            if value == Some(0) {
+                return Err(invalid(&format!("data.{key}"), "must be at least 1"));
+            }
+        }
+        for (key, stdev) in [
+            ("prompt_tokens_stdev", self.prompt_tokens_stdev),
+            ("output_tokens_stdev", self.output_tokens_stdev),
+        ] {
+            if let Some(s) = stdev {
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(invalid(
+                        &format!("data.{key}"),
+                        format!("{s} must be zero or more"),
+                    ));
+                }
+            }
+        }
+        for (name, min, max) in [
+            (
+                "prompt_tokens",
+                self.prompt_tokens_min,
+                self.prompt_tokens_max,
+            ),
+            (
+                "output_tokens",
+                self.output_tokens_min,
+                self.output_tokens_max,
+            ),
+        ] {
+            if let (Some(min), Some(max)) = (min, max) {
+                if min > max {
+                    return Err(invalid(
+                        &format!("data.{name}_min"),
+                        format!("{min} is larger than data.{name}_max = {max}"),
+                    ));
+                }
+            }
+        }
+        for (key, value) in [("tokenizer", &self.tokenizer), ("path", &self.path)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(
+                    &format!("data.{key}"),
+                    "is empty; give a file path",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A short label of the workload, used when there is no scenario string.
+    pub(crate) fn synthetic_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = self.prompt_tokens {
+            parts.push(format!("prompt_tokens={p}"));
+        }
+        if let Some(o) = self.output_tokens {
+            parts.push(format!("output_tokens={o}"));
+        }
+        parts.join(",")
+    }
+}
+
+/// The name in `candidates` closest to `given`, when it is a plausible typo.
+pub(crate) fn closest_name(given: &str, candidates: &[String]) -> Option<String> {
+    strict::closest(given, candidates).map(str::to_owned)
+}

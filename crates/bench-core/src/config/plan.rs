@@ -1,0 +1,179 @@
+//! The list of benchmarks a config asks for.
+
+use std::fmt;
+
+use super::{Config, DataKind, ProfileKind, RateStrategy, Spacing};
+use crate::schema::{Strategy, StrategyKind};
+
+/// The throughput level used by `throughput` and `sweep` when `max_concurrency` is not given.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 512;
+
+/// The default number of benchmarks in a sweep.
+pub const DEFAULT_SWEEP_SIZE: u32 = 10;
+
+/// One benchmark to run: a workload and a load strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedBenchmark {
+    /// The workload label (scenario, synthetic spec or file path).
+    pub workload: String,
+    /// How load is generated.
+    pub strategy: PlannedStrategy,
+}
+
+/// A load strategy, known now or derived from earlier measurements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedStrategy {
+    /// Fully known before the run.
+    Fixed(Strategy),
+    /// A sweep's rate step `step` of `steps`; its rate comes from the sweep's synchronous and
+    /// throughput results.
+    SweepRate {
+        /// 1-based position among the rate steps.
+        step: u32,
+        /// Number of rate steps (`sweep_size - 2`).
+        steps: u32,
+        /// Arrival process.
+        strategy: RateStrategy,
+        /// Spacing between the synchronous and throughput rates.
+        spacing: Spacing,
+        /// Cap on requests in flight.
+        max_concurrency: u32,
+    },
+}
+
+impl fmt::Display for PlannedStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlannedStrategy::Fixed(s) => {
+                write!(f, "{}", kind_name(s.kind))?;
+                if let Some(streams) = s.streams {
+                    write!(f, " streams={streams}")?;
+                }
+                if let Some(rate) = s.target_rate_per_s {
+                    write!(f, " rate={rate}/s")?;
+                }
+                if let Some(c) = s.max_concurrency {
+                    write!(f, " max_concurrency={c}")?;
+                }
+                Ok(())
+            }
+            PlannedStrategy::SweepRate {
+                step,
+                steps,
+                strategy,
+                spacing,
+                max_concurrency,
+            } => write!(
+                f,
+                "{} rate step {step}/{steps} ({} spacing between the synchronous and throughput \
+                 rates) max_concurrency={max_concurrency}",
+                match strategy {
+                    RateStrategy::Constant => "constant",
+                    RateStrategy::Poisson => "poisson",
+                },
+                match spacing {
+                    Spacing::Linear => "linear",
+                    Spacing::Geometric => "geometric",
+                }
+            ),
+        }
+    }
+}
+
+fn kind_name(kind: StrategyKind) -> &'static str {
+    match kind {
+        StrategyKind::Synchronous => "synchronous",
+        StrategyKind::Concurrent => "concurrent",
+        StrategyKind::Throughput => "throughput",
+        StrategyKind::Constant => "constant",
+        StrategyKind::Poisson => "poisson",
+    }
+}
+
+fn fixed(
+    kind: StrategyKind,
+    streams: Option<u32>,
+    rate: Option<f64>,
+    max_concurrency: Option<u32>,
+) -> PlannedStrategy {
+    PlannedStrategy::Fixed(Strategy {
+        kind,
+        streams,
+        target_rate_per_s: rate,
+        max_concurrency,
+    })
+}
+
+pub(super) fn plan(config: &Config) -> Vec<PlannedBenchmark> {
+    let profile = &config.profile;
+    let strategies: Vec<PlannedStrategy> = match profile.kind {
+        ProfileKind::Synchronous => vec![fixed(StrategyKind::Synchronous, Some(1), None, None)],
+        ProfileKind::Concurrent => profile
+            .streams
+            .iter()
+            .flatten()
+            .map(|&n| fixed(StrategyKind::Concurrent, Some(n), None, None))
+            .collect(),
+        ProfileKind::Throughput => vec![fixed(
+            StrategyKind::Throughput,
+            None,
+            None,
+            Some(profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY)),
+        )],
+        ProfileKind::Constant | ProfileKind::Poisson => {
+            let kind = if profile.kind == ProfileKind::Constant {
+                StrategyKind::Constant
+            } else {
+                StrategyKind::Poisson
+            };
+            profile
+                .rates
+                .iter()
+                .flatten()
+                .map(|&r| fixed(kind, None, Some(r), profile.max_concurrency))
+                .collect()
+        }
+        ProfileKind::Sweep => {
+            let max_concurrency = profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+            let steps = profile
+                .sweep_size
+                .unwrap_or(DEFAULT_SWEEP_SIZE)
+                .saturating_sub(2);
+            let mut list = vec![
+                fixed(StrategyKind::Synchronous, Some(1), None, None),
+                fixed(StrategyKind::Throughput, None, None, Some(max_concurrency)),
+            ];
+            list.extend((1..=steps).map(|step| PlannedStrategy::SweepRate {
+                step,
+                steps,
+                strategy: profile.strategy.unwrap_or_default(),
+                spacing: profile.spacing.unwrap_or_default(),
+                max_concurrency,
+            }));
+            list
+        }
+    };
+    workloads(config)
+        .into_iter()
+        .flat_map(|workload| {
+            strategies.iter().map(move |strategy| PlannedBenchmark {
+                workload: workload.clone(),
+                strategy: strategy.clone(),
+            })
+        })
+        .collect()
+}
+
+fn workloads(config: &Config) -> Vec<String> {
+    let data = &config.data;
+    match data.kind {
+        DataKind::Synthetic => vec![data.synthetic_label()],
+        DataKind::Scenario => data
+            .scenario
+            .iter()
+            .chain(data.scenarios.iter().flatten())
+            .cloned()
+            .collect(),
+        DataKind::File => data.path.iter().cloned().collect(),
+    }
+}

@@ -1,0 +1,152 @@
+//! The engine boundary: what an engine can do, how it is asked to run, and what it returns.
+
+use std::sync::Arc;
+
+use crate::cancel::CancelToken;
+use crate::config::{Config, DataKind, ProfileKind};
+use crate::error::{ConfigError, EngineError};
+use crate::progress::{NoProgress, ProgressSink};
+use crate::schema::Report;
+
+/// A way of generating load and measuring an OpenAI-compatible server.
+///
+/// Engines register themselves with [`crate::EngineRegistration`]. The caller validates a
+/// config with [`BenchmarkEngine::validate`], then awaits [`BenchmarkEngine::run`] on a
+/// multi-threaded tokio runtime that it owns.
+#[async_trait::async_trait]
+pub trait BenchmarkEngine: Send + Sync {
+    /// The registry name, e.g. `native`.
+    fn name(&self) -> &'static str;
+
+    /// What this engine supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Rejects what this engine cannot do, naming the key and the alternatives. The default
+    /// checks the profile and data kinds against [`BenchmarkEngine::capabilities`]; engines with
+    /// finer limits override it and call [`Capabilities::check`] first.
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+        self.capabilities().check(self.name(), config)
+    }
+
+    /// Runs every benchmark of `config`. When `ctx.cancel` fires the engine stops scheduling,
+    /// finishes or cancels what is in flight, and returns the partial report with
+    /// `interrupted = true`; cancellation is not an error.
+    async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError>;
+}
+
+/// What an engine supports, shown by `llm-bench engines` and checked before a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Profile kinds it can run.
+    pub profiles: Vec<ProfileKind>,
+    /// Data sources it can read.
+    pub data: Vec<DataKind>,
+    /// Metrics it reports; the others are `null` in its reports.
+    pub metrics: Vec<MetricKind>,
+}
+
+impl Capabilities {
+    /// Checks the config's profile and data kinds against these capabilities.
+    pub fn check(&self, engine: &str, config: &Config) -> Result<(), ConfigError> {
+        let names = |items: Vec<&str>| items.join(", ");
+        if !self.profiles.contains(&config.profile.kind) {
+            return Err(ConfigError::Unsupported {
+                engine: engine.to_owned(),
+                what: format!("profile.kind = `{}`", config.profile.kind.name()),
+                hint: Some(format!(
+                    "it supports {}; other engines may support it (see `llm-bench engines`)",
+                    names(self.profiles.iter().map(|p| p.name()).collect())
+                )),
+            });
+        }
+        if !self.data.contains(&config.data.kind) {
+            return Err(ConfigError::Unsupported {
+                engine: engine.to_owned(),
+                what: format!("data.kind = `{}`", config.data.kind.name()),
+                hint: Some(format!(
+                    "it supports {}",
+                    names(self.data.iter().map(|d| d.name()).collect())
+                )),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The metrics of the unified schema, by their report field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// `request_latency_ms`
+    RequestLatency,
+    /// `ttft_ms`
+    Ttft,
+    /// `itl_ms`
+    Itl,
+    /// `tpot_ms`
+    Tpot,
+    /// `decode_time_ms`
+    DecodeTime,
+    /// `schedule_lag_ms`
+    ScheduleLag,
+    /// `latency_from_intended_send_ms`
+    LatencyFromIntendedSend,
+    /// `prompt_tokens`
+    PromptTokens,
+    /// `output_tokens`
+    OutputTokens,
+    /// `rates.*`
+    Rates,
+    /// `rates.concurrency`
+    Concurrency,
+}
+
+impl MetricKind {
+    /// The report field name.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::RequestLatency => "request_latency_ms",
+            Self::Ttft => "ttft_ms",
+            Self::Itl => "itl_ms",
+            Self::Tpot => "tpot_ms",
+            Self::DecodeTime => "decode_time_ms",
+            Self::ScheduleLag => "schedule_lag_ms",
+            Self::LatencyFromIntendedSend => "latency_from_intended_send_ms",
+            Self::PromptTokens => "prompt_tokens",
+            Self::OutputTokens => "output_tokens",
+            Self::Rates => "rates",
+            Self::Concurrency => "rates.concurrency",
+        }
+    }
+}
+
+/// What a run gets besides its config: where to report progress and when to stop.
+#[derive(Clone)]
+pub struct RunContext {
+    /// Receives typed progress events.
+    pub progress: Arc<dyn ProgressSink>,
+    /// Fires when the caller wants the run to stop.
+    pub cancel: CancelToken,
+}
+
+impl RunContext {
+    /// A context reporting to `progress` and stopped by `cancel`.
+    pub fn new(progress: Arc<dyn ProgressSink>, cancel: CancelToken) -> Self {
+        Self { progress, cancel }
+    }
+}
+
+impl Default for RunContext {
+    /// No progress output; never cancelled unless the token is cloned out and fired.
+    fn default() -> Self {
+        Self::new(Arc::new(NoProgress), CancelToken::new())
+    }
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,35 @@
+//! The core of llm-bench: what every engine and every front end shares.
+//!
+//! - [`BenchmarkEngine`]: the trait an engine implements, with [`RunContext`] (progress and
+//!   cancellation) and [`Capabilities`].
+//! - [`registry`]: engines register themselves with `inventory`; lookups by name.
+//! - [`config`]: the configuration model, loaded from TOML, YAML or JSON text.
+//! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
+//! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
+//! - [`render`]: report writers (JSON, YAML, CSV, console table).
+//!
+//! This crate does no network or process IO and picks no async runtime.
+
+pub mod cancel;
+pub mod config;
+mod engine;
+mod error;
+pub mod progress;
+pub mod registry;
+pub mod render;
+pub mod schema;
+pub mod stats;
+
+pub use cancel::CancelToken;
+pub use config::Config;
+pub use engine::{BenchmarkEngine, Capabilities, MetricKind, RunContext};
+pub use error::{ConfigError, EngineError};
+pub use registry::EngineRegistration;
+pub use schema::Report;
+
+/// Re-exported so engine crates register with the same `inventory` version as the registry.
+#[doc(hidden)]
+pub use inventory;
+
+/// Re-exported so engine crates implement [`BenchmarkEngine`] with the same macro version.
+pub use async_trait::async_trait;

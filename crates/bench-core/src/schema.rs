@@ -1,0 +1,394 @@
+//! The unified, versioned report: the contract between engines and everything that reads
+//! results (writers, the autotuner, comparisons).
+//!
+//! Rules: field names carry their unit (`ttft_ms`, `duration_s`); a metric an engine cannot
+//! measure is `null`, never zero; adding an optional field is compatible, anything else bumps
+//! [`SCHEMA_VERSION`]. Definitions of every metric are in `docs/metrics.md`.
+
+mod time;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+pub use time::Timestamp;
+
+/// Version of the report layout. Bumped on any change a reader could trip on.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The result of one `llm-bench run`: one or more benchmarks by one engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Layout version, [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// The program that wrote the report.
+    pub tool: Tool,
+    /// The registry name of the engine that measured.
+    pub engine: String,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// When the run ended (or was interrupted).
+    pub ended_at: Timestamp,
+    /// True when the run was stopped early by the user; the benchmarks hold what was measured.
+    pub interrupted: bool,
+    /// The configuration that produced this report, replayable, with secrets redacted.
+    pub config: Config,
+    /// Warnings about the run as a whole.
+    pub warnings: Vec<Warning>,
+    /// One entry per benchmark, in the order they ran.
+    pub benchmarks: Vec<Benchmark>,
+}
+
+impl Report {
+    /// An empty report for `engine`, started now, holding a redacted copy of `config`.
+    pub fn new(engine: &str, config: &Config) -> Self {
+        let now = Timestamp::now();
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::current(),
+            engine: engine.to_owned(),
+            started_at: now,
+            ended_at: now,
+            interrupted: false,
+            config: config.redacted(),
+            warnings: Vec::new(),
+            benchmarks: Vec::new(),
+        }
+    }
+}
+
+/// Name and version of the writing program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// Always `llm-bench`.
+    pub name: String,
+    /// The crate version of bench-core that wrote the report.
+    pub version: String,
+}
+
+impl Tool {
+    fn current() -> Self {
+        Self {
+            name: "llm-bench".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// One load level held for a while and measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Benchmark {
+    /// Position in the run, from 0.
+    pub index: usize,
+    /// How load was generated.
+    pub strategy: Strategy,
+    /// The workload label: a traffic scenario such as `D(100,100)`, or a synthetic spec.
+    pub workload: String,
+    /// The measured window; warmup and cooldown are outside it.
+    pub window: Window,
+    /// Requests in the measured window by outcome.
+    pub requests: RequestTotals,
+    /// Failed requests grouped by kind and HTTP status.
+    pub errors: Vec<ErrorCount>,
+    /// What ended the benchmark; `null` when it ran out of work on its own.
+    pub stopped_by: Option<StopReason>,
+    /// Things a reader must know to trust the figures (client-bound, approximate tokens, ...).
+    pub warnings: Vec<Warning>,
+    /// Distributions and rates.
+    pub metrics: Metrics,
+}
+
+/// How a benchmark generated load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// The load pattern.
+    pub kind: StrategyKind,
+    /// Concurrent streams held open (`synchronous` = 1, `concurrent`).
+    pub streams: Option<u32>,
+    /// Target arrival rate (`constant`, `poisson`).
+    pub target_rate_per_s: Option<f64>,
+    /// Cap on requests in flight, when one applies.
+    pub max_concurrency: Option<u32>,
+}
+
+/// The load pattern of one benchmark. A sweep is a sequence of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    /// One request at a time, back to back.
+    Synchronous,
+    /// A fixed number of streams, each sending its next request when the last one ends.
+    Concurrent,
+    /// As many requests as the concurrency cap allows.
+    Throughput,
+    /// Open loop, evenly spaced arrivals.
+    Constant,
+    /// Open loop, exponentially distributed gaps.
+    Poisson,
+}
+
+/// The measured window of a benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Start of measurement (after warmup).
+    pub start: Timestamp,
+    /// End of measurement (before cooldown).
+    pub end: Timestamp,
+    /// `end - start` in seconds; the denominator of every rate.
+    pub duration_s: f64,
+}
+
+/// Request counts by outcome. `total = successful + incomplete + errored`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTotals {
+    /// Completed with a full response.
+    pub successful: u64,
+    /// Cancelled before completion (time limit, interruption); not the server's fault.
+    pub incomplete: u64,
+    /// Failed: an HTTP error, a broken stream, a timeout, an error object.
+    pub errored: u64,
+    /// All of the above.
+    pub total: u64,
+}
+
+impl RequestTotals {
+    /// Builds totals whose `total` is the sum of the parts.
+    pub fn new(successful: u64, incomplete: u64, errored: u64) -> Self {
+        Self {
+            successful,
+            incomplete,
+            errored,
+            total: successful + incomplete + errored,
+        }
+    }
+}
+
+/// Failed requests of one kind (and status code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCount {
+    /// `http_status`, `connect`, `timeout`, `stream`, `decode`, `server_error_object`, ...
+    pub kind: String,
+    /// The HTTP status, when the failure had one.
+    pub status_code: Option<u16>,
+    /// How many requests failed this way.
+    pub count: u64,
+    /// One example message, redacted and truncated.
+    pub example: Option<String>,
+}
+
+/// Why a benchmark ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// `constraints.max_seconds` elapsed.
+    MaxSeconds,
+    /// `constraints.max_requests` were sent.
+    MaxRequests,
+    /// `constraints.max_errors` requests failed.
+    MaxErrors,
+    /// `constraints.max_error_rate` was exceeded over its window.
+    MaxErrorRate,
+    /// The server was detected to be over-saturated.
+    OverSaturation,
+    /// The data source had no more requests.
+    DataExhausted,
+    /// The user interrupted the run.
+    Interrupted,
+}
+
+/// Something the reader must know to trust the figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warning {
+    /// A stable code, e.g. `client_bound`, `approximate_tokens`, `rounded_duration`.
+    pub code: String,
+    /// The human explanation, with the figures that triggered it.
+    pub message: String,
+}
+
+/// A metric split by request outcome. A part with no samples is `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSplit<T> {
+    /// Over successful requests.
+    pub successful: Option<T>,
+    /// Over incomplete (cancelled) requests.
+    pub incomplete: Option<T>,
+    /// Over errored requests.
+    pub errored: Option<T>,
+    /// Over all requests.
+    pub total: Option<T>,
+}
+
+/// Every metric of a benchmark. `null` means the engine cannot measure it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Actual send to end of response.
+    pub request_latency_ms: Option<StatusSplit<Distribution>>,
+    /// Actual send to the first content-bearing chunk.
+    pub ttft_ms: Option<StatusSplit<Distribution>>,
+    /// Gaps between consecutive content-bearing chunks, pooled over requests.
+    pub itl_ms: Option<StatusSplit<Distribution>>,
+    /// Per request, (last token - first token) / (output tokens - 1).
+    pub tpot_ms: Option<StatusSplit<Distribution>>,
+    /// Per request, last token - first token.
+    pub decode_time_ms: Option<StatusSplit<Distribution>>,
+    /// Actual send - intended send (open-loop profiles).
+    pub schedule_lag_ms: Option<StatusSplit<Distribution>>,
+    /// End of response - intended send: latency free of coordinated omission.
+    pub latency_from_intended_send_ms: Option<StatusSplit<Distribution>>,
+    /// Prompt tokens per request.
+    pub prompt_tokens: Option<StatusSplit<Distribution>>,
+    /// Output tokens per request.
+    pub output_tokens: Option<StatusSplit<Distribution>>,
+    /// Counts over the measured window divided by its duration.
+    pub rates: Rates,
+}
+
+/// Throughput over the measured window: counts divided by `window.duration_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rates {
+    /// Requests that ended in the window, per second.
+    pub requests_per_s: Option<StatusSplit<f64>>,
+    /// Output tokens produced in the window, per second.
+    pub output_tokens_per_s: Option<StatusSplit<f64>>,
+    /// Prompt plus output tokens in the window, per second.
+    pub total_tokens_per_s: Option<StatusSplit<f64>>,
+    /// Requests in flight, weighted by time over the window.
+    pub concurrency: Option<Concurrency>,
+}
+
+/// Time-weighted request concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    /// Mean requests in flight over the window.
+    pub mean: f64,
+    /// Most requests in flight at any instant of the window.
+    pub max: u64,
+}
+
+/// Summary of one metric's values, in the unit its field name gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// Number of values.
+    pub count: u64,
+    /// Sum of the values (exact).
+    pub sum: f64,
+    /// Arithmetic mean (exact).
+    pub mean: f64,
+    /// Equal to `percentiles.p50`.
+    pub median: f64,
+    /// The middle of the most populated histogram bucket.
+    pub mode: f64,
+    /// Population standard deviation (exact).
+    pub stdev: f64,
+    /// Population variance, divisor `count` (exact).
+    pub variance: f64,
+    /// Smallest value (exact).
+    pub min: f64,
+    /// Largest value (exact).
+    pub max: f64,
+    /// Nearest-rank percentiles, to 3 significant digits.
+    pub percentiles: Percentiles,
+    /// The histogram itself, so distributions can be merged exactly.
+    pub histogram: Option<EncodedHistogram>,
+}
+
+/// Nearest-rank percentiles: `pX` is the smallest value with at least X % of values at or
+/// below it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Percentiles {
+    pub p0_1: f64,
+    pub p1: f64,
+    pub p5: f64,
+    pub p10: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+}
+
+/// An HdrHistogram in its V2 deflate encoding, base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncodedHistogram {
+    /// The value of one histogram unit, in the metric's unit (0.001 for ms kept to the µs).
+    pub resolution: f64,
+    /// Always `hdr-v2-deflate-base64`.
+    pub encoding: String,
+    /// The encoded bytes.
+    pub data: String,
+}
+
+impl EncodedHistogram {
+    /// The one encoding written and read.
+    pub const ENCODING: &'static str = "hdr-v2-deflate-base64";
+}
+
+/// The JSON Schema of [`Report`], as committed in `docs/schema/report.schema.json`.
+pub fn report_json_schema() -> String {
+    pretty(schemars::schema_for!(Report))
+}
+
+/// The JSON Schema of [`Config`], as committed in `docs/schema/config.schema.json`.
+pub fn config_json_schema() -> String {
+    pretty(schemars::schema_for!(Config))
+}
+
+/// The JSON Schema of a progress event line (`--progress-json`).
+pub fn progress_json_schema() -> String {
+    pretty(schemars::schema_for!(crate::progress::ProgressEvent))
+}
+
+fn pretty(schema: schemars::Schema) -> String {
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema is plain JSON");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The committed schemas must match the types. `UPDATE_SCHEMAS=1 cargo test` (or
+    /// `cargo xtask codegen`) rewrites them.
+    #[test]
+    fn committed_json_schemas_are_fresh() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema");
+        let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+        let mut stale = Vec::new();
+        for (name, text) in [
+            ("config.schema.json", super::config_json_schema()),
+            ("report.schema.json", super::report_json_schema()),
+            ("progress-event.schema.json", super::progress_json_schema()),
+        ] {
+            let path = dir.join(name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(name);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale schemas in docs/schema: {stale:?}; run `cargo xtask codegen` and commit them"
+        );
+    }
+}

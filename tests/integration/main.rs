@@ -1,0 +1,43 @@
+//! Cross-crate tests: one binary, one link step.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
+
+mod cli;
+mod config;
+mod registry;
+
+use std::path::PathBuf;
+
+// Link the test engine (and through it every engine of the binary).
+use bench_tests as _;
+
+/// A file under `tests/fixtures/`.
+fn fixture(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
+}
+
+/// What one in-process `llm-bench` invocation produced.
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `llm-bench` in-process with `args` (without the program name).
+fn llm_bench<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut all: Vec<std::ffi::OsString> = vec!["llm-bench".into()];
+    all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = bench_cli::run(all, &mut stdout, &mut stderr);
+    Outcome {
+        code,
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}

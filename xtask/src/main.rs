@@ -1,0 +1,107 @@
+//! Developer commands. `cargo xtask ci` is exactly what CI runs.
+
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
+  codegen   regenerate the committed JSON Schemas under docs/schema/
+";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("codegen") => codegen(&root),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown xtask command `{other}`\n\n{HELP}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the workspace root")
+        .to_path_buf()
+}
+
+fn ci(root: &Path) -> anyhow::Result<()> {
+    cargo(root, &["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let slow = std::env::var("LLM_BENCH_SLOW_TESTS").unwrap_or_default();
+    println!("xtask: LLM_BENCH_SLOW_TESTS={slow:?} (set to 1 to run the slow suites)");
+    cargo(
+        root,
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ],
+        &[],
+    )?;
+    cargo(
+        root,
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    println!("xtask: ci passed");
+    Ok(())
+}
+
+fn codegen(root: &Path) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "test",
+            "--quiet",
+            "-p",
+            "bench-core",
+            "--lib",
+            "committed_json_schemas_are_fresh",
+        ],
+        &[("UPDATE_SCHEMAS", "1")],
+    )?;
+    println!("xtask: docs/schema/ regenerated; commit the changes");
+    Ok(())
+}
+
+fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot run `{cargo}`"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
