@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod mock;
 mod registry;
 
 use std::path::PathBuf;

@@ -1,0 +1,487 @@
+//! Listening, routing, admission (the batch and its queue) and the handlers.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+use rand_distr::Distribution as _;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::config::{FaultKind, FaultSpec, MockConfig, Model};
+use crate::openai::{self, Api, Envelope};
+use crate::stream::{Abort, MockBody, StreamFault, StreamPlan, TokenStream};
+use crate::timer::Timer;
+use crate::tokens::Counter;
+use crate::truth::{Clock, MockStats, RequestRecord, Truth};
+
+/// Largest request body accepted.
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Everything the handlers share.
+pub(crate) struct State {
+    pub(crate) config: MockConfig,
+    model: Model,
+    pub(crate) timer: Timer,
+    slots: Arc<Semaphore>,
+    waiting: AtomicU64,
+    requests: AtomicU64,
+    fault_rng: Mutex<SmallRng>,
+    counter: Counter,
+    pub(crate) truth: Truth,
+    pub(crate) clock: Clock,
+}
+
+impl State {
+    pub(crate) fn new(config: MockConfig) -> Result<Self, crate::MockError> {
+        let model = config.model()?;
+        let counter = Counter::load(config.tokenizer.as_deref())?;
+        let truth = Truth::new(config.record_limit, config.log.as_deref())?;
+        let timer = Timer::start("bench-mock-timer").map_err(|e| crate::MockError::Io {
+            what: "cannot start the timer thread".to_owned(),
+            source: e,
+        })?;
+        Ok(Self {
+            slots: Arc::new(Semaphore::new(config.max_batch as usize)),
+            fault_rng: Mutex::new(SmallRng::seed_from_u64(config.seed ^ 0x00FA_u64)),
+            model,
+            timer,
+            waiting: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            counter,
+            truth,
+            clock: Clock::new(),
+            config,
+        })
+    }
+
+    fn active(&self) -> u64 {
+        (self.config.max_batch as usize - self.slots.available_permits()) as u64
+    }
+
+    pub(crate) fn stats(&self) -> MockStats {
+        self.truth.stats(
+            self.requests.load(Ordering::Relaxed),
+            self.active(),
+            self.waiting.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The next inter-token gap: a draw of the ITL, scaled by how full the batch is now.
+    pub(crate) fn next_gap_ms(&self, rng: &mut SmallRng) -> f64 {
+        let load = self.active() as f64 / f64::from(self.config.max_batch);
+        self.model.itl.sample(rng) * (1.0 + self.config.slowdown * load)
+    }
+
+    /// The first fault whose schedule or probability fires for request `index` (0-based).
+    fn fault_for(&self, index: u64) -> Option<&FaultSpec> {
+        if self.config.faults.is_empty() {
+            return None;
+        }
+        let mut rng = self.fault_rng.lock().unwrap_or_else(|p| p.into_inner());
+        self.config.faults.iter().find(|f| {
+            let scheduled = f.every.is_some_and(|n| (index + 1).is_multiple_of(n));
+            // Draw for every probabilistic fault, so one fault's draws do not shift another's.
+            let drawn = f.probability.is_some_and(|p| rng.random::<f64>() < p);
+            scheduled || drawn
+        })
+    }
+}
+
+/// Accepts connections until `stop` is notified.
+pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.notified() => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!("mock server: accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Tokens are tiny writes that must leave at once.
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+        // Reap finished connection tasks so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+type Reply = Result<Response<MockBody>, Abort>;
+
+fn json_response(status: StatusCode, body: String) -> Response<MockBody> {
+    let mut response = Response::new(MockBody::text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+) -> Response<MockBody> {
+    json_response(
+        status,
+        openai::error_body(message, kind, param, status.as_u16()),
+    )
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
+    let arrival = Instant::now();
+    let api = match (request.method(), request.uri().path()) {
+        (&Method::POST, "/v1/chat/completions") => Api::Chat,
+        (&Method::POST, "/v1/completions") => Api::Completions,
+        (&Method::GET, "/health") => {
+            return Ok(json_response(
+                StatusCode::OK,
+                "{\"status\":\"ok\"}".to_owned(),
+            ))
+        }
+        (&Method::GET, "/v1/models") => {
+            return Ok(json_response(StatusCode::OK, models_body(&state)))
+        }
+        (&Method::GET, "/mock/ground-truth") => return Ok(ground_truth_response(&state)),
+        (&Method::GET, "/mock/stats") => {
+            let stats = serde_json::to_string(&state.stats()).unwrap_or_default();
+            return Ok(json_response(StatusCode::OK, stats));
+        }
+        (_, "/v1/chat/completions" | "/v1/completions" | "/health" | "/v1/models") => {
+            return Ok(error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+                "invalid_request_error",
+                None,
+            ))
+        }
+        (_, path) => {
+            let message = format!("no route {path}; routes: /health, /v1/models, /v1/chat/completions, /v1/completions, /mock/ground-truth, /mock/stats");
+            return Ok(error_response(
+                StatusCode::NOT_FOUND,
+                &message,
+                "invalid_request_error",
+                None,
+            ));
+        }
+    };
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let index = state.requests.fetch_add(1, Ordering::Relaxed);
+    let id = match api {
+        Api::Chat => format!("chatcmpl-{index}"),
+        Api::Completions => format!("cmpl-{index}"),
+    };
+    let mut record = RequestRecord {
+        id: id.clone(),
+        request_id: request_id.clone(),
+        route: api.name().to_owned(),
+        arrival_unix_us: state.clock.unix_us(arrival),
+        ..RequestRecord::empty()
+    };
+    let mut reply = respond(&state, api, request, arrival, index, &id, &mut record).await;
+    if let Ok(response) = &mut reply {
+        record.status = response.status().as_u16();
+        if let Some(value) = request_id.and_then(|r| HeaderValue::from_str(&r).ok()) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+    }
+    // A streaming body pushes its own record when it ends.
+    let streaming = matches!(&reply, Ok(r) if matches!(r.body(), MockBody::Stream(_)));
+    if !streaming {
+        state.truth.push(record);
+    }
+    reply
+}
+
+async fn respond(
+    state: &Arc<State>,
+    api: Api,
+    request: Request<Incoming>,
+    arrival: Instant,
+    index: u64,
+    id: &str,
+    record: &mut RequestRecord,
+) -> Reply {
+    let body = match Limited::read(request.into_body()).await {
+        Ok(body) => body,
+        Err(message) => {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "invalid_request_error",
+                None,
+            ))
+        }
+    };
+    let parsed = match openai::parse(api, &body) {
+        Ok(parsed) => parsed,
+        Err(bad) => {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                &bad.message,
+                "invalid_request_error",
+                bad.param,
+            ))
+        }
+    };
+    record.stream = parsed.stream;
+    record.prompt_tokens = state.counter.count(&parsed.prompt);
+
+    let fault = state.fault_for(index).cloned();
+    record.fault = fault.as_ref().map(|f| f.kind.name().to_owned());
+    if let Some(f) = &fault {
+        let retry_after = |mut r: Response<MockBody>| {
+            if let Ok(v) = HeaderValue::from_str(&format!("{}", f.seconds.ceil() as u64)) {
+                r.headers_mut().insert("retry-after", v);
+            }
+            r
+        };
+        match f.kind {
+            FaultKind::Http429 => {
+                return Ok(retry_after(error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "injected rate limit",
+                    "rate_limit_error",
+                    None,
+                )))
+            }
+            FaultKind::Http503 => {
+                return Ok(retry_after(error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "injected unavailability",
+                    "server_error",
+                    None,
+                )))
+            }
+            FaultKind::Http500 => {
+                return Ok(error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "injected server error",
+                    "server_error",
+                    None,
+                ))
+            }
+            FaultKind::ResetBeforeHeaders => return Err(Abort),
+            _ => {}
+        }
+    }
+
+    // Admission: a batch slot, first come first served, or a refusal when the queue is full.
+    if let Some(max) = state.config.max_queue {
+        if state.slots.available_permits() == 0
+            && state.waiting.load(Ordering::Relaxed) >= u64::from(max)
+        {
+            let status = StatusCode::from_u16(state.config.queue_full_status)
+                .unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            return Ok(error_response(
+                status,
+                "the server's queue is full",
+                "server_busy",
+                None,
+            ));
+        }
+    }
+    state.waiting.fetch_add(1, Ordering::Relaxed);
+    let slot = state.slots.clone().acquire_owned().await;
+    state.waiting.fetch_sub(1, Ordering::Relaxed);
+    let slot = slot.expect("the semaphore is never closed");
+    let admitted = Instant::now();
+    record.admitted_unix_us = Some(state.clock.unix_us(admitted));
+
+    let mut rng =
+        SmallRng::seed_from_u64(state.config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let planned = output_length(state, &parsed, &mut rng);
+    record.output_tokens_planned = planned.0;
+    let prefill_ms = state.model.ttft.sample(&mut rng)
+        + state.model.prefill_per_token.sample(&mut rng) * f64::from(record.prompt_tokens);
+    let first_token = admitted + Duration::from_secs_f64(prefill_ms / 1000.0);
+    let model = parsed
+        .model
+        .clone()
+        .unwrap_or_else(|| state.config.model.clone());
+    let envelope = Envelope::new(api, id, &model, state.clock.unix_s(arrival));
+    let stream_fault = fault
+        .filter(|f| {
+            !matches!(
+                f.kind,
+                FaultKind::Http429
+                    | FaultKind::Http500
+                    | FaultKind::Http503
+                    | FaultKind::ResetBeforeHeaders
+            )
+        })
+        .map(|f| StreamFault {
+            kind: f.kind,
+            after_tokens: f.after_tokens.min(planned.0.saturating_sub(1)),
+            seconds: f.seconds,
+        });
+
+    if parsed.stream {
+        record.status = StatusCode::OK.as_u16();
+        let stream = TokenStream::new(
+            state.clone(),
+            StreamPlan {
+                envelope,
+                first_token,
+                planned: planned.0,
+                finish_reason: planned.1,
+                include_usage: parsed.include_usage,
+                fault: stream_fault,
+                rng,
+                record: std::mem::replace(record, RequestRecord::empty()),
+                slot,
+            },
+        );
+        let mut response = Response::new(MockBody::Stream(Box::new(stream)));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+        return Ok(response);
+    }
+
+    // Not streaming: the whole body goes out when the last token would have.
+    let mut last = first_token;
+    for _ in 1..planned.0 {
+        last += Duration::from_secs_f64(state.next_gap_ms(&mut rng) / 1000.0);
+    }
+    if let Some(f) = stream_fault.filter(|f| f.kind == FaultKind::Stall) {
+        last += Duration::from_secs_f64(f.seconds);
+    }
+    state.timer.sleep_until(last).await;
+    let now = Instant::now();
+    state.truth.token_written(now - last);
+    drop(slot);
+    let at = state.clock.unix_us(now);
+    record.first_token_unix_us = Some(at);
+    record.last_token_unix_us = Some(at);
+    match stream_fault.map(|f| f.kind) {
+        Some(FaultKind::CloseMidStream) => return Err(Abort),
+        Some(FaultKind::ErrorInStream) => {
+            return Ok(error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "injected error in stream",
+                "server_error",
+                None,
+            ))
+        }
+        Some(FaultKind::MalformedChunk) => {
+            record.completed = true;
+            return Ok(json_response(
+                StatusCode::OK,
+                openai::MALFORMED.trim_start_matches("data: ").to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    let text: String = (0..planned.0).map(openai::token_text).collect();
+    record.tokens_sent = planned.0;
+    record.completed = true;
+    Ok(json_response(
+        StatusCode::OK,
+        envelope.full_response(&text, planned.1, record.prompt_tokens, planned.0),
+    ))
+}
+
+/// Tokens to send and the finish reason: `max_tokens` when the client sets `ignore_eos`,
+/// else the shorter of `max_tokens` and the mock's natural length.
+fn output_length(
+    state: &State,
+    parsed: &openai::Parsed,
+    rng: &mut SmallRng,
+) -> (u32, &'static str) {
+    let natural = match &state.model.output_tokens {
+        Some(normal) => normal.sample(rng).round().max(1.0) as u32,
+        None => state.config.output_tokens,
+    };
+    match parsed.max_tokens {
+        Some(max) if parsed.ignore_eos || max <= natural => (max, "length"),
+        _ => (natural, "stop"),
+    }
+}
+
+fn models_body(state: &State) -> String {
+    serde_json::json!({
+        "object": "list",
+        "data": [{
+            "id": state.config.model,
+            "object": "model",
+            "created": state.clock.unix_s(Instant::now()),
+            "owned_by": "bench-mock",
+        }],
+    })
+    .to_string()
+}
+
+fn ground_truth_response(state: &State) -> Response<MockBody> {
+    let mut lines = String::new();
+    for record in state.truth.records() {
+        if let Ok(line) = serde_json::to_string(&record) {
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+    }
+    let mut response = Response::new(MockBody::text(lines));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
+
+/// Reads a request body up to [`MAX_BODY_BYTES`].
+struct Limited;
+
+impl Limited {
+    async fn read(body: Incoming) -> Result<bytes::Bytes, String> {
+        let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+        match limited.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) => Err(format!("cannot read the request body: {error}")),
+        }
+    }
+}
+
+/// Binds the listener; the address must be loopback or an explicit interface.
+pub(crate) async fn bind(
+    host: &str,
+    port: u16,
+) -> Result<(TcpListener, SocketAddr), crate::MockError> {
+    let listener = TcpListener::bind((host, port))
+        .await
+        .map_err(|e| crate::MockError::Io {
+            what: format!("cannot listen on {host}:{port}"),
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| crate::MockError::Io {
+        what: "cannot read the listening address".to_owned(),
+        source: e,
+    })?;
+    Ok((listener, addr))
+}

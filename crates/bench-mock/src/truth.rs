@@ -1,0 +1,240 @@
+//! The ground truth: what the server did with every request, for joining with a client's
+//! records (by response `id` or the echoed `x-request-id`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::MockError;
+
+/// What the server did with one request. Times are wall-clock microseconds since the Unix
+/// epoch, derived from one monotonic clock, so differences between them are exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// The response id (`chatcmpl-N` / `cmpl-N`), also the N-th request in arrival order.
+    pub id: String,
+    /// The client's `x-request-id` header, echoed back in the response.
+    pub request_id: Option<String>,
+    /// `chat` or `completions`.
+    pub route: String,
+    /// Whether the response was streamed.
+    pub stream: bool,
+    /// The HTTP status sent (0 when the connection was closed before any response).
+    pub status: u16,
+    /// The fault injected, if any.
+    pub fault: Option<String>,
+    /// When the request arrived (its headers were read).
+    pub arrival_unix_us: i64,
+    /// When it got a batch slot (after any queue wait).
+    pub admitted_unix_us: Option<i64>,
+    /// When the first content token was written.
+    pub first_token_unix_us: Option<i64>,
+    /// When the last content token was written.
+    pub last_token_unix_us: Option<i64>,
+    /// Prompt tokens as the server counted them.
+    pub prompt_tokens: u32,
+    /// Tokens the server meant to send.
+    pub output_tokens_planned: u32,
+    /// Content tokens actually written.
+    pub tokens_sent: u32,
+    /// True when the response was sent to its end.
+    pub completed: bool,
+}
+
+/// Turns `Instant`s into wall-clock microseconds consistently.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    base_instant: Instant,
+    base_unix_us: i64,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        Self {
+            base_instant: Instant::now(),
+            base_unix_us: i64::try_from(unix.as_micros()).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub(crate) fn unix_us(&self, at: Instant) -> i64 {
+        let offset = i64::try_from(at.saturating_duration_since(self.base_instant).as_micros())
+            .unwrap_or(i64::MAX);
+        self.base_unix_us + offset
+    }
+
+    pub(crate) fn unix_s(&self, at: Instant) -> u64 {
+        u64::try_from(self.unix_us(at) / 1_000_000).unwrap_or(0)
+    }
+}
+
+/// Counters and token-timing precision, served at `GET /mock/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MockStats {
+    /// Requests received on the completion routes.
+    pub requests: u64,
+    /// Responses by HTTP status (0: closed without a response).
+    pub statuses: BTreeMap<u16, u64>,
+    /// Injected faults by name.
+    pub faults: BTreeMap<String, u64>,
+    /// Content tokens written.
+    pub tokens_sent: u64,
+    /// Sequences decoding now.
+    pub active: u64,
+    /// Requests waiting for a batch slot now.
+    pub queued: u64,
+    /// Ground-truth records not kept in memory because `record_limit` was reached.
+    pub records_dropped: u64,
+    /// Token write time minus its deadline, in microseconds.
+    pub token_lateness_us: Lateness,
+}
+
+/// A summary of token lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Lateness {
+    /// Tokens measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Collects records in memory (up to a limit) and in the log file.
+#[derive(Debug)]
+pub(crate) struct Truth {
+    records: Mutex<Vec<RequestRecord>>,
+    limit: usize,
+    dropped: AtomicU64,
+    log: Mutex<Option<(mpsc::Sender<String>, JoinHandle<()>)>>,
+    statuses: Mutex<BTreeMap<u16, u64>>,
+    faults: Mutex<BTreeMap<String, u64>>,
+    lateness_ns: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Truth {
+    pub(crate) fn new(limit: usize, log: Option<&Path>) -> Result<Self, MockError> {
+        let log = match log {
+            None => None,
+            Some(path) => {
+                let file = File::create(path).map_err(|e| MockError::Io {
+                    what: format!("cannot create the ground-truth log {}", path.display()),
+                    source: e,
+                })?;
+                let (tx, rx) = mpsc::channel::<String>();
+                let writer = std::thread::Builder::new()
+                    .name("bench-mock-log".to_owned())
+                    .spawn(move || write_log(BufWriter::new(file), &rx))
+                    .map_err(|e| MockError::Io {
+                        what: "cannot start the log writer".to_owned(),
+                        source: e,
+                    })?;
+                Some((tx, writer))
+            }
+        };
+        Ok(Self {
+            records: Mutex::new(Vec::new()),
+            limit,
+            dropped: AtomicU64::new(0),
+            log: Mutex::new(log),
+            statuses: Mutex::new(BTreeMap::new()),
+            faults: Mutex::new(BTreeMap::new()),
+            lateness_ns: Mutex::new(hdrhistogram::Histogram::new(3).expect("3 digits is valid")),
+        })
+    }
+
+    pub(crate) fn push(&self, record: RequestRecord) {
+        *lock(&self.statuses).entry(record.status).or_default() += 1;
+        if let Some(fault) = &record.fault {
+            *lock(&self.faults).entry(fault.clone()).or_default() += 1;
+        }
+        if let Some((tx, _)) = lock(&self.log).as_ref() {
+            if let Ok(line) = serde_json::to_string(&record) {
+                let _ = tx.send(line);
+            }
+        }
+        let mut records = lock(&self.records);
+        if records.len() < self.limit {
+            records.push(record);
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn token_written(&self, lateness: Duration) {
+        let ns = u64::try_from(lateness.as_nanos()).unwrap_or(u64::MAX);
+        let _ = lock(&self.lateness_ns).record(ns);
+    }
+
+    pub(crate) fn records(&self) -> Vec<RequestRecord> {
+        lock(&self.records).clone()
+    }
+
+    pub(crate) fn stats(&self, requests: u64, active: u64, queued: u64) -> MockStats {
+        let h = lock(&self.lateness_ns);
+        let us = |ns: u64| ns as f64 / 1000.0;
+        MockStats {
+            requests,
+            statuses: lock(&self.statuses).clone(),
+            faults: lock(&self.faults).clone(),
+            tokens_sent: h.len(),
+            active,
+            queued,
+            records_dropped: self.dropped.load(Ordering::Relaxed),
+            token_lateness_us: Lateness {
+                count: h.len(),
+                p50: us(h.value_at_quantile(0.5)),
+                p99: us(h.value_at_quantile(0.99)),
+                p99_9: us(h.value_at_quantile(0.999)),
+                max: us(h.max()),
+            },
+        }
+    }
+
+    /// Flushes and closes the log file.
+    pub(crate) fn close(&self) {
+        if let Some((tx, writer)) = lock(&self.log).take() {
+            drop(tx);
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_log(mut out: BufWriter<File>, rx: &mpsc::Receiver<String>) {
+    let mut failed = false;
+    while let Ok(line) = rx.recv() {
+        let mut batch = Some(line);
+        // Write what is queued, then flush once, so a reader sees whole lines promptly.
+        while let Some(line) = batch {
+            if !failed && writeln!(out, "{line}").is_err() {
+                failed = true;
+                tracing::error!(
+                    "cannot write the ground-truth log; later records are kept in memory only"
+                );
+            }
+            batch = rx.try_recv().ok();
+        }
+        if !failed && out.flush().is_err() {
+            failed = true;
+        }
+    }
+    let _ = out.flush();
+}
