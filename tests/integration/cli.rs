@@ -212,3 +212,89 @@ fn help_and_schemas_print_to_stdout() {
         assert_eq!(schema["type"], "object");
     }
 }
+
+#[test]
+fn the_embedded_mock_is_the_default_target_and_its_knobs_are_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mock.toml");
+    let text = "benchmark_engine = \"test-echo\"\n[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 3\n\
+                [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\n";
+    std::fs::write(&path, text).unwrap();
+    let report = dir.path().join("r.json");
+    let out = llm_bench([
+        "run".as_ref(),
+        "-c".as_ref(),
+        path.as_os_str(),
+        "-o".as_ref(),
+        report.as_os_str(),
+        "--no-progress".as_ref(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let written: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        written.config.target.kind(),
+        bench_core::config::TargetKind::Mock
+    );
+    assert_eq!(
+        written.config.target.url, None,
+        "the report keeps the config as given"
+    );
+
+    std::fs::write(&path, format!("{text}[target.mock]\nitl_sm = 1\n")).unwrap();
+    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr
+            .contains("unknown key `target.mock.itl_sm` (did you mean `target.mock.itl_ms`?)"),
+        "{}",
+        out.stderr
+    );
+
+    std::fs::write(&path, format!("{text}[target.mock]\nmax_batch = 0\n")).unwrap();
+    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr
+            .contains("invalid mock setting `max_batch`: 0 would serve nothing"),
+        "{}",
+        out.stderr
+    );
+
+    std::fs::write(
+        &path,
+        format!("{text}[target]\nkind = \"mock\"\nurl = \"http://h\"\n"),
+    )
+    .unwrap();
+    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr
+            .contains("cannot be used with target.kind = `mock`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn mock_server_help_documents_every_knob() {
+    let out = llm_bench(["mock-server", "--help"]);
+    assert_eq!(out.code, exit_codes::OK);
+    let knobs = serde_json::to_value(bench_mock::MockConfig::default()).unwrap();
+    for knob in knobs.as_object().unwrap().keys() {
+        let flag = format!(
+            "--{}",
+            if knob == "faults" { "fault" } else { knob }.replace('_', "-")
+        );
+        assert!(
+            out.stdout.contains(&flag),
+            "{flag} is missing from mock-server --help"
+        );
+    }
+    let out = llm_bench(["mock-server", "--fault", "http_501:p=1"]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr.contains("unknown fault `http_501`"),
+        "{}",
+        out.stderr
+    );
+}

@@ -106,14 +106,14 @@ fn overrides_use_the_same_dotted_names() {
     )
     .unwrap();
     assert_eq!(config.profile.rates, Some(vec![5.0, 10.0]));
-    assert_eq!(config.target.model, "llama");
+    assert_eq!(config.target.model(), "llama");
 }
 
 /// Each bad config gives one precise message; the table is the contract users see.
 #[test]
 fn bad_configs_name_the_key_the_value_and_the_fix() {
     let cases: &[(&str, &str)] = &[
-        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, model, timeouts, url"),
+        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, kind, mock, model, timeouts, url"),
         ("profile.kind=swep", "`profile.kind` = `swep` is not a valid choice (did you mean `sweep`?); valid choices: concurrent, constant, poisson, sweep, synchronous, throughput"),
         ("target.url=localhost:8000", "invalid `target.url`: `localhost:8000` has no scheme; write `http://localhost:8000`"),
         ("target.url=ftp://h", "invalid `target.url`: `ftp://h` uses an unsupported scheme; use http:// or https://"),

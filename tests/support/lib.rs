@@ -60,7 +60,7 @@ fn default_itl_ms() -> f64 {
 }
 
 fn build(
-    options: &bench_core::config::EngineOptions,
+    options: &bench_core::config::OptionsTable,
 ) -> Result<Box<dyn BenchmarkEngine>, ConfigError> {
     Ok(Box::new(EchoEngine {
         options: options.parse(TEST_ENGINE)?,

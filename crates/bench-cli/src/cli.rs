@@ -20,6 +20,8 @@ pub(crate) enum Command {
     Engines,
     /// Check a config without running it, and print the benchmarks it would run.
     Validate(ConfigArgs),
+    /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
+    MockServer(crate::mock::MockServerArgs),
     /// Print the JSON Schema of the config or of the report.
     Schema {
         /// Which schema.

@@ -5,6 +5,7 @@ mod cli;
 mod engines;
 pub mod exit_codes;
 mod files;
+mod mock;
 mod progress;
 
 use std::ffi::OsString;
@@ -91,6 +92,7 @@ pub fn run(
         Command::Run(args) => run_command(&args, stdout),
         Command::Engines => list_engines(stdout),
         Command::Validate(args) => validate_command(&args, stdout),
+        Command::MockServer(args) => mock::serve(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
     };
     match result {
@@ -169,17 +171,27 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     };
     let cancel = CancelToken::new();
     let context = RunContext::new(progress, cancel.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::run_failed)?;
+    let mock = mock::embedded_config(&config)?;
+    let runtime = runtime()?;
     let report = runtime.block_on(async {
+        // The engine sees a plain server target; the report keeps the config as given.
+        let mut resolved = config.clone();
+        let server = match mock {
+            Some(mock) => {
+                let (server, target) = mock::start_embedded(mock, &config.target).await?;
+                resolved.target = target;
+                Some(server)
+            }
+            None => None,
+        };
         let signals = tokio::spawn(forward_signals(cancel));
-        let result = engine.run(&config, &context).await;
+        let result = engine.run(&resolved, &context).await;
         signals.abort();
-        result
-    });
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        Ok::<_, Failure>(result)
+    })?;
     let mut report = match report {
         Ok(report) => report,
         Err(EngineError::Config(error)) => return Err(Failure::bad_input(error)),
@@ -217,6 +229,16 @@ async fn forward_signals(cancel: CancelToken) {
     }
 }
 
+/// The multi-threaded runtime every command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::run_failed)
+}
+
+/// Completes at the first SIGINT or SIGTERM.
 async fn wait_for_signal() -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -296,6 +318,7 @@ fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
 fn validate_command(args: &ConfigArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let config = load_config(args)?;
     registry::engine_for(&config).map_err(Failure::bad_input)?;
+    mock::embedded_config(&config)?;
     let plan = config.plan();
     let _ = writeln!(
         stdout,

@@ -34,7 +34,8 @@ pub struct Config {
     /// Seed for every random choice (arrivals, synthetic data), so runs are repeatable.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// The server under test.
+    /// The server under test; the embedded mock when absent.
+    #[serde(default)]
     pub target: Target,
     /// How load is generated.
     pub profile: Profile,
@@ -54,7 +55,7 @@ pub struct Config {
     pub outputs: Vec<OutputSpec>,
     /// Options read only by one engine, keyed by engine name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub engines: BTreeMap<String, EngineOptions>,
+    pub engines: BTreeMap<String, OptionsTable>,
 }
 
 fn default_engine() -> String {
@@ -65,14 +66,22 @@ fn default_seed() -> u64 {
     42
 }
 
-/// The OpenAI-compatible server under test.
+/// The OpenAI-compatible server under test: a server at `url`, or the embedded mock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// Base URL, e.g. `http://127.0.0.1:8000` (the `/v1/...` path is added).
-    pub url: String,
-    /// The served model name sent in each request.
-    pub model: String,
+    /// `server` (at `url`) or `mock` (the embedded mock server, started for the run). Default:
+    /// `server` when `url` is given, else `mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TargetKind>,
+    /// Base URL, e.g. `http://127.0.0.1:8000` (the `/v1/...` path is added). Required for
+    /// `server`; set by llm-bench for `mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The served model name sent in each request. Required for `server`; default
+    /// `mock-model` for `mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Which endpoint: `chat` (`/v1/chat/completions`) or `completions` (`/v1/completions`).
     #[serde(default)]
     pub api: Api,
@@ -86,6 +95,53 @@ pub struct Target {
     /// Network timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<OptionsTable>,
+}
+
+/// What kind of server is benchmarked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A running server at `target.url`.
+    Server,
+    /// The embedded mock server, started before the run and stopped after it.
+    Mock,
+}
+
+/// The model name used with the embedded mock when `target.model` is not given.
+pub const DEFAULT_MOCK_MODEL: &str = "mock-model";
+
+impl Target {
+    /// The effective kind: explicit, else `server` when a URL is given, else `mock`.
+    pub fn kind(&self) -> TargetKind {
+        self.kind.unwrap_or(if self.url.is_some() {
+            TargetKind::Server
+        } else {
+            TargetKind::Mock
+        })
+    }
+
+    /// The model name to send.
+    pub fn model(&self) -> &str {
+        self.model.as_deref().unwrap_or(DEFAULT_MOCK_MODEL)
+    }
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            url: None,
+            model: None,
+            api: Api::default(),
+            api_key_env: default_api_key_env(),
+            headers: BTreeMap::new(),
+            timeouts: Timeouts::default(),
+            mock: None,
+        }
+    }
 }
 
 fn default_api_key_env() -> String {
@@ -399,14 +455,14 @@ pub enum OutputFormat {
 }
 
 /// An engine's own options table (`[engines.<name>]`), kept opaque until that engine parses it
-/// with [`EngineOptions::parse`].
+/// with [`OptionsTable::parse`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct EngineOptions(serde_json::Value);
+pub struct OptionsTable(serde_json::Value);
 
-impl JsonSchema for EngineOptions {
+impl JsonSchema for OptionsTable {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        "EngineOptions".into()
+        "OptionsTable".into()
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -417,15 +473,34 @@ impl JsonSchema for EngineOptions {
     }
 }
 
-impl EngineOptions {
+impl OptionsTable {
     /// Parses the table strictly into the engine's own options type. Unknown keys are errors
     /// that name `engines.<engine>.<key>` and suggest the intended key.
     pub fn parse<T: DeserializeOwned>(&self, engine: &str) -> Result<T, ConfigError> {
-        let value = match &self.0 {
+        strict::from_value(self.as_object(), &format!("engines.{engine}"))
+    }
+
+    /// Parses the table strictly on top of `base`: keys the table gives replace `base`'s, the
+    /// others keep `base`'s values. `path` is the table's dotted key, for error messages.
+    pub fn parse_over<T: Serialize + DeserializeOwned>(
+        &self,
+        path: &str,
+        base: &T,
+    ) -> Result<T, ConfigError> {
+        let mut merged = serde_json::to_value(base).map_err(|e| invalid(path, e.to_string()))?;
+        if let (Some(target), serde_json::Value::Object(table)) =
+            (merged.as_object_mut(), self.as_object())
+        {
+            target.extend(table);
+        }
+        strict::from_value(merged, path)
+    }
+
+    fn as_object(&self) -> serde_json::Value {
+        match &self.0 {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             other => other.clone(),
-        };
-        strict::from_value(value, &format!("engines.{engine}"))
+        }
     }
 }
 
@@ -551,7 +626,7 @@ impl Config {
                 *value = REDACTED.to_owned();
             }
         }
-        for options in copy.engines.values_mut() {
+        for options in copy.engines.values_mut().chain(copy.target.mock.as_mut()) {
             redact_tree(&mut options.0);
         }
         copy
@@ -651,36 +726,39 @@ fn check_kind_fields(
 
 impl Target {
     fn validate(&self) -> Result<(), ConfigError> {
-        let url = self.url.trim();
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        match rest {
-            None if url.contains("://") => {
-                return Err(invalid(
-                    "target.url",
-                    format!("`{url}` uses an unsupported scheme; use http:// or https://"),
-                ))
+        match self.kind() {
+            TargetKind::Server => {
+                let url = self.url.as_deref().ok_or_else(|| ConfigError::MissingKey {
+                    key: "target.url".to_owned(),
+                    hint: Some("target.kind = `server` needs the server's base URL, e.g. `http://127.0.0.1:8000`; or use kind = `mock`".to_owned()),
+                })?;
+                validate_url(url)?;
+                if self.mock.is_some() {
+                    return Err(invalid(
+                        "target.mock",
+                        "is only read with target.kind = `mock`; remove it or change the kind",
+                    ));
+                }
+                if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+                    return Err(ConfigError::MissingKey {
+                        key: "target.model".to_owned(),
+                        hint: Some(
+                            "name the served model, as `GET /v1/models` lists it".to_owned(),
+                        ),
+                    });
+                }
             }
-            None => {
-                return Err(invalid(
-                    "target.url",
-                    format!("`{url}` has no scheme; write `http://{url}`"),
-                ))
+            TargetKind::Mock => {
+                if let Some(url) = &self.url {
+                    return Err(invalid("target.url", format!("`{url}` cannot be used with target.kind = `mock`: the embedded mock gets its own address; remove url or set kind = `server`")));
+                }
+                if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                    return Err(invalid(
+                        "target.model",
+                        "is empty; remove it to use the mock's default name",
+                    ));
+                }
             }
-            Some(host) if host.is_empty() || host.starts_with('/') => {
-                return Err(invalid(
-                    "target.url",
-                    format!("`{url}` has no host; write e.g. `http://127.0.0.1:8000`"),
-                ))
-            }
-            Some(_) => {}
-        }
-        if self.model.trim().is_empty() {
-            return Err(invalid(
-                "target.model",
-                "must name the served model, as `GET /v1/models` lists it",
-            ));
         }
         for (name, value) in &self.headers {
             let valid_name = !name.is_empty()
@@ -709,6 +787,29 @@ impl Target {
             positive("target.timeouts.request_seconds", s)?;
         }
         Ok(())
+    }
+}
+
+/// A base URL must be http(s) with a host.
+fn validate_url(url: &str) -> Result<(), ConfigError> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        None if url.contains("://") => Err(invalid(
+            "target.url",
+            format!("`{url}` uses an unsupported scheme; use http:// or https://"),
+        )),
+        None => Err(invalid(
+            "target.url",
+            format!("`{url}` has no scheme; write `http://{url}`"),
+        )),
+        Some(host) if host.is_empty() || host.starts_with('/') => Err(invalid(
+            "target.url",
+            format!("`{url}` has no host; write e.g. `http://127.0.0.1:8000`"),
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -10,12 +10,12 @@
 //! the binary therefore names every engine crate once (`bench-cli/src/engines.rs`) and a test
 //! asserts the exact set.
 
-use crate::config::{Config, EngineOptions};
+use crate::config::{Config, OptionsTable};
 use crate::engine::BenchmarkEngine;
 use crate::error::ConfigError;
 
 /// Builds an engine from its options table (`[engines.<name>]`, empty when absent).
-pub type BuildFn = fn(&EngineOptions) -> Result<Box<dyn BenchmarkEngine>, ConfigError>;
+pub type BuildFn = fn(&OptionsTable) -> Result<Box<dyn BenchmarkEngine>, ConfigError>;
 
 /// One engine's entry in the registry.
 #[derive(Debug)]

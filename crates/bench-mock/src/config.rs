@@ -344,6 +344,11 @@ pub(crate) struct Model {
 }
 
 impl MockConfig {
+    /// Checks every knob without starting anything; the errors name the knob.
+    pub fn validate(&self) -> Result<(), MockError> {
+        self.model().map(|_| ())
+    }
+
     /// Checks every knob; the errors name the knob.
     pub(crate) fn model(&self) -> Result<Model, MockError> {
         let bad = |key: &str, message: String| MockError::Config {

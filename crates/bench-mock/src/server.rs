@@ -376,7 +376,7 @@ async fn respond(
     }
     state.timer.sleep_until(last).await;
     let now = Instant::now();
-    state.truth.token_written(now - last);
+    state.truth.tokens_written(u64::from(planned.0), now - last);
     drop(slot);
     let at = state.clock.unix_us(now);
     record.first_token_unix_us = Some(at);

@@ -203,7 +203,7 @@ impl TokenStream {
     /// Writes token k and schedules token k + 1.
     fn token(&mut self, now: Instant) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
         let k = self.record.tokens_sent;
-        self.state.truth.token_written(now - self.deadline);
+        self.state.truth.tokens_written(1, now - self.deadline);
         let at = self.state.clock.unix_us(now);
         self.record.first_token_unix_us.get_or_insert(at);
         self.record.last_token_unix_us = Some(at);

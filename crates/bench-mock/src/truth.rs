@@ -95,7 +95,7 @@ pub struct MockStats {
     pub queued: u64,
     /// Ground-truth records not kept in memory because `record_limit` was reached.
     pub records_dropped: u64,
-    /// Token write time minus its deadline, in microseconds.
+    /// Write time minus deadline, in microseconds, per streamed token or non-streamed body.
     pub token_lateness_us: Lateness,
 }
 
@@ -120,6 +120,7 @@ pub(crate) struct Truth {
     records: Mutex<Vec<RequestRecord>>,
     limit: usize,
     dropped: AtomicU64,
+    tokens: AtomicU64,
     log: Mutex<Option<(mpsc::Sender<String>, JoinHandle<()>)>>,
     statuses: Mutex<BTreeMap<u16, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
@@ -154,6 +155,7 @@ impl Truth {
             records: Mutex::new(Vec::new()),
             limit,
             dropped: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
             log: Mutex::new(log),
             statuses: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(BTreeMap::new()),
@@ -179,7 +181,9 @@ impl Truth {
         }
     }
 
-    pub(crate) fn token_written(&self, lateness: Duration) {
+    /// Counts `tokens` written together, `lateness` after their deadline.
+    pub(crate) fn tokens_written(&self, tokens: u64, lateness: Duration) {
+        self.tokens.fetch_add(tokens, Ordering::Relaxed);
         let ns = u64::try_from(lateness.as_nanos()).unwrap_or(u64::MAX);
         let _ = lock(&self.lateness_ns).record(ns);
     }
@@ -195,7 +199,7 @@ impl Truth {
             requests,
             statuses: lock(&self.statuses).clone(),
             faults: lock(&self.faults).clone(),
-            tokens_sent: h.len(),
+            tokens_sent: self.tokens.load(Ordering::Relaxed),
             active,
             queued,
             records_dropped: self.dropped.load(Ordering::Relaxed),

@@ -1,0 +1,215 @@
+//! The mock server from the command line (`llm-bench mock-server`) and as the embedded target
+//! of a run (`target.kind = "mock"`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use bench_core::config::{Target, TargetKind};
+use bench_core::Config;
+use bench_mock::{DelayDistribution, FaultSpec, MockConfig, MockServer};
+use clap::ValueEnum;
+
+use crate::{exit_codes, Failure};
+
+/// `llm-bench mock-server`: every knob of the mock, with its default.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MockServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value_t = MockConfig::default().host)]
+    host: String,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Model name listed by GET /v1/models (requests for any name are served).
+    #[arg(long, default_value_t = MockConfig::default().model)]
+    model: String,
+    /// Time to first token after admission, before prefill, in ms.
+    #[arg(long, value_name = "MS", default_value_t = MockConfig::default().ttft_ms)]
+    ttft_ms: f64,
+    /// Distribution of the TTFT.
+    #[arg(long, value_enum, default_value_t = Dist::Constant)]
+    ttft_distribution: Dist,
+    /// Standard deviation of the TTFT (normal, lognormal), in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    ttft_stdev_ms: f64,
+    /// Prefill time per prompt token, added to the TTFT, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    prefill_ms_per_token: f64,
+    /// Distribution of the per-token prefill time.
+    #[arg(long, value_enum, default_value_t = Dist::Constant)]
+    prefill_distribution: Dist,
+    /// Standard deviation of the per-token prefill time, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    prefill_stdev_ms: f64,
+    /// Gap between tokens at an empty batch, in ms.
+    #[arg(long, value_name = "MS", default_value_t = MockConfig::default().itl_ms)]
+    itl_ms: f64,
+    /// Distribution of the inter-token gap.
+    #[arg(long, value_enum, default_value_t = Dist::Constant)]
+    itl_distribution: Dist,
+    /// Standard deviation of the inter-token gap, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    itl_stdev_ms: f64,
+    /// Output length when a request sets no max_tokens, or sets more without ignore_eos.
+    #[arg(long, value_name = "N", default_value_t = MockConfig::default().output_tokens)]
+    output_tokens: u32,
+    /// Standard deviation of that length (normal, at least 1).
+    #[arg(long, default_value_t = 0.0)]
+    output_tokens_stdev: f64,
+    /// Sequences decoded at once; later requests wait in FIFO order.
+    #[arg(long, value_name = "N", default_value_t = MockConfig::default().max_batch)]
+    max_batch: u32,
+    /// Inter-token gap growth with the batch: itl * (1 + slowdown * active / max_batch).
+    #[arg(long, default_value_t = 0.0)]
+    slowdown: f64,
+    /// Requests allowed to wait for a slot; more are refused (default: unbounded).
+    #[arg(long, value_name = "N")]
+    max_queue: Option<u32>,
+    /// Status of a full-queue refusal: 429 or 503.
+    #[arg(long, default_value_t = MockConfig::default().queue_full_status)]
+    queue_full_status: u16,
+    /// A Hugging Face tokenizer.json (or a directory with one) to count prompt tokens.
+    #[arg(long, value_name = "PATH")]
+    tokenizer: Option<PathBuf>,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = MockConfig::default().seed)]
+    seed: u64,
+    /// A fault: KIND[:p=P|every=N][,after=TOKENS][,seconds=S]; repeatable. Kinds: http_429,
+    /// http_500, http_503, reset_before_headers, close_mid_stream, malformed_chunk,
+    /// missing_done, stall, error_in_stream.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
+    /// Write the ground truth of every request to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Ground-truth records kept in memory for GET /mock/ground-truth.
+    #[arg(long, value_name = "N", default_value_t = MockConfig::default().record_limit)]
+    record_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Dist {
+    Constant,
+    Normal,
+    Lognormal,
+    Exponential,
+}
+
+impl From<Dist> for DelayDistribution {
+    fn from(d: Dist) -> Self {
+        match d {
+            Dist::Constant => DelayDistribution::Constant,
+            Dist::Normal => DelayDistribution::Normal,
+            Dist::Lognormal => DelayDistribution::Lognormal,
+            Dist::Exponential => DelayDistribution::Exponential,
+        }
+    }
+}
+
+impl MockServerArgs {
+    fn config(&self) -> Result<MockConfig, Failure> {
+        let faults = self
+            .faults
+            .iter()
+            .map(|spec| FaultSpec::parse(spec))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::bad_input)?;
+        let config = MockConfig {
+            host: self.host.clone(),
+            port: self.port,
+            model: self.model.clone(),
+            ttft_ms: self.ttft_ms,
+            ttft_distribution: self.ttft_distribution.into(),
+            ttft_stdev_ms: self.ttft_stdev_ms,
+            prefill_ms_per_token: self.prefill_ms_per_token,
+            prefill_distribution: self.prefill_distribution.into(),
+            prefill_stdev_ms: self.prefill_stdev_ms,
+            itl_ms: self.itl_ms,
+            itl_distribution: self.itl_distribution.into(),
+            itl_stdev_ms: self.itl_stdev_ms,
+            output_tokens: self.output_tokens,
+            output_tokens_stdev: self.output_tokens_stdev,
+            max_batch: self.max_batch,
+            slowdown: self.slowdown,
+            max_queue: self.max_queue,
+            queue_full_status: self.queue_full_status,
+            tokenizer: self.tokenizer.clone(),
+            seed: self.seed,
+            faults,
+            log: self.log.clone(),
+            record_limit: self.record_limit,
+        };
+        config.validate().map_err(Failure::bad_input)?;
+        Ok(config)
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then prints the server's counters.
+pub(crate) fn serve(args: &MockServerArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let config = args.config()?;
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let server = MockServer::start(config)
+            .await
+            .map_err(Failure::run_failed)?;
+        let _ = writeln!(stdout, "bench-mock listening on {}", server.base_url());
+        let _ = stdout.flush();
+        if let Err(error) = crate::wait_for_signal().await {
+            tracing::warn!("cannot wait for signals ({error}); stopping");
+        }
+        let stats = server.stats();
+        server.shutdown().await;
+        let _ = writeln!(
+            stdout,
+            "bench-mock stopped: {} requests, {} tokens, token lateness p50 {:.1} us, p99 {:.1} us",
+            stats.requests,
+            stats.tokens_sent,
+            stats.token_lateness_us.p50,
+            stats.token_lateness_us.p99
+        );
+        Ok(exit_codes::OK)
+    })
+}
+
+/// The mock settings of a config's `target` (`[target.mock]` over the defaults, with the
+/// config's seed and model name).
+pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Failure> {
+    let target = &config.target;
+    if target.kind() != TargetKind::Mock {
+        return Ok(None);
+    }
+    let base = MockConfig {
+        seed: config.seed,
+        model: target.model().to_owned(),
+        ..MockConfig::default()
+    };
+    let mock = match &target.mock {
+        Some(table) => table
+            .parse_over("target.mock", &base)
+            .map_err(Failure::bad_input)?,
+        None => base,
+    };
+    mock.validate()
+        .context("invalid [target.mock]")
+        .map_err(Failure::bad_input)?;
+    Ok(Some(mock))
+}
+
+/// Starts the embedded mock and points a copy of the target at it.
+pub(crate) async fn start_embedded(
+    mock: MockConfig,
+    target: &Target,
+) -> Result<(MockServer, Target), Failure> {
+    let server = MockServer::start(mock)
+        .await
+        .context("cannot start the embedded mock server")
+        .map_err(Failure::run_failed)?;
+    tracing::info!("embedded mock server at {}", server.base_url());
+    let mut resolved = target.clone();
+    resolved.kind = Some(TargetKind::Server);
+    resolved.url = Some(server.base_url());
+    resolved.model = Some(target.model().to_owned());
+    resolved.mock = None;
+    Ok((server, resolved))
+}
