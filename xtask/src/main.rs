@@ -14,6 +14,8 @@ usage: cargo xtask <command>
 commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
   codegen   regenerate the committed JSON Schemas under docs/schema/
+  bench mock [--quick]
+            the mock server's precision and cost (release build)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("codegen") => codegen(&root),
+        Some("bench") => bench(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");
             Ok(())
@@ -88,6 +91,24 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
         &[("UPDATE_SCHEMAS", "1")],
     )?;
     println!("xtask: docs/schema/ regenerated; commit the changes");
+    Ok(())
+}
+
+fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let which: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let all = ["mock"];
+    for name in if which.is_empty() { all.to_vec() } else { which } {
+        let (package, bench) = match name {
+            "mock" => ("bench-mock", "mock"),
+            other => bail!("unknown benchmark `{other}`; benchmarks: {}", all.join(", ")),
+        };
+        let mut cmd = vec!["bench", "--quiet", "-p", package, "--bench", bench];
+        if quick {
+            cmd.extend(["--", "--quick"]);
+        }
+        cargo(root, &cmd, &[])?;
+    }
     Ok(())
 }
 

@@ -44,8 +44,8 @@ impl State {
         let model = config.model()?;
         let counter = Counter::load(config.tokenizer.as_deref())?;
         let truth = Truth::new(config.record_limit, config.log.as_deref())?;
-        let timer = Timer::start("bench-mock-timer").map_err(|e| crate::MockError::Io {
-            what: "cannot start the timer thread".to_owned(),
+        let timer = Timer::start().map_err(|e| crate::MockError::Io {
+            what: "cannot start the precise timer".to_owned(),
             source: e,
         })?;
         Ok(Self {

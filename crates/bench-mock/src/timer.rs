@@ -1,22 +1,25 @@
-//! A precise timer: one thread that wakes tasks at their deadlines.
+//! A precise timer inside the server's own runtime.
 //!
-//! tokio's timer wheel rounds every sleep up to the next millisecond, which is more than the
-//! inter-token gaps the mock must honour. This thread keeps a heap of deadlines and parks
-//! until the earliest (the kernel's timer slack, 50 µs by default, bounds the lateness), then
-//! spins for the last few microseconds. Deadlines are absolute, so lateness never accumulates.
+//! tokio's timer wheel rounds every sleep up to the next millisecond (its reactor waits in
+//! `epoll_wait`, which counts milliseconds), more than the inter-token gaps the mock must
+//! honour. This timer keeps a heap of deadlines and arms one Linux `timerfd` (a high-resolution
+//! kernel timer, no timer slack) at the earliest; the reactor wakes on it like on a socket, and
+//! a task on the same runtime wakes every due stream. No extra thread, no hand-off between
+//! threads. Deadlines are absolute, so lateness never accumulates.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::thread;
 use std::time::{Duration, Instant};
 
-/// Below this distance to the next deadline the thread spins instead of parking.
-const SPIN: Duration = Duration::from_micros(20);
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Timer {
@@ -25,9 +28,17 @@ pub(crate) struct Timer {
 
 #[derive(Debug)]
 struct Shared {
-    heap: Mutex<BinaryHeap<Reverse<Entry>>>,
-    thread: thread::Thread,
-    stop: AtomicBool,
+    heap: Mutex<Heap>,
+    fd: AsyncFd<OwnedFd>,
+    stopped: AtomicBool,
+    stop: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Heap {
+    entries: BinaryHeap<Reverse<Entry>>,
+    /// The deadline the timerfd is armed for, if any.
+    armed: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -54,35 +65,38 @@ impl Ord for Entry {
 }
 
 impl Timer {
-    /// Starts the timer thread; it ends when the last `Timer` clone is dropped.
-    pub(crate) fn start(name: &str) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Arc<Shared>>();
-        let handle = thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                if let Ok(shared) = rx.recv() {
-                    run(&shared);
-                }
-            })?;
+    /// Creates the timerfd and spawns the task that serves it; call inside a tokio runtime.
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let fd = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        // `AsyncFd::new` is deprecated for types whose descriptor may outlive them; an `OwnedFd`
+        // owns its descriptor and closes it on drop (after the registration), so it is sound
+        // here, and the safe call keeps this crate free of `unsafe`.
+        #[expect(deprecated, reason = "sound for OwnedFd; the replacement is an unsafe fn")]
+        let fd = AsyncFd::new(fd)?;
         let shared = Arc::new(Shared {
-            heap: Mutex::new(BinaryHeap::new()),
-            thread: handle.thread().clone(),
-            stop: AtomicBool::new(false),
+            heap: Mutex::new(Heap::default()),
+            fd,
+            stopped: AtomicBool::new(false),
+            stop: Notify::new(),
         });
-        // The thread runs until `stop`; the server calls it on shutdown and on drop.
-        tx.send(shared.clone())
-            .expect("the timer thread waits for its state");
+        tokio::spawn(run(shared.clone()));
         Ok(Self { shared })
     }
 
     /// Wakes `waker` at `deadline` (at once if it has passed).
     pub(crate) fn wake_at(&self, deadline: Instant, waker: Waker) {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            waker.wake();
+            return;
+        }
         let mut heap = lock(&self.shared.heap);
-        let earliest = heap.peek().map(|Reverse(e)| e.deadline);
-        heap.push(Reverse(Entry { deadline, waker }));
-        drop(heap);
-        if earliest.is_none_or(|e| deadline < e) {
-            self.shared.thread.unpark();
+        heap.entries.push(Reverse(Entry { deadline, waker }));
+        if heap.armed.is_none_or(|armed| deadline < armed) {
+            heap.armed = Some(deadline);
+            arm(&self.shared.fd, deadline);
         }
     }
 
@@ -94,10 +108,14 @@ impl Timer {
         }
     }
 
-    /// Stops the thread; pending wakers are woken so no task hangs.
+    /// Stops the task; pending wakers are woken so no stream hangs.
     pub(crate) fn stop(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.thread.unpark();
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        self.shared.stop.notify_one();
+        let entries = std::mem::take(&mut lock(&self.shared.heap).entries);
+        for Reverse(entry) in entries {
+            entry.waker.wake();
+        }
     }
 }
 
@@ -105,38 +123,54 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn run(shared: &Shared) {
+/// Arms the timerfd to expire at `deadline` (relative to now; a passed deadline fires at once).
+fn arm(fd: &AsyncFd<OwnedFd>, deadline: Instant) {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_nanos(1));
+    let spec = Itimerspec {
+        it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+        it_value: Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        },
+    };
+    if let Err(error) = rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec) {
+        tracing::error!("mock timer: cannot arm the timerfd: {error}");
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
     let mut due = Vec::new();
     loop {
-        let stopping = shared.stop.load(Ordering::SeqCst);
-        let now = Instant::now();
-        let next = {
-            let mut heap = lock(&shared.heap);
-            while let Some(Reverse(entry)) = heap.peek() {
-                if entry.deadline > now && !stopping {
-                    break;
+        let mut guard = tokio::select! {
+            guard = shared.fd.readable() => match guard {
+                Ok(guard) => guard,
+                Err(error) => {
+                    tracing::error!("mock timer: cannot wait on the timerfd: {error}");
+                    return;
                 }
-                let Reverse(entry) = heap.pop().expect("peeked");
+            },
+            () = shared.stop.notified() => return,
+        };
+        // Consume the expiration count; the fd is non-blocking, so "would block" is harmless.
+        let mut count = [0u8; 8];
+        let _ = rustix::io::read(guard.get_inner(), &mut count);
+        guard.clear_ready();
+        {
+            let mut heap = lock(&shared.heap);
+            let now = Instant::now();
+            while heap.entries.peek().is_some_and(|Reverse(e)| e.deadline <= now) {
+                let Reverse(entry) = heap.entries.pop().expect("peeked");
                 due.push(entry.waker);
             }
-            heap.peek().map(|Reverse(e)| e.deadline)
-        };
+            heap.armed = heap.entries.peek().map(|Reverse(e)| e.deadline);
+            if let Some(next) = heap.armed {
+                arm(&shared.fd, next);
+            }
+        }
         for waker in due.drain(..) {
             waker.wake();
-        }
-        if stopping {
-            return;
-        }
-        match next {
-            None => thread::park(),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left > SPIN {
-                    thread::park_timeout(left - SPIN);
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
         }
     }
 }
@@ -166,7 +200,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sleeps_end_at_their_deadline_not_before() {
-        let timer = Timer::start("test-timer").unwrap();
+        let timer = Timer::start().unwrap();
         let start = Instant::now();
         let mut late = Vec::new();
         for i in 1..=50u64 {
@@ -178,11 +212,7 @@ mod tests {
         }
         late.sort();
         // Loose bound for a shared CI machine; the precise figures come from the benchmark.
-        assert!(
-            late[25] < Duration::from_millis(5),
-            "median lateness {:?}",
-            late[25]
-        );
+        assert!(late[25] < Duration::from_millis(5), "median lateness {:?}", late[25]);
         timer.stop();
     }
 }
