@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod mock;
+mod native;
 mod registry;
 
 use std::path::PathBuf;

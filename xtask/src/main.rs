@@ -96,12 +96,23 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
 
 fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    let which: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let which: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let all = ["mock"];
-    for name in if which.is_empty() { all.to_vec() } else { which } {
+    for name in if which.is_empty() {
+        all.to_vec()
+    } else {
+        which
+    } {
         let (package, bench) = match name {
             "mock" => ("bench-mock", "mock"),
-            other => bail!("unknown benchmark `{other}`; benchmarks: {}", all.join(", ")),
+            other => bail!(
+                "unknown benchmark `{other}`; benchmarks: {}",
+                all.join(", ")
+            ),
         };
         let mut cmd = vec!["bench", "--quiet", "-p", package, "--bench", bench];
         if quick {

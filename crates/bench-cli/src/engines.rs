@@ -4,8 +4,10 @@
 //! and its registration silently vanishes (dtolnay/inventory#7). So each engine crate is named
 //! here, one line each, and `tests::the_compiled_in_engines_are_exactly_these` pins the set.
 
+use engine_native as _;
+
 /// The engines this build is expected to contain, sorted.
-pub const EXPECTED: &[&str] = &[];
+pub const EXPECTED: &[&str] = &["native"];
 
 #[cfg(test)]
 mod tests {

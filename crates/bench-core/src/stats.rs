@@ -157,6 +157,12 @@ impl Histogram {
         Ok(())
     }
 
+    /// The nearest-rank quantile `q` in [0, 1] so far (see [`Distribution`]), or `None` when
+    /// nothing was recorded. Cheap enough for live progress.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        (self.moments.count > 0).then(|| self.quantile_of(q))
+    }
+
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.moments.count
@@ -170,7 +176,7 @@ impl Histogram {
         }
         let variance = m.m2 / m.count as f64;
         let [p0_1, p1, p5, p10, p25, p50, p75, p90, p95, p99, p99_9] =
-            QUANTILES.map(|q| self.quantile(q));
+            QUANTILES.map(|q| self.quantile_of(q));
         Some(Distribution {
             count: m.count,
             sum: m.sum,
@@ -200,7 +206,7 @@ impl Histogram {
 
     /// Nearest-rank quantile (the smallest recorded value with at least `q` of the values at or
     /// below it), as the middle of its histogram bucket, clamped to the exact min and max.
-    fn quantile(&self, q: f64) -> f64 {
+    fn quantile_of(&self, q: f64) -> f64 {
         let bucket = self.hdr.value_at_quantile(q);
         let value = self.hdr.median_equivalent(bucket) as f64 * self.resolution;
         value.clamp(self.moments.min, self.moments.max)

@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let seconds = if quick { 3 } else { 10 };
-    let only = |phase: &str| !std::env::args().any(|a| a == "--only") || std::env::args().any(|a| a == phase);
+    let only = |phase: &str| {
+        !std::env::args().any(|a| a == "--only") || std::env::args().any(|a| a == phase)
+    };
     println!("bench-mock benchmark ({} s per phase)", seconds);
     if only("precision") {
         for itl_ms in [100.0, 50.0, 20.0] {
@@ -43,9 +45,16 @@ fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
 /// CPU seconds used so far by this process's threads whose name starts with `prefix`.
 fn thread_cpu_seconds(prefix: &str) -> f64 {
     let mut ticks = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc is mounted").flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("/proc is mounted")
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         if !stat[open + 1..close].starts_with(prefix) {
             continue;
         }
@@ -59,7 +68,11 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
 }
 
 /// Sends `body` on `stream` and reads the response to the end of its chunked body.
-async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> std::io::Result<()> {
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<()> {
     stream.write_all(request).await?;
     buffer.clear();
     let mut chunk = [0u8; 16 * 1024];
@@ -76,7 +89,9 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) 
 }
 
 fn request(tokens: u32) -> Vec<u8> {
-    let body = format!(r#"{{"model":"m","prompt":"hello","max_tokens":{tokens},"ignore_eos":true,"stream":true}}"#);
+    let body = format!(
+        r#"{{"model":"m","prompt":"hello","max_tokens":{tokens},"ignore_eos":true,"stream":true}}"#
+    );
     format!(
         "POST /v1/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -85,7 +100,13 @@ fn request(tokens: u32) -> Vec<u8> {
 }
 
 /// Runs `streams` closed-loop connections for `seconds`; returns completed requests.
-async fn load(addr: std::net::SocketAddr, streams: usize, tokens: u32, seconds: u64, spread: Duration) -> u64 {
+async fn load(
+    addr: std::net::SocketAddr,
+    streams: usize,
+    tokens: u32,
+    seconds: u64,
+    spread: Duration,
+) -> u64 {
     let end = Instant::now() + Duration::from_secs(seconds);
     let request = std::sync::Arc::new(request(tokens));
     let mut tasks = Vec::new();
@@ -97,7 +118,9 @@ async fn load(addr: std::net::SocketAddr, streams: usize, tokens: u32, seconds: 
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let mut done = 0u64;
-            let Ok(mut stream) = TcpStream::connect(addr).await else { return 0 };
+            let Ok(mut stream) = TcpStream::connect(addr).await else {
+                return 0;
+            };
             let _ = stream.set_nodelay(true);
             let mut buffer = Vec::with_capacity(8192);
             while Instant::now() < end {
@@ -119,10 +142,23 @@ async fn load(addr: std::net::SocketAddr, streams: usize, tokens: u32, seconds: 
 fn precision(streams: usize, itl_ms: f64, seconds: u64) {
     let server_rt = runtime("bench-mock-worker", 2);
     let client_rt = runtime("load-client", 2);
-    let config = MockConfig { ttft_ms: 50.0, itl_ms, max_batch: 4096, ..MockConfig::default() };
-    let server = server_rt.block_on(MockServer::start(config)).expect("mock starts");
+    let config = MockConfig {
+        ttft_ms: 50.0,
+        itl_ms,
+        max_batch: 4096,
+        ..MockConfig::default()
+    };
+    let server = server_rt
+        .block_on(MockServer::start(config))
+        .expect("mock starts");
     let addr = server.addr();
-    let done = client_rt.block_on(load(addr, streams, 64, seconds, Duration::from_secs_f64(itl_ms / 1000.0)));
+    let done = client_rt.block_on(load(
+        addr,
+        streams,
+        64,
+        seconds,
+        Duration::from_secs_f64(itl_ms / 1000.0),
+    ));
     let stats = server.stats();
     let l = stats.token_lateness_us;
     println!(
@@ -141,8 +177,15 @@ fn precision(streams: usize, itl_ms: f64, seconds: u64) {
 fn cost(streams: usize, seconds: u64) {
     let server_rt = runtime("bench-mock-worker", 2);
     let client_rt = runtime("load-client", 2);
-    let config = MockConfig { ttft_ms: 5.0, itl_ms: 1.0, max_batch: 4096, ..MockConfig::default() };
-    let server = server_rt.block_on(MockServer::start(config)).expect("mock starts");
+    let config = MockConfig {
+        ttft_ms: 5.0,
+        itl_ms: 1.0,
+        max_batch: 4096,
+        ..MockConfig::default()
+    };
+    let server = server_rt
+        .block_on(MockServer::start(config))
+        .expect("mock starts");
     let addr = server.addr();
     let cpu_before = thread_cpu_seconds("bench-mock");
     let start = Instant::now();

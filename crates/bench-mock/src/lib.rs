@@ -18,7 +18,6 @@ mod config;
 mod openai;
 mod server;
 mod stream;
-mod timer;
 mod tokens;
 mod truth;
 

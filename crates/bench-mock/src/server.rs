@@ -18,9 +18,9 @@ use tokio::sync::{Notify, Semaphore};
 use crate::config::{FaultKind, FaultSpec, MockConfig, Model};
 use crate::openai::{self, Api, Envelope};
 use crate::stream::{Abort, MockBody, StreamFault, StreamPlan, TokenStream};
-use crate::timer::Timer;
 use crate::tokens::Counter;
 use crate::truth::{Clock, MockStats, RequestRecord, Truth};
+use bench_timer::Timer;
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: usize = 64 << 20;

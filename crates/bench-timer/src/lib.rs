@@ -1,10 +1,10 @@
-//! A precise timer inside the server's own runtime.
+//! bench-timer: a precise timer inside a tokio runtime.
 //!
 //! tokio's timer wheel rounds every sleep up to the next millisecond (its reactor waits in
-//! `epoll_wait`, which counts milliseconds), more than the inter-token gaps the mock must
-//! honour. This timer keeps a heap of deadlines and arms one Linux `timerfd` (a high-resolution
+//! `epoll_wait`, which counts milliseconds), too coarse for inter-token gaps and
+//! request schedules. This timer keeps a heap of deadlines and arms one Linux `timerfd` (a high-resolution
 //! kernel timer, no timer slack) at the earliest; the reactor wakes on it like on a socket, and
-//! a task on the same runtime wakes every due stream. No extra thread, no hand-off between
+//! a task on the same runtime wakes every due task. No extra thread, no hand-off between
 //! threads. Deadlines are absolute, so lateness never accumulates.
 
 use std::cmp::Reverse;
@@ -21,8 +21,9 @@ use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
+/// A handle to the timer; clones share it.
 #[derive(Debug, Clone)]
-pub(crate) struct Timer {
+pub struct Timer {
     shared: Arc<Shared>,
 }
 
@@ -66,7 +67,7 @@ impl Ord for Entry {
 
 impl Timer {
     /// Creates the timerfd and spawns the task that serves it; call inside a tokio runtime.
-    pub(crate) fn start() -> std::io::Result<Self> {
+    pub fn start() -> std::io::Result<Self> {
         let fd = rustix::time::timerfd_create(
             TimerfdClockId::Monotonic,
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
@@ -74,7 +75,10 @@ impl Timer {
         // `AsyncFd::new` is deprecated for types whose descriptor may outlive them; an `OwnedFd`
         // owns its descriptor and closes it on drop (after the registration), so it is sound
         // here, and the safe call keeps this crate free of `unsafe`.
-        #[expect(deprecated, reason = "sound for OwnedFd; the replacement is an unsafe fn")]
+        #[expect(
+            deprecated,
+            reason = "sound for OwnedFd; the replacement is an unsafe fn"
+        )]
         let fd = AsyncFd::new(fd)?;
         let shared = Arc::new(Shared {
             heap: Mutex::new(Heap::default()),
@@ -87,7 +91,7 @@ impl Timer {
     }
 
     /// Wakes `waker` at `deadline` (at once if it has passed).
-    pub(crate) fn wake_at(&self, deadline: Instant, waker: Waker) {
+    pub fn wake_at(&self, deadline: Instant, waker: Waker) {
         if self.shared.stopped.load(Ordering::Relaxed) {
             waker.wake();
             return;
@@ -101,15 +105,15 @@ impl Timer {
     }
 
     /// A future that completes at `deadline`.
-    pub(crate) fn sleep_until(&self, deadline: Instant) -> Sleep {
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
             timer: self.clone(),
             deadline,
         }
     }
 
-    /// Stops the task; pending wakers are woken so no stream hangs.
-    pub(crate) fn stop(&self) {
+    /// Stops the task; pending wakers are woken so nothing waits forever.
+    pub fn stop(&self) {
         self.shared.stopped.store(true, Ordering::Relaxed);
         self.shared.stop.notify_one();
         let entries = std::mem::take(&mut lock(&self.shared.heap).entries);
@@ -129,13 +133,18 @@ fn arm(fd: &AsyncFd<OwnedFd>, deadline: Instant) {
         .saturating_duration_since(Instant::now())
         .max(Duration::from_nanos(1));
     let spec = Itimerspec {
-        it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+        it_interval: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
         it_value: Timespec {
             tv_sec: left.as_secs() as _,
             tv_nsec: left.subsec_nanos() as _,
         },
     };
-    if let Err(error) = rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec) {
+    if let Err(error) =
+        rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec)
+    {
         tracing::error!("mock timer: cannot arm the timerfd: {error}");
     }
 }
@@ -160,7 +169,11 @@ async fn run(shared: Arc<Shared>) {
         {
             let mut heap = lock(&shared.heap);
             let now = Instant::now();
-            while heap.entries.peek().is_some_and(|Reverse(e)| e.deadline <= now) {
+            while heap
+                .entries
+                .peek()
+                .is_some_and(|Reverse(e)| e.deadline <= now)
+            {
                 let Reverse(entry) = heap.entries.pop().expect("peeked");
                 due.push(entry.waker);
             }
@@ -177,7 +190,7 @@ async fn run(shared: Arc<Shared>) {
 
 /// Completes at its deadline; see [`Timer::sleep_until`].
 #[derive(Debug)]
-pub(crate) struct Sleep {
+pub struct Sleep {
     timer: Timer,
     deadline: Instant,
 }
@@ -212,7 +225,11 @@ mod tests {
         }
         late.sort();
         // Loose bound for a shared CI machine; the precise figures come from the benchmark.
-        assert!(late[25] < Duration::from_millis(5), "median lateness {:?}", late[25]);
+        assert!(
+            late[25] < Duration::from_millis(5),
+            "median lateness {:?}",
+            late[25]
+        );
         timer.stop();
     }
 }

@@ -1,0 +1,369 @@
+//! One request: send it, read the response (streamed or not), and time every part of it.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use bench_core::CancelToken;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::sse::SseParser;
+
+/// What one request did, with its timestamps.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    /// When the schedule wanted it sent.
+    pub(crate) intended: Instant,
+    /// Just before it was handed to the connection.
+    pub(crate) sent: Instant,
+    /// The first content-bearing chunk (or the whole body when not streaming).
+    pub(crate) first_token: Option<Instant>,
+    /// The last content-bearing chunk.
+    pub(crate) last_token: Option<Instant>,
+    /// The end of the response (or of the attempt).
+    pub(crate) end: Instant,
+    /// Gaps between consecutive content chunks, in ms.
+    pub(crate) gaps_ms: Vec<f64>,
+    /// Content-bearing chunks received.
+    pub(crate) content_chunks: u32,
+    /// The server's `usage`, when it sent one.
+    pub(crate) usage: Option<Usage>,
+    /// Prompt tokens as the client counted them.
+    pub(crate) client_prompt_tokens: u32,
+    pub(crate) outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Successful,
+    /// Cancelled by the client (time limit, interruption).
+    Incomplete,
+    Errored(Failure),
+}
+
+/// Why a request failed: a stable kind, the HTTP status if any, a short message.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) kind: &'static str,
+    pub(crate) status: Option<u16>,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    fn new(kind: &'static str, status: Option<u16>, message: impl Into<String>) -> Self {
+        let mut message: String = message.into();
+        if message.len() > 300 {
+            let mut cut = 300;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        Self {
+            kind,
+            status,
+            message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct Usage {
+    pub(crate) prompt_tokens: Option<u64>,
+    pub(crate) completion_tokens: Option<u64>,
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) body: Bytes,
+    pub(crate) prompt_tokens: u32,
+}
+
+/// Everything constant across requests.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) client: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) stream: bool,
+    pub(crate) request_timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<serde::de::IgnoredAny>,
+}
+
+impl Delta<'_> {
+    fn has_content(&self) -> bool {
+        let filled = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
+        filled(&self.content)
+            || filled(&self.reasoning_content)
+            || filled(&self.reasoning)
+            || self.tool_calls.is_some()
+    }
+}
+
+impl Choice<'_> {
+    fn has_content(&self) -> bool {
+        self.delta.as_ref().is_some_and(Delta::has_content)
+            || self.message.as_ref().is_some_and(Delta::has_content)
+            || self.text.as_deref().is_some_and(|t| !t.is_empty())
+    }
+}
+
+/// Sends `request` and reads the response until it ends, fails, or `cancel` fires.
+pub(crate) async fn exchange(
+    endpoint: &Endpoint,
+    request: &Prepared,
+    intended: Instant,
+    cancel: &CancelToken,
+) -> Exchange {
+    let sent = Instant::now();
+    let mut exchange = Exchange {
+        intended,
+        sent,
+        first_token: None,
+        last_token: None,
+        end: sent,
+        gaps_ms: Vec::new(),
+        content_chunks: 0,
+        usage: None,
+        client_prompt_tokens: request.prompt_tokens,
+        outcome: Outcome::Successful,
+    };
+    let work = read(endpoint, request, &mut exchange);
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Outcome::Incomplete,
+        outcome = timed(endpoint.request_timeout, work) => outcome,
+    };
+    exchange.end = Instant::now();
+    exchange.outcome = outcome;
+    exchange
+}
+
+async fn timed(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = Outcome>,
+) -> Outcome {
+    match limit {
+        None => work.await,
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Errored(Failure::new(
+                "timeout",
+                None,
+                format!("no complete response within {} s", limit.as_secs_f64()),
+            )),
+        },
+    }
+}
+
+fn transport_failure(error: &reqwest::Error, reading: bool) -> Failure {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if reading {
+        "stream"
+    } else {
+        "request"
+    };
+    // The chain carries the useful part ("connection refused", "connection closed ...").
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Failure::new(kind, error.status().map(|s| s.as_u16()), message)
+}
+
+async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) -> Outcome {
+    let response = endpoint
+        .client
+        .post(&endpoint.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(request.body.clone())
+        .send()
+        .await;
+    let mut response = match response {
+        Ok(r) => r,
+        Err(error) => return Outcome::Errored(transport_failure(&error, false)),
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        return Outcome::Errored(Failure::new("http_status", Some(status.as_u16()), message));
+    }
+    if !endpoint.stream {
+        return read_whole(response, exchange).await;
+    }
+    let is_sse = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_sse {
+        let kind = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        return Outcome::Errored(Failure::new(
+            "decode",
+            Some(status.as_u16()),
+            format!("expected a text/event-stream response, got content type {kind}"),
+        ));
+    }
+    let mut parser = SseParser::default();
+    let mut state = StreamState::default();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(error) => return Outcome::Errored(transport_failure(&error, true)),
+        };
+        let now = Instant::now();
+        parser.feed(&chunk, |data| state.event(data, now, exchange));
+        if let Some(failure) = state.failure.take() {
+            return Outcome::Errored(failure);
+        }
+        if state.done {
+            return Outcome::Successful;
+        }
+    }
+    if parser.has_partial_event() {
+        return Outcome::Errored(Failure::new(
+            "stream",
+            None,
+            "the stream ended in the middle of an event",
+        ));
+    }
+    // No `[DONE]`: complete if the server said why it finished, else cut short.
+    if state.finished {
+        Outcome::Successful
+    } else {
+        Outcome::Errored(Failure::new(
+            "stream",
+            None,
+            "the stream ended without a finish_reason or [DONE]",
+        ))
+    }
+}
+
+#[derive(Default)]
+struct StreamState {
+    done: bool,
+    finished: bool,
+    failure: Option<Failure>,
+}
+
+impl StreamState {
+    fn event(&mut self, data: &str, now: Instant, exchange: &mut Exchange) {
+        if self.done || self.failure.is_some() {
+            return;
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return;
+        }
+        let chunk: Chunk<'_> = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                self.failure = Some(Failure::new(
+                    "decode",
+                    None,
+                    format!("invalid JSON in the stream: {error}"),
+                ));
+                return;
+            }
+        };
+        if let Some(error) = chunk.error {
+            let message = error["message"]
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned);
+            let status = error["code"].as_u64().and_then(|c| u16::try_from(c).ok());
+            self.failure = Some(Failure::new("server_error_object", status, message));
+            return;
+        }
+        if let Some(usage) = chunk.usage {
+            exchange.usage = Some(usage);
+        }
+        for choice in chunk.choices.iter().flatten() {
+            if choice.has_content() {
+                if let Some(last) = exchange.last_token {
+                    exchange.gaps_ms.push((now - last).as_secs_f64() * 1000.0);
+                }
+                exchange.first_token.get_or_insert(now);
+                exchange.last_token = Some(now);
+                exchange.content_chunks += 1;
+            }
+            if choice.finish_reason.is_some() {
+                self.finished = true;
+            }
+        }
+    }
+}
+
+async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Outcome {
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(error) => return Outcome::Errored(transport_failure(&error, true)),
+    };
+    let now = Instant::now();
+    let chunk: Chunk<'_> = match serde_json::from_slice(&body) {
+        Ok(chunk) => chunk,
+        Err(error) => {
+            return Outcome::Errored(Failure::new(
+                "decode",
+                None,
+                format!("invalid JSON body: {error}"),
+            ))
+        }
+    };
+    exchange.usage = chunk.usage;
+    if chunk.choices.iter().flatten().any(Choice::has_content) {
+        exchange.first_token = Some(now);
+        exchange.last_token = Some(now);
+        exchange.content_chunks = 1;
+    }
+    Outcome::Successful
+}

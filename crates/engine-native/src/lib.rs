@@ -1,0 +1,322 @@
+//! engine-native: the in-process load generator, registered as `native`.
+//!
+//! A streaming OpenAI client on reqwest ([`client`], with its own SSE parser [`sse`]), load
+//! patterns and constraints ([`runner`]), online aggregation into the unified schema
+//! ([`aggregate`]), and the sweep that chains benchmarks (this file). Its public face is its
+//! registration; everything else is private.
+
+mod aggregate;
+mod client;
+mod runner;
+mod sse;
+mod workload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bench_core::config::{
+    Api, Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing,
+    Transient,
+};
+use bench_core::schema::{Report, Strategy, StrategyKind, Timestamp, Warning};
+use bench_core::{
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
+    RunContext,
+};
+use serde::Deserialize;
+
+use crate::aggregate::{Boundary, Clock};
+use crate::runner::{Plan, Shared};
+
+/// The registry name.
+const NAME: &str = "native";
+
+bench_core::inventory::submit! {
+    EngineRegistration {
+        name: NAME,
+        summary: "in-process load generator: streaming OpenAI client, every profile, per-chunk timing",
+        build,
+    }
+}
+
+/// `[engines.native]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    /// Stream responses (SSE); without it TTFT is the whole response and ITL is not measured.
+    #[serde(default = "yes")]
+    stream: bool,
+    /// Send `ignore_eos: true`, so servers that support it generate exactly `output_tokens`.
+    #[serde(default = "yes")]
+    ignore_eos: bool,
+    /// Extra fields merged into every request body (`temperature`, `top_p`, ...).
+    #[serde(default)]
+    extra_body: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn build(options: &OptionsTable) -> Result<Box<dyn BenchmarkEngine>, ConfigError> {
+    Ok(Box::new(NativeEngine {
+        options: options.parse(NAME)?,
+    }))
+}
+
+#[derive(Debug)]
+struct NativeEngine {
+    options: Options,
+}
+
+#[bench_core::async_trait]
+impl BenchmarkEngine for NativeEngine {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            profiles: ProfileKind::ALL.to_vec(),
+            data: vec![DataKind::Synthetic],
+            metrics: vec![
+                MetricKind::RequestLatency,
+                MetricKind::Ttft,
+                MetricKind::Itl,
+                MetricKind::Tpot,
+                MetricKind::DecodeTime,
+                MetricKind::ScheduleLag,
+                MetricKind::LatencyFromIntendedSend,
+                MetricKind::PromptTokens,
+                MetricKind::OutputTokens,
+                MetricKind::Rates,
+                MetricKind::Concurrency,
+            ],
+        }
+    }
+
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+        self.capabilities().check(NAME, config)?;
+        let c = &config.constraints;
+        match config.cooldown {
+            Some(Transient::Seconds(_)) if c.max_seconds.is_none() => Err(unsupported(
+                "cooldown.seconds without constraints.max_seconds",
+                "a cooldown in seconds is counted back from the time limit; set max_seconds or give cooldown in requests",
+            )),
+            Some(Transient::Requests(_)) if c.max_requests.is_none() => Err(unsupported(
+                "cooldown.requests without constraints.max_requests",
+                "a cooldown in requests is counted back from the request limit; set max_requests or give cooldown in seconds",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
+        let shared = Arc::new(self.shared(config, ctx)?);
+        let mut report = Report::new(NAME, config);
+        report.warnings.push(Warning {
+            code: "approximate_tokens".to_owned(),
+            message: "synthetic prompts are built from words, about one token each, not counted with a tokenizer; \
+                      prompt_tokens reports the server's usage.prompt_tokens when it sends one"
+                .to_owned(),
+        });
+        let planned = config.plan();
+        let of = planned.len();
+        // Per workload: the synchronous and throughput rates the sweep's rate steps build on.
+        let mut sweep_ends: (Option<f64>, Option<f64>) = (None, None);
+        for (index, step) in planned.iter().enumerate() {
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            let strategy = match &step.strategy {
+                PlannedStrategy::Fixed(s) => s.clone(),
+                PlannedStrategy::SweepRate {
+                    step: k,
+                    steps,
+                    strategy,
+                    spacing,
+                    max_concurrency,
+                } => {
+                    let (Some(low), Some(high)) = sweep_ends else {
+                        report.warnings.push(Warning {
+                            code: "sweep_incomplete".to_owned(),
+                            message: format!("sweep rate step {k}/{steps} skipped: the synchronous or throughput benchmark measured no rate"),
+                        });
+                        continue;
+                    };
+                    Strategy {
+                        kind: match strategy {
+                            RateStrategy::Constant => StrategyKind::Constant,
+                            RateStrategy::Poisson => StrategyKind::Poisson,
+                        },
+                        streams: None,
+                        target_rate_per_s: Some(sweep_rate(low, high, *k, *steps, *spacing)),
+                        max_concurrency: Some(*max_concurrency),
+                    }
+                }
+            };
+            let plan = Plan {
+                index,
+                of,
+                strategy: strategy.clone(),
+                workload: step.workload.clone(),
+                constraints: config.constraints.clone(),
+                warmup: config.warmup.map(|t| boundary(t, config)),
+                cooldown: config.cooldown.map(|t| boundary(t, config)),
+                rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
+                seed: config.seed.wrapping_add(index as u64),
+            };
+            let ran = runner::run(&shared, plan).await;
+            let measured = ran
+                .benchmark
+                .metrics
+                .rates
+                .requests_per_s
+                .as_ref()
+                .and_then(|r| r.successful);
+            match strategy.kind {
+                StrategyKind::Synchronous => sweep_ends.0 = measured,
+                // The throughput rate is measured from first to last completion, so the ramp
+                // at the start and the tail at the end do not drag it down.
+                StrategyKind::Throughput => sweep_ends.1 = ran.steady_rate.or(measured),
+                _ => {}
+            }
+            report.benchmarks.push(ran.benchmark);
+        }
+        shared.timer.stop();
+        report.interrupted = ctx.cancel.is_cancelled();
+        report.ended_at = Timestamp::now();
+        Ok(report)
+    }
+}
+
+fn unsupported(what: &str, hint: &str) -> ConfigError {
+    ConfigError::Unsupported {
+        engine: NAME.to_owned(),
+        what: what.to_owned(),
+        hint: Some(hint.to_owned()),
+    }
+}
+
+/// A sweep's rate step `k` of `steps` between the synchronous and throughput rates:
+/// `linspace(low, high, steps + 1)[k]` (GuideLLM's) or the geometric equivalent.
+fn sweep_rate(low: f64, high: f64, k: u32, steps: u32, spacing: Spacing) -> f64 {
+    let f = f64::from(k) / f64::from(steps);
+    match spacing {
+        Spacing::Linear => low + (high - low) * f,
+        Spacing::Geometric if low > 0.0 && high > 0.0 => low * (high / low).powf(f),
+        Spacing::Geometric => low + (high - low) * f,
+    }
+}
+
+/// A warmup or cooldown as seconds or requests; a fraction is of `max_seconds` when set, else
+/// of `max_requests`.
+fn boundary(transient: Transient, config: &Config) -> Boundary {
+    let c = &config.constraints;
+    match transient {
+        Transient::Seconds(s) => Boundary::Seconds(s),
+        Transient::Requests(n) => Boundary::Requests(n),
+        Transient::Fraction(f) => match (c.max_seconds, c.max_requests) {
+            (Some(s), _) => Boundary::Seconds(f * s),
+            (None, Some(n)) => Boundary::Requests((f * n as f64).round() as u64),
+            (None, None) => Boundary::Seconds(0.0),
+        },
+    }
+}
+
+impl NativeEngine {
+    fn shared(&self, config: &Config, ctx: &RunContext) -> Result<Shared, EngineError> {
+        let failed = |message: String| EngineError::Failed {
+            engine: NAME.to_owned(),
+            source: message.into(),
+        };
+        let target = &config.target;
+        let base = target
+            .url
+            .as_deref()
+            .ok_or_else(|| {
+                failed("the target has no URL (was the embedded mock started?)".to_owned())
+            })?
+            .trim_end_matches('/');
+        let path = match target.api {
+            Api::Chat => "chat/completions",
+            Api::Completions => "completions",
+        };
+        let url = if base.ends_with("/v1") {
+            format!("{base}/{path}")
+        } else {
+            format!("{base}/v1/{path}")
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if !target.api_key_env.is_empty() {
+            if let Ok(key) = std::env::var(&target.api_key_env) {
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| {
+                        failed(format!(
+                            "the API key in ${} is not a valid header value",
+                            target.api_key_env
+                        ))
+                    })?;
+                value.set_sensitive(true);
+                headers.insert(reqwest::header::AUTHORIZATION, value);
+            }
+        }
+        for (name, value) in &target.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| failed(format!("header `{name}`: {e}")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|e| failed(format!("header `{name}`: {e}")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let timeouts = &target.timeouts;
+        // No cap on connections: the pool grows with the profile's concurrency.
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs_f64(timeouts.connect_seconds))
+            .read_timeout(Duration::from_secs_f64(timeouts.read_seconds))
+            .tcp_nodelay(true)
+            .no_proxy()
+            .pool_max_idle_per_host(usize::MAX)
+            .build()
+            .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        let timer = bench_timer::Timer::start()
+            .map_err(|e| failed(format!("cannot start the precise timer: {e}")))?;
+        Ok(Shared {
+            endpoint: client::Endpoint {
+                client,
+                url,
+                stream: self.options.stream,
+                request_timeout: timeouts.request_seconds.map(Duration::from_secs_f64),
+            },
+            workload: workload::Workload::new(
+                config,
+                self.options.stream,
+                self.options.ignore_eos,
+                &self.options.extra_body,
+            ),
+            timer,
+            clock: Clock::new(),
+            progress: ctx.progress.clone(),
+            run_cancel: ctx.cancel.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_rates_follow_guidellm_linspace_and_the_geometric_option() {
+        // GuideLLM: sync 4.75, throughput 161.5, sweep_size 5 -> 57.00, 109.25, 161.50.
+        let rates: Vec<f64> = (1..=3)
+            .map(|k| sweep_rate(4.75, 161.5, k, 3, Spacing::Linear))
+            .collect();
+        assert_eq!(rates, [57.0, 109.25, 161.5]);
+        let geometric: Vec<f64> = (1..=2)
+            .map(|k| sweep_rate(1.0, 100.0, k, 2, Spacing::Geometric))
+            .collect();
+        assert!((geometric[0] - 10.0).abs() < 1e-9 && (geometric[1] - 100.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,423 @@
+//! Runs one benchmark: generates load in one pattern, enforces the constraints, reports
+//! progress, and hands the finished requests to the [`Aggregator`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bench_core::config::Constraints;
+use bench_core::progress::{ProgressEvent, ProgressSink, ProgressUpdate};
+use bench_core::schema::{Benchmark, StopReason, Strategy, StrategyKind};
+use bench_core::CancelToken;
+use bench_timer::Timer;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Exp1};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aggregate::{Aggregator, Boundary, Clock};
+use crate::client::{self, Endpoint, Outcome};
+use crate::workload::Workload;
+
+/// What every benchmark of a run shares.
+pub(crate) struct Shared {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) workload: Workload,
+    pub(crate) timer: Timer,
+    pub(crate) clock: Clock,
+    pub(crate) progress: Arc<dyn ProgressSink>,
+    pub(crate) run_cancel: CancelToken,
+}
+
+/// One benchmark to run.
+pub(crate) struct Plan {
+    pub(crate) index: usize,
+    pub(crate) of: usize,
+    pub(crate) strategy: Strategy,
+    pub(crate) workload: String,
+    pub(crate) constraints: Constraints,
+    pub(crate) warmup: Option<Boundary>,
+    pub(crate) cooldown: Option<Boundary>,
+    pub(crate) rampup_s: f64,
+    pub(crate) seed: u64,
+}
+
+/// The result, and the steady completion rate a sweep builds on.
+pub(crate) struct Ran {
+    pub(crate) benchmark: Benchmark,
+    pub(crate) steady_rate: Option<f64>,
+}
+
+/// How a benchmark is told to stop.
+struct Control {
+    stopping: AtomicBool,
+    /// Cancels requests in flight (time limit, error limits, interruption).
+    in_flight: CancelToken,
+    reason: Mutex<Option<StopReason>>,
+}
+
+impl Control {
+    fn stop(&self, reason: StopReason, cancel_in_flight: bool) {
+        let mut current = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        current.get_or_insert(reason);
+        self.stopping.store(true, Ordering::SeqCst);
+        if cancel_in_flight {
+            self.in_flight.cancel();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+struct Benchmarking {
+    shared: Arc<Shared>,
+    aggregator: Mutex<Aggregator>,
+    control: Control,
+    constraints: Constraints,
+}
+
+impl Benchmarking {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Aggregator> {
+        self.aggregator.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the right to send one more request, or stops scheduling at `max_requests`.
+    fn claim(&self) -> bool {
+        if self.control.stopping() {
+            return false;
+        }
+        let mut aggregator = self.lock();
+        if self
+            .constraints
+            .max_requests
+            .is_some_and(|max| aggregator.sent() >= max)
+        {
+            drop(aggregator);
+            self.control.stop(StopReason::MaxRequests, false);
+            return false;
+        }
+        aggregator.on_send();
+        true
+    }
+
+    /// Sends one claimed request and records it.
+    async fn request(&self, intended: Instant) {
+        let prepared = self.shared.workload.next();
+        let exchange = client::exchange(
+            &self.shared.endpoint,
+            &prepared,
+            intended,
+            &self.control.in_flight,
+        )
+        .await;
+        let (rate_exceeded, errored) = {
+            let mut aggregator = self.lock();
+            let exceeded = aggregator.on_finish(&exchange, self.constraints.max_error_rate);
+            (exceeded, aggregator.live().errored)
+        };
+        if matches!(exchange.outcome, Outcome::Errored(_)) {
+            if self
+                .constraints
+                .max_errors
+                .is_some_and(|max| errored >= max)
+            {
+                self.control.stop(StopReason::MaxErrors, true);
+            } else if rate_exceeded {
+                self.control.stop(StopReason::MaxErrorRate, true);
+            }
+        }
+    }
+}
+
+pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
+    let start = Instant::now();
+    let planned_end = plan
+        .constraints
+        .max_seconds
+        .map(|s| start + Duration::from_secs_f64(s));
+    let aggregator = Aggregator::new(
+        start,
+        plan.warmup,
+        plan.cooldown,
+        plan.constraints.max_requests,
+        planned_end,
+        plan.constraints.error_rate_window.unwrap_or(30) as usize,
+    );
+    let state = Arc::new(Benchmarking {
+        shared: shared.clone(),
+        aggregator: Mutex::new(aggregator),
+        control: Control {
+            stopping: AtomicBool::new(false),
+            in_flight: CancelToken::new(),
+            reason: Mutex::new(None),
+        },
+        constraints: plan.constraints.clone(),
+    });
+    shared.progress.event(&ProgressEvent::BenchmarkStarted {
+        index: plan.index,
+        of: Some(plan.of),
+        strategy: plan.strategy.clone(),
+        workload: plan.workload.clone(),
+    });
+
+    let load = generate(state.clone(), &plan);
+    tokio::pin!(load);
+    let mut ticker = Box::pin(progress(state.clone(), plan.index, start, planned_end));
+    let deadline = async {
+        match planned_end {
+            Some(end) => tokio::time::sleep_until(end.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let finished = tokio::select! {
+        () = &mut load => true,
+        () = deadline => {
+            state.control.stop(StopReason::MaxSeconds, true);
+            false
+        }
+        () = shared.run_cancel.cancelled() => {
+            state.control.stop(StopReason::Interrupted, true);
+            false
+        }
+        () = &mut ticker => false,
+    };
+    drop(ticker);
+    // Whatever stopped it, the requests still out finish or are cancelled; then count them.
+    if !finished {
+        load.await;
+    }
+    let end = Instant::now();
+    let stopped_by = *state
+        .control
+        .reason
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let state = Arc::try_unwrap(state).unwrap_or_else(|_| unreachable!("every task has ended"));
+    let aggregator = state
+        .aggregator
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let steady_rate = aggregator.steady_rate();
+    let benchmark = aggregator.finish(
+        plan.index,
+        plan.strategy.clone(),
+        &plan.workload,
+        end,
+        stopped_by,
+        &shared.clock,
+    );
+    shared.progress.event(&ProgressEvent::BenchmarkFinished {
+        index: plan.index,
+        benchmark: Box::new(benchmark.clone()),
+    });
+    Ran {
+        benchmark,
+        steady_rate,
+    }
+}
+
+/// Generates load until a constraint stops it; returns when every request has finished.
+async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
+    let s = &plan.strategy;
+    let mut tasks = JoinSet::new();
+    match s.kind {
+        StrategyKind::Synchronous | StrategyKind::Concurrent | StrategyKind::Throughput => {
+            let streams = s.streams.or(s.max_concurrency).unwrap_or(1).max(1);
+            for i in 0..streams {
+                let state = state.clone();
+                let delay =
+                    Duration::from_secs_f64(plan.rampup_s * f64::from(i) / f64::from(streams));
+                tasks.spawn(async move {
+                    if !delay.is_zero() {
+                        state.shared.timer.sleep_until(Instant::now() + delay).await;
+                    }
+                    // Closed loop: the next request goes out when the last one ends; its
+                    // intended send is that moment.
+                    while state.claim() {
+                        state.request(Instant::now()).await;
+                    }
+                });
+            }
+        }
+        StrategyKind::Constant | StrategyKind::Poisson => {
+            let rate = s.target_rate_per_s.unwrap_or(1.0);
+            let mut arrivals = Arrivals::new(
+                rate,
+                s.kind == StrategyKind::Poisson,
+                plan.rampup_s,
+                plan.seed,
+            );
+            let limit = s
+                .max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n as usize)));
+            let origin = Instant::now();
+            loop {
+                let intended = origin + Duration::from_secs_f64(arrivals.next_offset_s());
+                // A late arrival goes out at once: the schedule is never thinned.
+                tokio::select! {
+                    () = state.shared.timer.sleep_until(intended) => {}
+                    () = state.control.in_flight.cancelled() => break,
+                }
+                let permit = match &limit {
+                    None => None,
+                    Some(semaphore) => tokio::select! {
+                        permit = semaphore.clone().acquire_owned() => permit.ok(),
+                        () = state.control.in_flight.cancelled() => break,
+                    },
+                };
+                if !state.claim() {
+                    break;
+                }
+                let state = state.clone();
+                tasks.spawn(async move {
+                    state.request(intended).await;
+                    drop(permit);
+                });
+                // Reap finished requests so the set stays small.
+                while tasks.try_join_next().is_some() {}
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Arrival times of an open-loop schedule, from one seeded generator: `rate` per second,
+/// evenly spaced or Poisson, ramping up linearly over `rampup_s`.
+pub(crate) struct Arrivals {
+    rate: f64,
+    poisson: bool,
+    rampup_s: f64,
+    rng: StdRng,
+    /// Arrivals so far in "unit time": the count a unit-rate process would have reached.
+    units: f64,
+    first: bool,
+}
+
+impl Arrivals {
+    pub(crate) fn new(rate: f64, poisson: bool, rampup_s: f64, seed: u64) -> Self {
+        Self {
+            rate,
+            poisson,
+            rampup_s,
+            rng: StdRng::seed_from_u64(seed),
+            units: 0.0,
+            first: true,
+        }
+    }
+
+    /// Seconds from the start to the next arrival.
+    pub(crate) fn next_offset_s(&mut self) -> f64 {
+        if self.first {
+            self.first = false;
+        } else if self.poisson {
+            let gap: f64 = Exp1.sample(&mut self.rng);
+            self.units += gap;
+        } else {
+            self.units += 1.0;
+        }
+        // Invert the expected count N(t): rate t^2 / (2 R) during the ramp, linear after.
+        let ramp_units = self.rate * self.rampup_s / 2.0;
+        if self.rampup_s > 0.0 && self.units < ramp_units {
+            (2.0 * self.rampup_s * self.units / self.rate).sqrt()
+        } else {
+            self.rampup_s + (self.units - ramp_units) / self.rate
+        }
+    }
+}
+
+/// Sends a progress update every second until the benchmark ends (never completes itself).
+async fn progress(
+    state: Arc<Benchmarking>,
+    index: usize,
+    start: Instant,
+    planned_end: Option<Instant>,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    interval.tick().await;
+    let mut previous = (Instant::now(), 0u64, 0u64);
+    loop {
+        interval.tick().await;
+        let now = Instant::now();
+        let (live, phase, (ttft, itl)) = {
+            let aggregator = state.lock();
+            (
+                aggregator.live(),
+                aggregator.phase(now),
+                aggregator.live_medians(),
+            )
+        };
+        let seconds = (now - previous.0).as_secs_f64();
+        let finished = live.successful + live.errored + live.incomplete;
+        state
+            .shared
+            .progress
+            .event(&ProgressEvent::Update(ProgressUpdate {
+                index,
+                phase,
+                elapsed_s: (now - start).as_secs_f64(),
+                remaining_s: planned_end
+                    .map(|end| end.saturating_duration_since(now).as_secs_f64()),
+                requests: bench_core::schema::RequestTotals::new(
+                    live.successful,
+                    live.incomplete,
+                    live.errored,
+                ),
+                in_flight: live.in_flight,
+                requests_per_s: (finished - previous.1) as f64 / seconds,
+                output_tokens_per_s: (live.output_tokens - previous.2) as f64 / seconds,
+                ttft_p50_ms: ttft,
+                itl_p50_ms: itl,
+            }));
+        previous = (now, finished, live.output_tokens);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_arrivals_are_evenly_spaced_and_ramp_up_linearly() {
+        let mut a = Arrivals::new(10.0, false, 0.0, 1);
+        let times: Vec<f64> = (0..4).map(|_| a.next_offset_s()).collect();
+        for (t, expected) in times.iter().zip([0.0, 0.1, 0.2, 0.3]) {
+            assert!((t - expected).abs() < 1e-12, "{times:?}");
+        }
+        // Over a 2 s ramp to 10/s, 10 arrivals happen in the ramp (the area of the triangle).
+        let mut a = Arrivals::new(10.0, false, 2.0, 1);
+        let times: Vec<f64> = (0..12).map(|_| a.next_offset_s()).collect();
+        assert!((times[10] - 2.0).abs() < 1e-9, "{times:?}");
+        assert!((times[11] - 2.1).abs() < 1e-9);
+        assert!(times[1] > 0.1, "slower at the start of the ramp");
+    }
+
+    #[test]
+    fn poisson_gaps_are_exponential_and_never_repeat() {
+        let mut a = Arrivals::new(50.0, true, 0.0, 7);
+        let times: Vec<f64> = (0..20_001).map(|_| a.next_offset_s()).collect();
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        assert!((mean - 0.02).abs() < 0.001, "mean gap {mean}");
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        assert_eq!(sorted.len(), gaps.len(), "every gap is distinct");
+        // Kolmogorov-Smirnov against Exp(50): D < 1.63 / sqrt(n) at the 1 % level.
+        let n = gaps.len() as f64;
+        let d = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let cdf = 1.0 - (-50.0 * g).exp();
+                (cdf - i as f64 / n)
+                    .abs()
+                    .max((cdf - (i + 1) as f64 / n).abs())
+            })
+            .fold(0.0, f64::max);
+        assert!(d < 1.63 / n.sqrt(), "KS distance {d}");
+    }
+}

@@ -1,0 +1,126 @@
+//! An incremental Server-Sent Events parser (WHATWG rules), fed with whatever byte chunks the
+//! network delivers: events split across reads, CRLF or CR line ends, comments, multi-line
+//! `data:`.
+
+/// Accumulates bytes and yields the `data` of each complete event.
+#[derive(Debug, Default)]
+pub(crate) struct SseParser {
+    buffer: Vec<u8>,
+    /// Start of the unparsed part of `buffer`.
+    start: usize,
+    data: String,
+    has_data: bool,
+}
+
+impl SseParser {
+    /// Feeds bytes; calls `on_event` with the data of every event they complete.
+    pub(crate) fn feed(&mut self, bytes: &[u8], mut on_event: impl FnMut(&str)) {
+        self.buffer.extend_from_slice(bytes);
+        loop {
+            let rest = &self.buffer[self.start..];
+            let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                break;
+            };
+            // A CR at the very end may be the first half of a CRLF: wait for the next byte.
+            let terminator = if rest[end] == b'\r' {
+                match rest.get(end + 1) {
+                    None => break,
+                    Some(b'\n') => 2,
+                    Some(_) => 1,
+                }
+            } else {
+                1
+            };
+            let line_start = self.start;
+            self.start += end + terminator;
+            let line =
+                String::from_utf8_lossy(&self.buffer[line_start..line_start + end]).into_owned();
+            self.line(&line, &mut on_event);
+        }
+        // Drop consumed bytes once they are most of the buffer, so it never grows.
+        if self.start > 4096 && self.start * 2 > self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn line(&mut self, line: &str, on_event: &mut impl FnMut(&str)) {
+        if line.is_empty() {
+            if self.has_data {
+                on_event(&self.data);
+            }
+            self.data.clear();
+            self.has_data = false;
+            return;
+        }
+        if line.starts_with(':') {
+            return;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        if field == "data" {
+            if self.has_data {
+                self.data.push('\n');
+            }
+            self.data.push_str(value);
+            self.has_data = true;
+        }
+    }
+
+    /// Whether bytes of an unfinished event are left (a stream cut mid-event).
+    pub(crate) fn has_partial_event(&self) -> bool {
+        self.has_data || self.start < self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&[u8]]) -> (Vec<String>, bool) {
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            parser.feed(c, |e| out.push(e.to_owned()));
+        }
+        (out, parser.has_partial_event())
+    }
+
+    #[test]
+    fn events_split_anywhere_parse_the_same() {
+        let stream = b"data: {\"a\":1}\n\n: keep-alive\n\ndata: first\ndata: second\n\nevent: x\ndata:[DONE]\n\n";
+        let expected = vec![
+            "{\"a\":1}".to_owned(),
+            "first\nsecond".to_owned(),
+            "[DONE]".to_owned(),
+        ];
+        assert_eq!(events(&[stream]), (expected.clone(), false));
+        for split in 1..stream.len() {
+            let (a, b) = stream.split_at(split);
+            assert_eq!(
+                events(&[a, b]),
+                (expected.clone(), false),
+                "split at {split}"
+            );
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(events(&bytes), (expected, false));
+    }
+
+    #[test]
+    fn crlf_and_cr_line_ends() {
+        assert_eq!(events(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]).0, ["a", "b", "c"]);
+        assert_eq!(events(&[b"data: a\r", b"\n\r", b"\n"]).0, ["a"]);
+    }
+
+    #[test]
+    fn an_unterminated_event_is_reported_not_dispatched() {
+        assert_eq!(
+            events(&[b"data: a\n\ndata: half"]),
+            (vec!["a".to_owned()], true)
+        );
+        assert_eq!(events(&[b"data: a\n"]), (vec![], true));
+    }
+}

@@ -1,0 +1,253 @@
+//! The native engine against the mock over real HTTP: profiles, rates, constraints, windows,
+//! and measured timings against the mock's injected values and ground truth.
+
+use bench_core::config::ConfigFormat;
+use bench_core::schema::{Benchmark, Distribution, StopReason, StrategyKind};
+use bench_core::{registry, Config, Report, RunContext};
+use bench_mock::{FaultSpec, MockConfig, MockServer};
+
+/// Runs the native engine on `config` (TOML, without `[target]`) against `mock`.
+async fn run(mock: &MockServer, config: &str) -> Report {
+    let text = format!(
+        "benchmark_engine = \"native\"\n[target]\nurl = \"{}\"\nmodel = \"m\"\n{config}",
+        mock.base_url()
+    );
+    let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+    let engine = registry::engine_for(&config).unwrap();
+    engine.run(&config, &RunContext::default()).await.unwrap()
+}
+
+fn mock(ttft_ms: f64, itl_ms: f64) -> MockConfig {
+    MockConfig {
+        ttft_ms,
+        itl_ms,
+        ..MockConfig::default()
+    }
+}
+
+fn ok(d: &Option<bench_core::schema::StatusSplit<Distribution>>) -> &Distribution {
+    d.as_ref().unwrap().successful.as_ref().unwrap()
+}
+
+const DATA: &str = "[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 8\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_timings_match_the_mock_and_its_ground_truth() {
+    let server = MockServer::start(mock(20.0, 4.0)).await.unwrap();
+    let report = run(
+        &server,
+        &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 15\n{DATA}"),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert_eq!((b.requests.successful, b.requests.total), (15, 15));
+    assert_eq!(b.stopped_by, Some(StopReason::MaxRequests));
+    let ttft = ok(&b.metrics.ttft_ms);
+    let itl = ok(&b.metrics.itl_ms);
+    assert_eq!(itl.count, 15 * 7, "7 gaps per 8-token stream, pooled");
+    assert_eq!(ok(&b.metrics.output_tokens).mean, 8.0);
+    // The client sees the server's TTFT plus the loopback round trip.
+    let truth = server.ground_truth();
+    assert_eq!(
+        truth.len(),
+        15,
+        "the server saw exactly the requests the report counts"
+    );
+    let mut server_ttft: Vec<f64> = truth
+        .iter()
+        .map(|t| (t.first_token_unix_us.unwrap() - t.arrival_unix_us) as f64 / 1000.0)
+        .collect();
+    server_ttft.sort_by(f64::total_cmp);
+    let error = ttft.median - server_ttft[7];
+    assert!(
+        (0.0..1.0).contains(&error),
+        "client TTFT p50 {} vs server {}",
+        ttft.median,
+        server_ttft[7]
+    );
+    assert!((itl.median - 4.0).abs() < 0.5, "ITL p50 {}", itl.median);
+    assert!((ok(&b.metrics.tpot_ms).median - 4.0).abs() < 0.5);
+    let decode = ok(&b.metrics.decode_time_ms).median;
+    assert!((decode - 28.0).abs() < 2.0, "decode {decode}");
+    let conc = b.metrics.rates.concurrency.unwrap();
+    assert!(
+        conc.mean > 0.8 && conc.mean <= 1.0 && conc.max == 1,
+        "{conc:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_and_throughput_profiles_run_their_streams() {
+    let server = MockServer::start(mock(5.0, 1.0)).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"concurrent\"\nstreams = [1, 4]\n[constraints]\nmax_requests = 40\n{DATA}")).await;
+    let streams: Vec<_> = report
+        .benchmarks
+        .iter()
+        .map(|b| (b.strategy.kind, b.strategy.streams))
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            (StrategyKind::Concurrent, Some(1)),
+            (StrategyKind::Concurrent, Some(4))
+        ]
+    );
+    let conc = report.benchmarks[1].metrics.rates.concurrency.unwrap();
+    assert_eq!(conc.max, 4);
+    assert!(conc.mean > 3.0, "{conc:?}");
+    assert!(report.benchmarks.iter().all(|b| b.requests.total == 40));
+    let report = run(&server, &format!("[profile]\nkind = \"throughput\"\nmax_concurrency = 8\n[constraints]\nmax_requests = 80\n{DATA}")).await;
+    assert_eq!(
+        report.benchmarks[0].metrics.rates.concurrency.unwrap().max,
+        8
+    );
+    assert_eq!(server.ground_truth().len(), 80 + 80);
+}
+
+fn achieved(b: &Benchmark) -> f64 {
+    b.metrics
+        .rates
+        .requests_per_s
+        .as_ref()
+        .unwrap()
+        .total
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_and_poisson_keep_their_rate() {
+    let server = MockServer::start(mock(5.0, 1.0)).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"constant\"\nrates = [40.0]\n[constraints]\nmax_seconds = 2\n{DATA}")).await;
+    let b = &report.benchmarks[0];
+    assert!(
+        (achieved(b) - 40.0).abs() < 40.0 * 0.05,
+        "constant achieved {}",
+        achieved(b)
+    );
+    let lag = ok(&b.metrics.schedule_lag_ms);
+    assert!(lag.median < 1.0, "schedule lag p50 {} ms", lag.median);
+    assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
+    let report = run(
+        &server,
+        &format!(
+            "[profile]\nkind = \"poisson\"\nrates = [60.0]\n[constraints]\nmax_seconds = 2\n{DATA}"
+        ),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert!(
+        (achieved(b) - 60.0).abs() < 60.0 * 0.25,
+        "poisson achieved {}",
+        achieved(b)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_runs_synchronous_throughput_then_rising_rates() {
+    let server = MockServer::start(mock(5.0, 1.0)).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"sweep\"\nsweep_size = 4\nmax_concurrency = 16\n[constraints]\nmax_seconds = 1\n{DATA}")).await;
+    let kinds: Vec<_> = report.benchmarks.iter().map(|b| b.strategy.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StrategyKind::Synchronous,
+            StrategyKind::Throughput,
+            StrategyKind::Constant,
+            StrategyKind::Constant
+        ]
+    );
+    let rates: Vec<f64> = report.benchmarks[2..]
+        .iter()
+        .map(|b| b.strategy.target_rate_per_s.unwrap())
+        .collect();
+    let sync = report.benchmarks[0]
+        .metrics
+        .rates
+        .requests_per_s
+        .as_ref()
+        .unwrap()
+        .successful
+        .unwrap();
+    assert!(sync < rates[0] && rates[0] < rates[1], "{sync} {rates:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_constraints_stop_the_benchmark_and_errors_are_counted_by_kind() {
+    let faulty = MockConfig {
+        faults: vec![FaultSpec::parse("http_500:every=2").unwrap()],
+        ..mock(2.0, 1.0)
+    };
+    let server = MockServer::start(faulty).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_seconds = 5\nmax_errors = 5\n{DATA}")).await;
+    let b = &report.benchmarks[0];
+    assert_eq!(b.stopped_by, Some(StopReason::MaxErrors));
+    assert_eq!(b.requests.errored, 5);
+    assert_eq!(
+        (
+            b.errors[0].kind.as_str(),
+            b.errors[0].status_code,
+            b.errors[0].count
+        ),
+        ("http_status", Some(500), 5)
+    );
+    assert_eq!(b.requests.total as usize, server.ground_truth().len());
+
+    let server = MockServer::start(MockConfig {
+        faults: vec![FaultSpec::parse("close_mid_stream:every=2,after=3").unwrap()],
+        ..mock(2.0, 1.0)
+    })
+    .await
+    .unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_seconds = 5\nmax_error_rate = 0.4\nerror_rate_window = 10\n{DATA}")).await;
+    let b = &report.benchmarks[0];
+    assert_eq!(b.stopped_by, Some(StopReason::MaxErrorRate));
+    assert_eq!(b.errors[0].kind, "stream");
+    assert_eq!(b.requests.total as usize, server.ground_truth().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_limit_cancels_requests_in_flight_as_incomplete() {
+    let server = MockServer::start(MockConfig {
+        output_tokens: 1000,
+        ..mock(5.0, 5.0)
+    })
+    .await
+    .unwrap();
+    let report = run(&server, "[profile]\nkind = \"concurrent\"\nstreams = [3]\n[constraints]\nmax_seconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 4\noutput_tokens = 1000\n").await;
+    let b = &report.benchmarks[0];
+    assert_eq!((b.requests.successful, b.requests.incomplete), (0, 3));
+    assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
+    let partial = b
+        .metrics
+        .output_tokens
+        .as_ref()
+        .unwrap()
+        .incomplete
+        .as_ref()
+        .unwrap();
+    assert!(
+        partial.mean > 50.0,
+        "streamed tokens of cancelled requests are kept: {}",
+        partial.mean
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_and_cooldown_shrink_the_measured_window() {
+    let server = MockServer::start(mock(2.0, 1.0)).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 30\n[warmup]\nrequests = 5\n[cooldown]\nrequests = 5\n{DATA}")).await;
+    let b = &report.benchmarks[0];
+    // Sequential requests: the 6th to the 25th overlap the window, plus the one that straddles
+    // each edge.
+    assert!(
+        (20..=22).contains(&b.requests.total),
+        "{} requests in the window",
+        b.requests.total
+    );
+    let per_request_s = ok(&b.metrics.request_latency_ms).mean / 1000.0;
+    assert!(
+        (b.window.duration_s - 20.0 * per_request_s).abs() < 5.0 * per_request_s,
+        "window {} s",
+        b.window.duration_s
+    );
+}
