@@ -14,8 +14,8 @@ usage: cargo xtask <command>
 commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
   codegen   regenerate the committed JSON Schemas under docs/schema/
-  bench mock [--quick]
-            the mock server's precision and cost (release build)
+  bench [mock|native] [--quick]
+            the mock server's precision and cost; the native engine's capacity
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -101,7 +101,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let all = ["mock"];
+    let all = ["mock", "native"];
     for name in if which.is_empty() {
         all.to_vec()
     } else {
@@ -109,6 +109,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     } {
         let (package, bench) = match name {
             "mock" => ("bench-mock", "mock"),
+            "native" => ("engine-native", "capacity"),
             other => bail!(
                 "unknown benchmark `{other}`; benchmarks: {}",
                 all.join(", ")

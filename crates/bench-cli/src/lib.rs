@@ -171,27 +171,26 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     };
     let cancel = CancelToken::new();
     let context = RunContext::new(progress, cancel.clone());
-    let mock = mock::embedded_config(&config)?;
+    // The embedded mock gets its own runtime, so its work never delays the client's schedule.
+    let embedded = match mock::embedded_config(&config)? {
+        Some(settings) => Some(mock::Embedded::start(settings, &config.target)?),
+        None => None,
+    };
+    let mut resolved = config.clone();
+    if let Some(embedded) = &embedded {
+        resolved.target = embedded.target.clone();
+    }
     let runtime = runtime()?;
+    // The engine sees a plain server target; the report keeps the config as given.
     let report = runtime.block_on(async {
-        // The engine sees a plain server target; the report keeps the config as given.
-        let mut resolved = config.clone();
-        let server = match mock {
-            Some(mock) => {
-                let (server, target) = mock::start_embedded(mock, &config.target).await?;
-                resolved.target = target;
-                Some(server)
-            }
-            None => None,
-        };
         let signals = tokio::spawn(forward_signals(cancel));
         let result = engine.run(&resolved, &context).await;
         signals.abort();
-        if let Some(server) = server {
-            server.shutdown().await;
-        }
-        Ok::<_, Failure>(result)
-    })?;
+        result
+    });
+    if let Some(embedded) = embedded {
+        embedded.stop();
+    }
     let mut report = match report {
         Ok(report) => report,
         Err(EngineError::Config(error)) => return Err(Failure::bad_input(error)),

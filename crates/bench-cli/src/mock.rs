@@ -196,20 +196,43 @@ pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Fai
     Ok(Some(mock))
 }
 
-/// Starts the embedded mock and points a copy of the target at it.
-pub(crate) async fn start_embedded(
-    mock: MockConfig,
-    target: &Target,
-) -> Result<(MockServer, Target), Failure> {
-    let server = MockServer::start(mock)
-        .await
-        .context("cannot start the embedded mock server")
-        .map_err(Failure::run_failed)?;
-    tracing::info!("embedded mock server at {}", server.base_url());
-    let mut resolved = target.clone();
-    resolved.kind = Some(TargetKind::Server);
-    resolved.url = Some(server.base_url());
-    resolved.model = Some(target.model().to_owned());
-    resolved.mock = None;
-    Ok((server, resolved))
+/// The embedded mock, on a runtime of its own.
+pub(crate) struct Embedded {
+    runtime: tokio::runtime::Runtime,
+    server: MockServer,
+    /// The config's target, pointed at the mock.
+    pub(crate) target: Target,
+}
+
+impl Embedded {
+    /// Starts the mock and points a copy of `target` at it.
+    pub(crate) fn start(settings: MockConfig, target: &Target) -> Result<Self, Failure> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-mock")
+            .enable_all()
+            .build()
+            .context("cannot start the embedded mock's runtime")
+            .map_err(Failure::run_failed)?;
+        let server = runtime
+            .block_on(MockServer::start(settings))
+            .context("cannot start the embedded mock server")
+            .map_err(Failure::run_failed)?;
+        tracing::info!("embedded mock server at {}", server.base_url());
+        let mut resolved = target.clone();
+        resolved.kind = Some(TargetKind::Server);
+        resolved.url = Some(server.base_url());
+        resolved.model = Some(target.model().to_owned());
+        resolved.mock = None;
+        Ok(Self {
+            runtime,
+            server,
+            target: resolved,
+        })
+    }
+
+    /// Stops the server and its runtime.
+    pub(crate) fn stop(self) {
+        self.runtime.block_on(self.server.shutdown());
+    }
 }

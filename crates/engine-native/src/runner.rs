@@ -49,6 +49,10 @@ pub(crate) struct Ran {
     pub(crate) steady_rate: Option<f64>,
 }
 
+/// How long before an arrival the pacer stops sleeping and spins (see
+/// `Timer::sleep_until_precise`).
+const PACER_SPIN: Duration = Duration::from_micros(300);
+
 /// How a benchmark is told to stop.
 struct Control {
     stopping: AtomicBool,
@@ -258,7 +262,7 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 let intended = origin + Duration::from_secs_f64(arrivals.next_offset_s());
                 // A late arrival goes out at once: the schedule is never thinned.
                 tokio::select! {
-                    () = state.shared.timer.sleep_until(intended) => {}
+                    () = state.shared.timer.sleep_until_precise(intended, PACER_SPIN) => {}
                     () = state.control.in_flight.cancelled() => break,
                 }
                 let permit = match &limit {

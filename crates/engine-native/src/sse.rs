@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn crlf_and_cr_line_ends() {
-        assert_eq!(events(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]).0, ["a", "b", "c"]);
+        assert_eq!(
+            events(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]).0,
+            ["a", "b", "c"]
+        );
         assert_eq!(events(&[b"data: a\r", b"\n\r", b"\n"]).0, ["a"]);
     }
 
