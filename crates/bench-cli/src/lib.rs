@@ -182,12 +182,10 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     }
     let runtime = runtime()?;
     // The engine sees a plain server target; the report keeps the config as given.
-    let report = runtime.block_on(async {
-        let signals = tokio::spawn(forward_signals(cancel));
-        let result = engine.run(&resolved, &context).await;
-        signals.abort();
-        result
-    });
+    let report = runtime.block_on(run_until_interrupted(
+        engine.run(&resolved, &context),
+        &cancel,
+    ));
     if let Some(embedded) = embedded {
         embedded.stop();
     }
@@ -210,21 +208,30 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     })
 }
 
-/// First SIGINT or SIGTERM: cancel the run so the engine returns what it measured. Second:
-/// exit at once.
-async fn forward_signals(cancel: CancelToken) {
-    let mut first = true;
-    loop {
-        if wait_for_signal().await.is_err() {
-            return;
+/// Runs `run` to its end. The first SIGINT or SIGTERM cancels it, so the engine returns what
+/// it measured; a second one exits at once.
+async fn run_until_interrupted<T>(
+    run: impl std::future::Future<Output = T>,
+    cancel: &CancelToken,
+) -> T {
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => return result,
+        signal = wait_for_signal() => {
+            if let Err(error) = signal {
+                tracing::warn!("cannot listen for SIGINT and SIGTERM ({error}); an interrupt will not save a partial report");
+                return run.await;
+            }
         }
-        if !first {
+    }
+    tracing::warn!("interrupted: stopping the run and writing what was measured (interrupt again to exit at once)");
+    cancel.cancel();
+    tokio::select! {
+        result = &mut run => result,
+        _ = wait_for_signal() => {
             tracing::warn!("second interrupt: exiting without waiting for the engine");
             std::process::exit(i32::from(exit_codes::INTERRUPTED));
         }
-        first = false;
-        tracing::warn!("interrupted: stopping the run and writing what was measured (interrupt again to exit at once)");
-        cancel.cancel();
     }
 }
 

@@ -56,3 +56,52 @@ fn mock_server_serves_until_sigterm_then_reports_and_exits_0() {
         "{rest}"
     );
 }
+
+#[test]
+fn sigint_stops_a_run_writes_the_partial_report_and_exits_130() {
+    let dir = std::env::temp_dir().join(format!("llm-bench-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("long.toml");
+    let report = dir.join("partial.json");
+    std::fs::write(
+        &config,
+        "[target.mock]\nttft_ms = 5\nitl_ms = 20\noutput_tokens = 100\n[profile]\nkind = \"concurrent\"\nstreams = [2, 4]\n\
+         [constraints]\nmax_seconds = 60\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 100\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
+        .args(["run", "--no-progress", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(&report)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run stops promptly"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(written["interrupted"], true);
+    let benchmarks = written["benchmarks"].as_array().unwrap();
+    assert_eq!(benchmarks.len(), 1, "the second benchmark never started");
+    assert_eq!(benchmarks[0]["stopped_by"], "interrupted");
+    assert!(
+        benchmarks[0]["requests"]["incomplete"].as_u64().unwrap() >= 1,
+        "requests in flight are kept as incomplete"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,8 +1,8 @@
 //! engine-native: the in-process load generator, registered as `native`.
 //!
-//! A streaming OpenAI client on reqwest ([`client`], with its own SSE parser [`sse`]), load
-//! patterns and constraints ([`runner`]), online aggregation into the unified schema
-//! ([`aggregate`]), and the sweep that chains benchmarks (this file). Its public face is its
+//! A streaming OpenAI client on reqwest (`client`, with its own SSE parser `sse`), load
+//! patterns and constraints (`runner`), online aggregation into the unified schema
+//! (`aggregate`), and the sweep that chains benchmarks (this file). Its public face is its
 //! registration; everything else is private.
 
 mod aggregate;
