@@ -251,3 +251,32 @@ async fn warmup_and_cooldown_shrink_the_measured_window() {
         b.window.duration_s
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goodput_counts_requests_meeting_every_objective() {
+    // Every third request stalls 150 ms mid-stream, so it breaks an ITL objective of 50 ms.
+    let stalls = MockConfig {
+        faults: vec![FaultSpec::parse("stall:every=3,after=2,seconds=0.15").unwrap()],
+        ..mock(5.0, 1.0)
+    };
+    let server = MockServer::start(stalls).await.unwrap();
+    let report = run(&server, &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 30\n[slo]\nitl_ms = 50\nttft_ms = 100\n{DATA}")).await;
+    let g = report.benchmarks[0].goodput.unwrap();
+    assert_eq!((g.judged, g.met), (30, 20));
+    assert!((g.slo_attainment - 2.0 / 3.0).abs() < 1e-9);
+    let rate = achieved(&report.benchmarks[0]);
+    assert!(
+        g.requests_per_s > 0.0 && g.requests_per_s < rate,
+        "goodput {} of {rate} req/s",
+        g.requests_per_s
+    );
+    let report = run(
+        &server,
+        &format!("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 3\n{DATA}"),
+    )
+    .await;
+    assert!(
+        report.benchmarks[0].goodput.is_none(),
+        "no objectives, no goodput"
+    );
+}

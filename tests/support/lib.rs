@@ -240,6 +240,7 @@ impl EchoEngine {
                     concurrency: Some(Concurrency { mean: 1.0, max: 1 }),
                 },
             },
+            goodput: None,
         }
     }
 }

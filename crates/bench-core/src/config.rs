@@ -50,6 +50,10 @@ pub struct Config {
     pub cooldown: Option<Transient>,
     /// What the requests contain.
     pub data: Data,
+    /// Service-level objectives: each benchmark reports the share of requests meeting all of
+    /// them and the goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
     /// Report files to write; the format follows the extension.
     #[serde(default, rename = "output", skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputSpec>,
@@ -307,6 +311,26 @@ pub struct Constraints {
     /// Size of the sliding window of `max_error_rate` (default 30 requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate_window: Option<u32>,
+}
+
+/// Service-level objectives, in milliseconds from the request's actual send. A request meets
+/// them when it meets every one given; errored requests never do; incomplete (cancelled) ones
+/// are not judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Time to first token at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// No gap between two consecutive content chunks longer than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<f64>,
+    /// Time per output token (after the first) at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<f64>,
+    /// Request latency at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
 }
 
 /// A warmup or cooldown length: exactly one of a fraction of the benchmark, seconds, or
@@ -611,6 +635,25 @@ impl Config {
             }
         }
         self.data.validate()?;
+        if let Some(slo) = &self.slo {
+            let given = [
+                ("ttft_ms", slo.ttft_ms),
+                ("itl_ms", slo.itl_ms),
+                ("tpot_ms", slo.tpot_ms),
+                ("e2e_ms", slo.e2e_ms),
+            ];
+            if given.iter().all(|(_, v)| v.is_none()) {
+                return Err(invalid(
+                    "slo",
+                    "is empty; give at least one of ttft_ms, itl_ms, tpot_ms, e2e_ms, or remove it",
+                ));
+            }
+            for (key, value) in given {
+                if let Some(v) = value {
+                    positive(&format!("slo.{key}"), v)?;
+                }
+            }
+        }
         for output in &self.outputs {
             output.resolved_format()?;
         }

@@ -117,7 +117,7 @@ fn csv(report: &Report) -> String {
     for name in metric_names {
         header.extend(CSV_STATS.iter().map(|s| format!("{name}_{s}")));
     }
-    header.push("warnings".to_owned());
+    header.extend(["slo_attainment", "goodput_requests_per_s", "warnings"].map(str::to_owned));
 
     let mut out = String::new();
     push_row(&mut out, header.iter().map(String::as_str));
@@ -160,6 +160,8 @@ fn csv(report: &Report) -> String {
                     .map(|stat| num(d.map(|d| csv_stat(d, stat)))),
             );
         }
+        row.push(num(b.goodput.map(|g| g.slo_attainment)));
+        row.push(num(b.goodput.map(|g| g.requests_per_s)));
         row.push(
             b.warnings
                 .iter()

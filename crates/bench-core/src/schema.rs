@@ -99,6 +99,23 @@ pub struct Benchmark {
     pub warnings: Vec<Warning>,
     /// Distributions and rates.
     pub metrics: Metrics,
+    /// Requests meeting the config's `[slo]`; `null` without one.
+    #[serde(default)]
+    pub goodput: Option<Goodput>,
+}
+
+/// How many requests met every service-level objective.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Goodput {
+    /// Requests judged: successful and errored ones in the window (incomplete ones are not).
+    pub judged: u64,
+    /// Of those, the requests that met every objective.
+    pub met: u64,
+    /// `met / judged`.
+    pub slo_attainment: f64,
+    /// Requests that met every objective and ended inside the window, per second.
+    pub requests_per_s: f64,
 }
 
 /// How a benchmark generated load.

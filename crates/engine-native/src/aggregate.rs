@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
+use bench_core::config::Slo;
 use bench_core::progress::Phase;
 use bench_core::schema::{
-    Benchmark, Concurrency, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason,
-    Strategy, Timestamp, Warning, Window,
+    Benchmark, Concurrency, ErrorCount, Goodput, Metrics, Rates, RequestTotals, StatusSplit,
+    StopReason, Strategy, Timestamp, Warning, Window,
 };
 use bench_core::stats::{Histogram, Outcome as Part, SplitHistogram};
 
@@ -94,6 +95,9 @@ pub(crate) struct Aggregator {
     last_event: Instant,
     area: f64,
     max_in_flight: u64,
+    slo: Option<Slo>,
+    /// Judged, met, met and ended inside the window.
+    slo_counts: [u64; 3],
     /// Median TTFT so far, for progress.
     live_ttft: Histogram,
     live_itl: Histogram,
@@ -122,6 +126,7 @@ impl Aggregator {
         planned_requests: Option<u64>,
         planned_end: Option<Instant>,
         error_window_size: usize,
+        slo: Option<Slo>,
     ) -> Self {
         let window_start = match warmup {
             None => Some(start),
@@ -168,6 +173,36 @@ impl Aggregator {
             max_in_flight: 0,
             live_ttft: Histogram::for_milliseconds(),
             live_itl: Histogram::for_milliseconds(),
+            slo,
+            slo_counts: [0; 3],
+        }
+    }
+
+    /// Whether a finished request met every objective (None: not judged).
+    fn meets(&self, ex: &Exchange, output_tokens: u64) -> Option<bool> {
+        let slo = self.slo?;
+        match ex.outcome {
+            Outcome::Incomplete => None,
+            Outcome::Errored(_) => Some(false),
+            Outcome::Successful => {
+                let within = |limit: Option<f64>, value: Option<f64>| {
+                    limit.is_none_or(|l| value.is_some_and(|v| v <= l))
+                };
+                let ttft = ex.first_token.map(|t| ms(ex.sent, t));
+                let max_gap = Some(ex.gaps_ms.iter().copied().fold(0.0, f64::max));
+                let tpot = match (ex.first_token, ex.last_token) {
+                    (Some(first), Some(last)) if output_tokens >= 2 => {
+                        Some(ms(first, last) / (output_tokens - 1) as f64)
+                    }
+                    _ => Some(0.0),
+                };
+                Some(
+                    within(slo.ttft_ms, ttft)
+                        && within(slo.itl_ms, max_gap)
+                        && within(slo.tpot_ms, tpot)
+                        && within(slo.e2e_ms, Some(ms(ex.sent, ex.end))),
+                )
+            }
         }
     }
 
@@ -289,6 +324,15 @@ impl Aggregator {
                 let _ = self.live_itl.record(gap);
             }
         }
+        if let Some(met) = self.meets(ex, output_tokens) {
+            self.slo_counts[0] += 1;
+            if met {
+                self.slo_counts[1] += 1;
+                if self.in_window(ex.end) {
+                    self.slo_counts[2] += 1;
+                }
+            }
+        }
         if self.in_window(ex.end) {
             self.ended[i][0] += 1.0;
             self.ended[i][1] += output_tokens as f64;
@@ -378,7 +422,25 @@ impl Aggregator {
                     .to_owned(),
             });
         }
+        let goodput = self.slo.map(|_| {
+            let [judged, met, met_ended] = self.slo_counts;
+            Goodput {
+                judged,
+                met,
+                slo_attainment: if judged == 0 {
+                    0.0
+                } else {
+                    met as f64 / judged as f64
+                },
+                requests_per_s: if duration_s > 0.0 {
+                    met_ended as f64 / duration_s
+                } else {
+                    0.0
+                },
+            }
+        });
         Benchmark {
+            goodput,
             index,
             strategy,
             workload: workload.to_owned(),

@@ -165,6 +165,7 @@ impl BenchmarkEngine for NativeEngine {
                 cooldown: config.cooldown.map(|t| boundary(t, config)),
                 rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
                 seed: config.seed.wrapping_add(index as u64),
+                slo: config.slo,
             };
             let ran = runner::run(&shared, plan).await;
             let measured = ran

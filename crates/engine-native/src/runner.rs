@@ -41,6 +41,7 @@ pub(crate) struct Plan {
     pub(crate) cooldown: Option<Boundary>,
     pub(crate) rampup_s: f64,
     pub(crate) seed: u64,
+    pub(crate) slo: Option<bench_core::config::Slo>,
 }
 
 /// The result, and the steady completion rate a sweep builds on.
@@ -149,6 +150,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         plan.constraints.max_requests,
         planned_end,
         plan.constraints.error_rate_window.unwrap_or(30) as usize,
+        plan.slo,
     );
     let state = Arc::new(Benchmarking {
         shared: shared.clone(),
