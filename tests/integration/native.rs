@@ -280,3 +280,36 @@ async fn goodput_counts_requests_meeting_every_objective() {
         "no objectives, no goodput"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_records_stream_to_a_file_and_join_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.jsonl");
+    let server = MockServer::start(mock(10.0, 2.0)).await.unwrap();
+    let config = format!(
+        "[profile]\nkind = \"concurrent\"\nstreams = [3]\n[constraints]\nmax_requests = 12\n{DATA}[engines.native]\nrequest_records = \"{}\"\n",
+        path.display()
+    );
+    run(&server, &config).await;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    let truth = server.ground_truth();
+    for line in &lines {
+        assert_eq!(line["outcome"], "successful");
+        let id = line["request_id"].as_str().unwrap();
+        let t = truth
+            .iter()
+            .find(|t| t.request_id.as_deref() == Some(id))
+            .expect("joined by x-request-id");
+        // The client sends before the server sees the request, and sees the first token after.
+        assert!(line["sent_unix_us"].as_i64().unwrap() <= t.arrival_unix_us + 1_000);
+        assert!(
+            line["first_token_unix_us"].as_i64().unwrap() >= t.first_token_unix_us.unwrap() - 1_000
+        );
+        assert_eq!(line["output_tokens"], 8);
+    }
+}

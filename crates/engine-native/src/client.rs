@@ -79,6 +79,8 @@ pub(crate) struct Usage {
 pub(crate) struct Prepared {
     pub(crate) body: Bytes,
     pub(crate) prompt_tokens: u32,
+    /// Unique in the run; sent as `x-request-id` so server logs can be joined with ours.
+    pub(crate) id: String,
 }
 
 /// Everything constant across requests.
@@ -216,6 +218,7 @@ async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) 
         .client
         .post(&endpoint.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", &request.id)
         .body(request.body.clone())
         .send()
         .await;

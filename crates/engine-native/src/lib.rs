@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod client;
+mod records;
 mod runner;
 mod sse;
 mod workload;
@@ -52,6 +53,9 @@ struct Options {
     /// Extra fields merged into every request body (`temperature`, `top_p`, ...).
     #[serde(default)]
     extra_body: serde_json::Map<String, serde_json::Value>,
+    /// Write every request's timestamps and outcome to this JSON-lines file.
+    #[serde(default)]
+    request_records: Option<std::path::PathBuf>,
 }
 
 fn yes() -> bool {
@@ -185,6 +189,12 @@ impl BenchmarkEngine for NativeEngine {
             report.benchmarks.push(ran.benchmark);
         }
         shared.timer.stop();
+        if let Some(Err(message)) = shared.records.as_ref().map(records::Records::close) {
+            report.warnings.push(Warning {
+                code: "request_records_incomplete".to_owned(),
+                message,
+            });
+        }
         report.interrupted = ctx.cancel.is_cancelled();
         report.ended_at = Timestamp::now();
         Ok(report)
@@ -281,6 +291,15 @@ impl NativeEngine {
             .pool_max_idle_per_host(usize::MAX)
             .build()
             .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        let records = match &self.options.request_records {
+            Some(path) => Some(records::Records::create(path).map_err(|e| {
+                failed(format!(
+                    "cannot create the request records file {}: {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
         let timer = bench_timer::Timer::start()
             .map_err(|e| failed(format!("cannot start the precise timer: {e}")))?;
         Ok(Shared {
@@ -300,6 +319,7 @@ impl NativeEngine {
             clock: Clock::new(),
             progress: ctx.progress.clone(),
             run_cancel: ctx.cancel.clone(),
+            records,
         })
     }
 }

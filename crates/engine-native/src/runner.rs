@@ -28,6 +28,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) progress: Arc<dyn ProgressSink>,
     pub(crate) run_cancel: CancelToken,
+    pub(crate) records: Option<crate::records::Records>,
 }
 
 /// One benchmark to run.
@@ -78,6 +79,7 @@ impl Control {
 }
 
 struct Benchmarking {
+    index: usize,
     shared: Arc<Shared>,
     aggregator: Mutex<Aggregator>,
     control: Control,
@@ -118,6 +120,9 @@ impl Benchmarking {
             &self.control.in_flight,
         )
         .await;
+        if let Some(records) = &self.shared.records {
+            records.record(self.index, &prepared.id, &exchange, &self.shared.clock);
+        }
         let (rate_exceeded, errored) = {
             let mut aggregator = self.lock();
             let exceeded = aggregator.on_finish(&exchange, self.constraints.max_error_rate);
@@ -153,6 +158,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         plan.slo,
     );
     let state = Arc::new(Benchmarking {
+        index: plan.index,
         shared: shared.clone(),
         aggregator: Mutex::new(aggregator),
         control: Control {

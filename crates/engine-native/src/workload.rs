@@ -87,9 +87,11 @@ impl Workload {
     /// The next request: the same prompt behind a new unique lead.
     pub(crate) fn next(&self) -> Prepared {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("req-{n}");
         Prepared {
-            body: Bytes::from(format!("{}req-{n}{}", self.head, self.tail)),
+            body: Bytes::from(format!("{}{id}{}", self.head, self.tail)),
             prompt_tokens: self.prompt_tokens,
+            id,
         }
     }
 }
