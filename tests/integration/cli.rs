@@ -298,3 +298,35 @@ fn mock_server_help_documents_every_knob() {
         out.stderr
     );
 }
+
+#[test]
+fn an_unreachable_target_exits_2_before_sending_load() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = fixture("config/echo.toml");
+    let url = format!("target.url=http://127.0.0.1:{port}");
+    let out = llm_bench([
+        "run".as_ref(),
+        "-c".as_ref(),
+        config.as_os_str(),
+        "--engine".as_ref(),
+        "native".as_ref(),
+        "--set".as_ref(),
+        url.as_ref(),
+        "--set".as_ref(),
+        "engines={}".as_ref(),
+        "--no-progress".as_ref(),
+    ]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "invalid `target.url`: cannot reach `http://127.0.0.1:{port}`"
+        )),
+        "{}",
+        out.stderr
+    );
+}

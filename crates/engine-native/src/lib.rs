@@ -117,6 +117,7 @@ impl BenchmarkEngine for NativeEngine {
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         let shared = Arc::new(self.shared(config, ctx)?);
+        preflight(&shared.endpoint, config).await?;
         let mut report = Report::new(NAME, config);
         report.warnings.push(Warning {
             code: "approximate_tokens".to_owned(),
@@ -198,6 +199,32 @@ impl BenchmarkEngine for NativeEngine {
         report.interrupted = ctx.cancel.is_cancelled();
         report.ended_at = Timestamp::now();
         Ok(report)
+    }
+}
+
+/// Refuses to start against a server that cannot be reached, rather than reporting thousands
+/// of failed requests. Any HTTP answer, even an error status, means the server is there.
+async fn preflight(endpoint: &client::Endpoint, config: &Config) -> Result<(), EngineError> {
+    let base = config.target.url.as_deref().unwrap_or_default();
+    let probe = endpoint
+        .url
+        .rsplit_once("/v1/")
+        .map_or(endpoint.url.clone(), |(b, _)| format!("{b}/v1/models"));
+    match endpoint.client.get(&probe).send().await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_connect() || error.is_timeout() => {
+            let mut cause = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(inner) = source {
+                cause = inner.to_string();
+                source = inner.source();
+            }
+            Err(EngineError::Config(ConfigError::InvalidValue {
+                key: "target.url".to_owned(),
+                message: format!("cannot reach `{base}` ({cause}); check that the server is running and listening there, or leave out url to use the embedded mock"),
+            }))
+        }
+        Err(_) => Ok(()),
     }
 }
 
