@@ -313,3 +313,44 @@ async fn request_records_stream_to_a_file_and_join_the_ground_truth() {
         assert_eq!(line["output_tokens"], 8);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_saturation_stops_a_benchmark_whose_queue_keeps_growing() {
+    // Two slots of 20 ms requests serve 100 req/s; 300 req/s arrive, so the queue and TTFT grow.
+    let server = MockServer::start(MockConfig {
+        max_batch: 2,
+        output_tokens: 8,
+        ..mock(6.0, 2.0)
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let report = run(
+        &server,
+        &format!("[profile]\nkind = \"constant\"\nrates = [300.0]\n[constraints]\nmax_seconds = 20\n[constraints.over_saturation]\nmin_seconds = 4\n{DATA}"),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert_eq!(
+        b.stopped_by,
+        Some(StopReason::OverSaturation),
+        "{:?}",
+        b.warnings
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(12));
+    assert!(b.warnings.iter().any(|w| w.code == "over_saturated"));
+
+    let calm = MockServer::start(mock(5.0, 1.0)).await.unwrap();
+    let report = run(
+        &calm,
+        &format!("[profile]\nkind = \"constant\"\nrates = [20.0]\n[constraints]\nmax_seconds = 6\n[constraints.over_saturation]\nmode = \"monitor\"\nmin_seconds = 4\n{DATA}"),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
+    assert!(
+        b.warnings.iter().all(|w| w.code != "over_saturated"),
+        "{:?}",
+        b.warnings
+    );
+}

@@ -311,6 +311,53 @@ pub struct Constraints {
     /// Size of the sliding window of `max_error_rate` (default 30 requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate_window: Option<u32>,
+    /// Stop (or warn) when the server is over-saturated: requests in flight and TTFT both
+    /// rising with confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_saturation: Option<OverSaturation>,
+}
+
+/// The over-saturation detector: a least-squares trend, over per-second means, of the
+/// requests in flight and of TTFT; it fires when both slopes are positive at the given
+/// confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverSaturation {
+    /// `enforce` stops the benchmark; `monitor` only warns.
+    #[serde(default)]
+    pub mode: SaturationMode,
+    /// Seconds into the benchmark before the detector may fire (default 30).
+    #[serde(default = "default_saturation_min_seconds")]
+    pub min_seconds: f64,
+    /// Seconds of history the trends are fitted over (default 120).
+    #[serde(default = "default_saturation_window_seconds")]
+    pub window_seconds: f64,
+    /// One-sided confidence that each slope is positive (default 0.95).
+    #[serde(default = "default_saturation_confidence")]
+    pub confidence: f64,
+}
+
+fn default_saturation_min_seconds() -> f64 {
+    30.0
+}
+
+fn default_saturation_window_seconds() -> f64 {
+    120.0
+}
+
+fn default_saturation_confidence() -> f64 {
+    0.95
+}
+
+/// What the over-saturation detector does when it fires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SaturationMode {
+    /// Stop the benchmark (`stopped_by = over_saturation`).
+    #[default]
+    Enforce,
+    /// Add a warning and go on.
+    Monitor,
 }
 
 /// Service-level objectives, in milliseconds from the request's actual send. A request meets
@@ -962,6 +1009,29 @@ impl Constraints {
                 return Err(invalid(
                     "constraints.max_error_rate",
                     format!("{rate} is not a share in (0, 1], e.g. 0.1 for 10 %"),
+                ));
+            }
+        }
+        if let Some(o) = &self.over_saturation {
+            if !(o.min_seconds.is_finite() && o.min_seconds >= 0.0) {
+                return Err(invalid(
+                    "constraints.over_saturation.min_seconds",
+                    format!("{} must be zero or more", o.min_seconds),
+                ));
+            }
+            if !(o.window_seconds.is_finite() && o.window_seconds >= 3.0) {
+                return Err(invalid(
+                    "constraints.over_saturation.window_seconds",
+                    format!(
+                        "{} is too short: the trends need at least 3 seconds",
+                        o.window_seconds
+                    ),
+                ));
+            }
+            if !(o.confidence > 0.5 && o.confidence < 1.0) {
+                return Err(invalid(
+                    "constraints.over_saturation.confidence",
+                    format!("{} is not in (0.5, 1), e.g. 0.95", o.confidence),
                 ));
             }
         }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use bench_core::config::Slo;
+use bench_core::config::{Constraints, Slo};
 use bench_core::progress::Phase;
 use bench_core::schema::{
     Benchmark, Concurrency, ErrorCount, Goodput, Metrics, Rates, RequestTotals, StatusSplit,
@@ -96,6 +96,8 @@ pub(crate) struct Aggregator {
     area: f64,
     max_in_flight: u64,
     slo: Option<Slo>,
+    saturation: Option<crate::saturation::Detector>,
+    saturation_warning: Option<String>,
     /// Judged, met, met and ended inside the window.
     slo_counts: [u64; 3],
     /// Median TTFT so far, for progress.
@@ -119,15 +121,20 @@ fn ms(from: Instant, to: Instant) -> f64 {
 }
 
 impl Aggregator {
+    /// Starts aggregating a benchmark that began at `start` under `constraints`.
     pub(crate) fn new(
         start: Instant,
         warmup: Option<Boundary>,
         cooldown: Option<Boundary>,
-        planned_requests: Option<u64>,
-        planned_end: Option<Instant>,
-        error_window_size: usize,
+        constraints: &Constraints,
         slo: Option<Slo>,
     ) -> Self {
+        let planned_requests = constraints.max_requests;
+        let planned_end = constraints
+            .max_seconds
+            .map(|s| start + std::time::Duration::from_secs_f64(s));
+        let error_window_size = constraints.error_rate_window.unwrap_or(30) as usize;
+        let over_saturation = constraints.over_saturation;
         let window_start = match warmup {
             None => Some(start),
             Some(Boundary::Seconds(s)) => Some(start + std::time::Duration::from_secs_f64(s)),
@@ -174,8 +181,17 @@ impl Aggregator {
             live_ttft: Histogram::for_milliseconds(),
             live_itl: Histogram::for_milliseconds(),
             slo,
+            saturation: over_saturation.map(|o| crate::saturation::Detector::new(o, start)),
+            saturation_warning: None,
             slo_counts: [0; 3],
         }
+    }
+
+    /// Runs the over-saturation detector; returns its finding the first time it fires.
+    pub(crate) fn check_saturation(&mut self, now: Instant) -> Option<String> {
+        let finding = self.saturation.as_mut()?.check(now)?;
+        self.saturation_warning = Some(finding.clone());
+        Some(finding)
     }
 
     /// Whether a finished request met every objective (None: not judged).
@@ -234,6 +250,9 @@ impl Aggregator {
         }
         self.sent += 1;
         self.live.in_flight += 1;
+        if let Some(detector) = &mut self.saturation {
+            detector.in_flight(now, self.live.in_flight);
+        }
         if self.in_window(now) {
             self.sent_in_window += 1;
             self.max_in_flight = self.max_in_flight.max(self.live.in_flight);
@@ -258,6 +277,9 @@ impl Aggregator {
             .and_then(|u| u.completion_tokens)
             .unwrap_or(u64::from(exchange.content_chunks));
         self.live.output_tokens += output_tokens;
+        if let (Some(detector), Some(first)) = (&mut self.saturation, exchange.first_token) {
+            detector.ttft(first, ms(exchange.sent, first));
+        }
         if let (Some(Boundary::Requests(c)), Some(planned)) = (self.cooldown, self.planned_requests)
         {
             if self.window_end.is_none() && self.completed >= planned.saturating_sub(c) {
@@ -414,6 +436,12 @@ impl Aggregator {
                     ),
                 });
             }
+        }
+        if let Some(message) = self.saturation_warning.take() {
+            warnings.push(Warning {
+                code: "over_saturated".to_owned(),
+                message,
+            });
         }
         if self.warmup.is_some() && self.window_start.is_none() {
             warnings.push(Warning {

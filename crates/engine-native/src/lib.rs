@@ -9,6 +9,7 @@ mod aggregate;
 mod client;
 mod records;
 mod runner;
+mod saturation;
 mod sse;
 mod workload;
 

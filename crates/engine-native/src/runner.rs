@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bench_core::config::Constraints;
+use bench_core::config::{Constraints, SaturationMode};
 use bench_core::progress::{ProgressEvent, ProgressSink, ProgressUpdate};
 use bench_core::schema::{Benchmark, StopReason, Strategy, StrategyKind};
 use bench_core::CancelToken;
@@ -152,9 +152,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         start,
         plan.warmup,
         plan.cooldown,
-        plan.constraints.max_requests,
-        planned_end,
-        plan.constraints.error_rate_window.unwrap_or(30) as usize,
+        &plan.constraints,
         plan.slo,
     );
     let state = Arc::new(Benchmarking {
@@ -354,14 +352,30 @@ async fn progress(
     loop {
         interval.tick().await;
         let now = Instant::now();
-        let (live, phase, (ttft, itl)) = {
-            let aggregator = state.lock();
+        let (live, phase, (ttft, itl), saturated) = {
+            let mut aggregator = state.lock();
+            let saturated = aggregator.check_saturation(now);
             (
                 aggregator.live(),
                 aggregator.phase(now),
                 aggregator.live_medians(),
+                saturated,
             )
         };
+        if let Some(finding) = saturated {
+            let enforce = state
+                .constraints
+                .over_saturation
+                .is_some_and(|o| o.mode == SaturationMode::Enforce);
+            tracing::warn!(
+                "benchmark {}: {finding}{}",
+                index + 1,
+                if enforce { "; stopping it" } else { "" }
+            );
+            if enforce {
+                state.control.stop(StopReason::OverSaturation, true);
+            }
+        }
         let seconds = (now - previous.0).as_secs_f64();
         let finished = live.successful + live.errored + live.incomplete;
         state
