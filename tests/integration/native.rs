@@ -74,6 +74,41 @@ async fn synchronous_timings_match_the_mock_and_its_ground_truth() {
         conc.mean > 0.8 && conc.mean <= 1.0 && conc.max == 1,
         "{conc:?}"
     );
+    // Latency: the server's 20 + 7 x 4 ms, plus the round trip; from the intended send it can
+    // only be longer.
+    let latency = ok(&b.metrics.request_latency_ms);
+    assert!(
+        (48.0..52.0).contains(&latency.median),
+        "latency p50 {}",
+        latency.median
+    );
+    let from_intended = ok(&b.metrics.latency_from_intended_send_ms);
+    assert!(from_intended.min >= latency.min && from_intended.median - latency.median < 1.0);
+    // Prompt tokens are the server's usage figures, the same the ground truth records.
+    let prompt = ok(&b.metrics.prompt_tokens);
+    let truth_prompt: Vec<u32> = truth.iter().map(|t| t.prompt_tokens).collect();
+    assert_eq!(
+        (prompt.min, prompt.max),
+        (
+            f64::from(*truth_prompt.iter().min().unwrap()),
+            f64::from(*truth_prompt.iter().max().unwrap())
+        )
+    );
+    // Rates: 15 requests over the window, 8 tokens each.
+    let rates = &b.metrics.rates;
+    let rps = rates.requests_per_s.as_ref().unwrap().successful.unwrap();
+    let tps = rates
+        .output_tokens_per_s
+        .as_ref()
+        .unwrap()
+        .successful
+        .unwrap();
+    assert!(
+        (rps * b.window.duration_s - 15.0).abs() < 1e-6,
+        "{rps} req/s over {} s",
+        b.window.duration_s
+    );
+    assert!((tps - 8.0 * rps).abs() < 1e-6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
