@@ -330,3 +330,17 @@ fn an_unreachable_target_exits_2_before_sending_load() {
         out.stderr
     );
 }
+
+#[test]
+fn the_readme_quickstart_config_validates() {
+    let config =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml");
+    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), config.as_os_str()]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("config ok: engine `native`, 5 benchmark(s)\n"),
+        "{}",
+        out.stdout
+    );
+}
