@@ -33,45 +33,54 @@ impl SseParser {
             };
             let line_start = self.start;
             self.start += end + terminator;
-            let line =
-                String::from_utf8_lossy(&self.buffer[line_start..line_start + end]).into_owned();
-            self.line(&line, &mut on_event);
+            let bytes = &self.buffer[line_start..line_start + end];
+            // Valid UTF-8 is borrowed as is; only a broken line pays for a lossy copy.
+            let line = match std::str::from_utf8(bytes) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(bytes),
+            };
+            line_into(&mut self.data, &mut self.has_data, &line, &mut on_event);
         }
-        // Drop consumed bytes once they are most of the buffer, so it never grows.
-        if self.start > 4096 && self.start * 2 > self.buffer.len() {
+        // Drop consumed bytes: at once when all are consumed (the usual case, one event per
+        // read), else once they are most of the buffer, so it never grows.
+        if self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        } else if self.start > 4096 && self.start * 2 > self.buffer.len() {
             self.buffer.drain(..self.start);
             self.start = 0;
-        }
-    }
-
-    fn line(&mut self, line: &str, on_event: &mut impl FnMut(&str)) {
-        if line.is_empty() {
-            if self.has_data {
-                on_event(&self.data);
-            }
-            self.data.clear();
-            self.has_data = false;
-            return;
-        }
-        if line.starts_with(':') {
-            return;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
-        };
-        if field == "data" {
-            if self.has_data {
-                self.data.push('\n');
-            }
-            self.data.push_str(value);
-            self.has_data = true;
         }
     }
 
     /// Whether bytes of an unfinished event are left (a stream cut mid-event).
     pub(crate) fn has_partial_event(&self) -> bool {
         self.has_data || self.start < self.buffer.len()
+    }
+}
+
+/// Applies one line to the event being built: a blank line dispatches it.
+fn line_into(data: &mut String, has_data: &mut bool, line: &str, on_event: &mut impl FnMut(&str)) {
+    if line.is_empty() {
+        if *has_data {
+            on_event(data);
+        }
+        data.clear();
+        *has_data = false;
+        return;
+    }
+    if line.starts_with(':') {
+        return;
+    }
+    let (field, value) = match line.split_once(':') {
+        Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+        None => (line, ""),
+    };
+    if field == "data" {
+        if *has_data {
+            data.push('\n');
+        }
+        data.push_str(value);
+        *has_data = true;
     }
 }
 
