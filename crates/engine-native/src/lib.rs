@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod client;
+mod cpu;
 mod records;
 mod runner;
 mod saturation;

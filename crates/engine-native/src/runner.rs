@@ -55,6 +55,9 @@ pub(crate) struct Ran {
 /// `Timer::sleep_until_precise`).
 const PACER_SPIN: Duration = Duration::from_micros(300);
 
+/// Share of all cores above which the client counts as the bottleneck.
+const CPU_SATURATED: f64 = 0.9;
+
 /// How a benchmark is told to stop.
 struct Control {
     stopping: AtomicBool,
@@ -144,6 +147,7 @@ impl Benchmarking {
 
 pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     let start = Instant::now();
+    let cpu_at_start = crate::cpu::client_cpu_seconds();
     let planned_end = plan
         .constraints
         .max_seconds
@@ -211,7 +215,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     let steady_rate = aggregator.steady_rate();
-    let benchmark = aggregator.finish(
+    let mut benchmark = aggregator.finish(
         plan.index,
         plan.strategy.clone(),
         &plan.workload,
@@ -219,6 +223,19 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         stopped_by,
         &shared.clock,
     );
+    if let (Some(before), Some(after)) = (cpu_at_start, crate::cpu::client_cpu_seconds()) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let busy = (after - before) / (end - start).as_secs_f64().max(1e-9) / cores;
+        if busy > CPU_SATURATED {
+            benchmark.warnings.push(bench_core::schema::Warning {
+                code: "client_cpu_saturated".to_owned(),
+                message: format!(
+                    "the client used {:.0} % of the {cores} cores while it ran; its timings may include its own queueing",
+                    busy * 100.0
+                ),
+            });
+        }
+    }
     shared.progress.event(&ProgressEvent::BenchmarkFinished {
         index: plan.index,
         benchmark: Box::new(benchmark.clone()),
