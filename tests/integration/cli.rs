@@ -344,3 +344,43 @@ fn the_readme_quickstart_config_validates() {
         out.stdout
     );
 }
+
+#[test]
+fn progress_events_stream_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("progress.jsonl");
+    let report = dir.path().join("r.json");
+    let config = fixture("config/echo.toml");
+    let out = llm_bench([
+        "run".as_ref(),
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-o".as_ref(),
+        report.as_os_str(),
+        "--no-progress".as_ref(),
+        "--progress-json".as_ref(),
+        events.as_os_str(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "benchmark_started",
+            "update",
+            "benchmark_finished",
+            "benchmark_started",
+            "update",
+            "benchmark_finished"
+        ]
+    );
+    assert_eq!(lines[2]["benchmark"]["requests"]["total"], 20);
+    assert!(!std::fs::read_to_string(&events)
+        .unwrap()
+        .contains("sk-planted-secret"));
+}

@@ -62,4 +62,8 @@ pub(crate) struct RunArgs {
     /// Do not report progress while running.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Also write every progress event as a JSON line to FILE (`-` for standard output), for a
+    /// UI to follow; the schema is docs/schema/progress-event.schema.json.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) progress_json: Option<PathBuf>,
 }

@@ -164,11 +164,25 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
             format: None,
         });
     }
-    let progress: Arc<dyn bench_core::progress::ProgressSink> = if args.no_progress {
-        Arc::new(bench_core::progress::NoProgress)
-    } else {
-        Arc::new(progress::LogProgress::new())
-    };
+    let mut sinks: Vec<Arc<dyn bench_core::progress::ProgressSink>> = Vec::new();
+    if !args.no_progress {
+        sinks.push(Arc::new(progress::LogProgress::new()));
+    }
+    if let Some(path) = &args.progress_json {
+        let out: Box<dyn std::io::Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| {
+                        format!("cannot create the --progress-json file {}", path.display())
+                    })
+                    .map_err(Failure::bad_input)?,
+            )
+        };
+        sinks.push(Arc::new(progress::JsonLines::new(out)));
+    }
+    let progress: Arc<dyn bench_core::progress::ProgressSink> = Arc::new(progress::Fanout(sinks));
     let cancel = CancelToken::new();
     let context = RunContext::new(progress, cancel.clone());
     // The embedded mock gets its own runtime, so its work never delays the client's schedule.

@@ -1,5 +1,6 @@
 //! Progress as log lines: benchmark start and end, and a live line every few seconds.
 
+use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,52 @@ impl ProgressSink for LogProgress {
                 );
             }
             _ => {}
+        }
+    }
+}
+
+/// Writes each event as one JSON line, flushed at once so a follower sees it.
+pub(crate) struct JsonLines {
+    out: Mutex<Box<dyn std::io::Write + Send>>,
+}
+
+impl JsonLines {
+    pub(crate) fn new(out: Box<dyn std::io::Write + Send>) -> Self {
+        Self {
+            out: Mutex::new(out),
+        }
+    }
+}
+
+impl std::fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonLines")
+    }
+}
+
+impl ProgressSink for JsonLines {
+    fn event(&self, event: &ProgressEvent) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Sends every event to each sink in turn.
+pub(crate) struct Fanout(pub(crate) Vec<std::sync::Arc<dyn ProgressSink>>);
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fanout({} sinks)", self.0.len())
+    }
+}
+
+impl ProgressSink for Fanout {
+    fn event(&self, event: &ProgressEvent) {
+        for sink in &self.0 {
+            sink.event(event);
         }
     }
 }
