@@ -180,3 +180,22 @@ fn secrets_are_redacted_in_the_replayable_config() {
         "the variable name is kept"
     );
 }
+
+#[test]
+fn traffic_scenarios_are_checked_with_genai_benchs_grammar() {
+    let error = load("config/legacy-native.toml", &["data.scenario=D(100, 100)"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("invalid `data.scenario`: traffic scenario `D(100, 100)`, character 7: spaces are not allowed; valid forms: D(in,out)"),
+        "{error}"
+    );
+    let text = r#"{"benchmark": {"model_name": "m", "traffic_scenarios": ["D(1,2)", "N(10,2)/(5,1)", "U(3,4)", "R(1,2)"]}, "target": {"url": "http://h"}}"#;
+    let error = Config::load(text, ConfigFormat::Json, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("invalid `data.scenarios[3]`: traffic scenario `R(1,2)`, character 1"),
+        "{error}"
+    );
+}

@@ -9,6 +9,7 @@
 mod legacy;
 mod overrides;
 mod plan;
+mod scenario;
 mod strict;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 pub use plan::{PlannedBenchmark, PlannedStrategy, DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_SIZE};
+pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
 
 /// The engine used when `benchmark_engine` is not given.
 pub const DEFAULT_ENGINE: &str = "native";
@@ -1168,18 +1170,12 @@ impl Data {
                 }
                 _ => {}
             }
-            for (i, s) in self
-                .scenario
-                .iter()
-                .chain(self.scenarios.iter().flatten())
-                .enumerate()
-            {
-                if s.trim().is_empty() {
-                    return Err(invalid(
-                        &format!("data.scenarios[{i}]"),
-                        "is empty; write e.g. `D(100,100)`",
-                    ));
-                }
+            if let Some(one) = &self.scenario {
+                Scenario::parse(one).map_err(|e| invalid("data.scenario", e.to_string()))?;
+            }
+            for (i, s) in self.scenarios.iter().flatten().enumerate() {
+                Scenario::parse(s)
+                    .map_err(|e| invalid(&format!("data.scenarios[{i}]"), e.to_string()))?;
             }
         }
         for (key, value) in [
