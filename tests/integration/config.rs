@@ -190,7 +190,7 @@ fn traffic_scenarios_are_checked_with_genai_benchs_grammar() {
         error.starts_with("invalid `data.scenario`: traffic scenario `D(100, 100)`, character 7: spaces are not allowed; valid forms: D(in,out)"),
         "{error}"
     );
-    let text = r#"{"benchmark": {"model_name": "m", "traffic_scenarios": ["D(1,2)", "N(10,2)/(5,1)", "U(3,4)", "R(1,2)"]}, "target": {"url": "http://h"}}"#;
+    let text = r#"{"benchmark": {"model_name": "m", "num_concurrency": [1], "max_requests_per_iteration": 5, "traffic_scenarios": ["D(1,2)", "N(10,2)/(5,1)", "U(3,4)", "R(1,2)"]}, "target": {"url": "http://h"}}"#;
     let error = Config::load(text, ConfigFormat::Json, &[])
         .unwrap_err()
         .to_string();
