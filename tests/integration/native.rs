@@ -389,3 +389,39 @@ async fn over_saturation_stops_a_benchmark_whose_queue_keeps_growing() {
         b.warnings
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autotuners_legacy_block_runs_on_the_native_engine() {
+    let server = MockServer::start(mock(3.0, 1.0)).await.unwrap();
+    let text = format!(
+        r#"{{"benchmark": {{"benchmark_engine": "native", "traffic_scenarios": ["D(20,6)", "U(4,8)/(2,3)"], "num_concurrency": [1, 2],
+            "max_requests_per_iteration": 10, "max_time_per_iteration": 20, "model_name": "m"}},
+            "target": {{"url": "{}"}}}}"#,
+        server.base_url()
+    );
+    let config = Config::load(&text, ConfigFormat::Json, &[]).unwrap();
+    let engine = registry::engine_for(&config).unwrap();
+    let report = engine.run(&config, &RunContext::default()).await.unwrap();
+    let steps: Vec<(&str, Option<u32>)> = report
+        .benchmarks
+        .iter()
+        .map(|b| (b.workload.as_str(), b.strategy.streams))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("D(20,6)", Some(1)),
+            ("D(20,6)", Some(2)),
+            ("U(4,8)/(2,3)", Some(1)),
+            ("U(4,8)/(2,3)", Some(2))
+        ]
+    );
+    assert!(report
+        .benchmarks
+        .iter()
+        .all(|b| b.requests.successful == 10 && b.stopped_by == Some(StopReason::MaxRequests)));
+    assert_eq!(ok(&report.benchmarks[0].metrics.output_tokens).mean, 6.0);
+    let uniform = ok(&report.benchmarks[2].metrics.output_tokens);
+    assert!(uniform.min >= 2.0 && uniform.max <= 3.0, "{uniform:?}");
+    assert_eq!(server.ground_truth().len(), 40);
+}

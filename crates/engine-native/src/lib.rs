@@ -84,7 +84,7 @@ impl BenchmarkEngine for NativeEngine {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             profiles: ProfileKind::ALL.to_vec(),
-            data: vec![DataKind::Synthetic],
+            data: vec![DataKind::Synthetic, DataKind::Scenario],
             metrics: vec![
                 MetricKind::RequestLatency,
                 MetricKind::Ttft,
@@ -129,12 +129,31 @@ impl BenchmarkEngine for NativeEngine {
         });
         let planned = config.plan();
         let of = planned.len();
-        // Per workload: the synchronous and throughput rates the sweep's rate steps build on.
-        let mut sweep_ends: (Option<f64>, Option<f64>) = (None, None);
+        // Per workload: its requests, and the synchronous and throughput rates its sweep's rate
+        // steps build on.
+        let mut workloads: std::collections::HashMap<
+            String,
+            (Arc<workload::Workload>, (Option<f64>, Option<f64>)),
+        > = std::collections::HashMap::new();
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
                 break;
             }
+            let (requests, sweep_ends) =
+                workloads.entry(step.workload.clone()).or_insert_with(|| {
+                    let o = &self.options;
+                    (
+                        Arc::new(workload::Workload::new(
+                            config,
+                            &step.workload,
+                            o.stream,
+                            o.ignore_eos,
+                            &o.extra_body,
+                        )),
+                        (None, None),
+                    )
+                });
+            let requests = requests.clone();
             let strategy = match &step.strategy {
                 PlannedStrategy::Fixed(s) => s.clone(),
                 PlannedStrategy::SweepRate {
@@ -144,7 +163,7 @@ impl BenchmarkEngine for NativeEngine {
                     spacing,
                     max_concurrency,
                 } => {
-                    let (Some(low), Some(high)) = sweep_ends else {
+                    let (Some(low), Some(high)) = *sweep_ends else {
                         report.warnings.push(Warning {
                             code: "sweep_incomplete".to_owned(),
                             message: format!("sweep rate step {k}/{steps} skipped: the synchronous or throughput benchmark measured no rate"),
@@ -167,6 +186,7 @@ impl BenchmarkEngine for NativeEngine {
                 of,
                 strategy: strategy.clone(),
                 workload: step.workload.clone(),
+                requests,
                 constraints: config.constraints.clone(),
                 warmup: config.warmup.map(|t| boundary(t, config)),
                 cooldown: config.cooldown.map(|t| boundary(t, config)),
@@ -338,12 +358,6 @@ impl NativeEngine {
                 stream: self.options.stream,
                 request_timeout: timeouts.request_seconds.map(Duration::from_secs_f64),
             },
-            workload: workload::Workload::new(
-                config,
-                self.options.stream,
-                self.options.ignore_eos,
-                &self.options.extra_body,
-            ),
             timer,
             clock: Clock::new(),
             progress: ctx.progress.clone(),

@@ -23,7 +23,6 @@ use crate::workload::Workload;
 /// What every benchmark of a run shares.
 pub(crate) struct Shared {
     pub(crate) endpoint: Endpoint,
-    pub(crate) workload: Workload,
     pub(crate) timer: Timer,
     pub(crate) clock: Clock,
     pub(crate) progress: Arc<dyn ProgressSink>,
@@ -37,6 +36,7 @@ pub(crate) struct Plan {
     pub(crate) of: usize,
     pub(crate) strategy: Strategy,
     pub(crate) workload: String,
+    pub(crate) requests: Arc<Workload>,
     pub(crate) constraints: Constraints,
     pub(crate) warmup: Option<Boundary>,
     pub(crate) cooldown: Option<Boundary>,
@@ -83,6 +83,7 @@ impl Control {
 
 struct Benchmarking {
     index: usize,
+    requests: Arc<Workload>,
     shared: Arc<Shared>,
     aggregator: Mutex<Aggregator>,
     control: Control,
@@ -115,7 +116,7 @@ impl Benchmarking {
 
     /// Sends one claimed request and records it.
     async fn request(&self, intended: Instant) {
-        let prepared = self.shared.workload.next();
+        let prepared = self.requests.next();
         let exchange = client::exchange(
             &self.shared.endpoint,
             &prepared,
@@ -161,6 +162,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     );
     let state = Arc::new(Benchmarking {
         index: plan.index,
+        requests: plan.requests.clone(),
         shared: shared.clone(),
         aggregator: Mutex::new(aggregator),
         control: Control {

@@ -1,15 +1,20 @@
-//! Request bodies for fixed-length synthetic prompts.
+//! Request bodies: a prompt and an output length per request, from a synthetic spec or a
+//! genai-bench traffic scenario.
 //!
-//! Until token-exact prompts exist (they need a tokenizer), a prompt of N tokens is N common
-//! English words, each one token in the usual BPE vocabularies; the report warns that prompt
-//! lengths are approximate, and the server's `usage.prompt_tokens` is reported when it sends one.
-//! Every prompt starts with a unique lead (`req-<n>`), so a server's prefix cache cannot turn
-//! repeated prompts into instant first tokens.
+//! Until token-exact prompts exist (they need a tokenizer), a prompt of N tokens is a unique
+//! lead (`req-<n>`) and N - 1 common English words, each one token in the usual BPE
+//! vocabularies; the report warns that prompt lengths are approximate, and the server's
+//! `usage.prompt_tokens` is reported when it sends one. The unique lead keeps a server's prefix
+//! cache from turning repeated prompts into instant first tokens.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use bench_core::config::{Api, Config};
+use bench_core::config::{Api, Config, Data, Scenario};
 use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
 use serde_json::{json, Map, Value};
 
 use crate::client::Prepared;
@@ -21,42 +26,72 @@ const WORDS: [&str; 32] = [
     "home",
 ];
 
-/// Marks where the unique lead goes in the body template.
-const LEAD: &str = "\u{1}LEAD\u{1}";
+/// Placeholders in the body template: the prompt text and the output length.
+const PROMPT: &str = "\u{1}PROMPT\u{1}";
+const MAX_TOKENS: &str = "\u{1}MAX\u{1}";
+
+/// How long each request's prompt and output are.
+#[derive(Debug, Clone, Copy)]
+enum Lengths {
+    Fixed(u32, u32),
+    /// Per side: mean, stdev, min, max (a clamped normal; stdev 0 with min < max is uniform).
+    Drawn([(f64, f64, u32, u32); 2]),
+}
+
+/// A piece of the body template.
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    Prompt,
+    MaxTokens,
+}
 
 #[derive(Debug)]
 pub(crate) struct Workload {
-    head: String,
-    tail: String,
-    prompt_tokens: u32,
+    /// The body, with slots for the prompt and `max_tokens` (in whatever order the JSON
+    /// serializer put the keys).
+    pieces: Vec<Piece>,
+    lengths: Lengths,
+    rng: Mutex<StdRng>,
     next: AtomicU64,
 }
 
+/// A side's lengths from a synthetic spec: constant, clamped normal, or uniform.
+fn side(
+    mean: Option<u32>,
+    stdev: Option<f64>,
+    min: Option<u32>,
+    max: Option<u32>,
+) -> (f64, f64, u32, u32) {
+    let low = min.unwrap_or(1).max(1);
+    let high = max.unwrap_or(u32::MAX);
+    let mean = mean.map_or(
+        f64::from(low) + (f64::from(high) - f64::from(low)) / 2.0,
+        f64::from,
+    );
+    (mean, stdev.unwrap_or(0.0), low, high)
+}
+
 impl Workload {
+    /// The workload of `label`: a traffic scenario, or the config's synthetic spec.
     pub(crate) fn new(
         config: &Config,
+        label: &str,
         stream: bool,
         ignore_eos: bool,
         extra_body: &Map<String, Value>,
     ) -> Self {
-        let prompt_tokens = config.data.prompt_tokens.unwrap_or(1).max(1);
-        let output_tokens = config.data.output_tokens.unwrap_or(1);
-        // The lead is one word; the rest fills the prompt.
-        let rest: Vec<&str> = (0..prompt_tokens - 1)
-            .map(|i| WORDS[i as usize % WORDS.len()])
-            .collect();
-        let text = format!(
-            "{LEAD}{}{}",
-            if rest.is_empty() { "" } else { " " },
-            rest.join(" ")
-        );
+        let lengths = match Scenario::parse(label) {
+            Ok(scenario) => scenario_lengths(scenario),
+            Err(_) => synthetic_lengths(&config.data),
+        };
         let mut body = match config.target.api {
-            Api::Chat => json!({ "messages": [{ "role": "user", "content": text }] }),
-            Api::Completions => json!({ "prompt": text }),
+            Api::Chat => json!({ "messages": [{ "role": "user", "content": PROMPT }] }),
+            Api::Completions => json!({ "prompt": PROMPT }),
         };
         let object = body.as_object_mut().expect("built as an object");
         object.insert("model".to_owned(), json!(config.target.model()));
-        object.insert("max_tokens".to_owned(), json!(output_tokens));
+        object.insert("max_tokens".to_owned(), json!(MAX_TOKENS));
         object.insert("stream".to_owned(), json!(stream));
         if stream {
             object.insert(
@@ -71,27 +106,153 @@ impl Workload {
             object.insert(key.clone(), value.clone());
         }
         let template = body.to_string();
-        let escaped_lead = serde_json::to_string(LEAD).expect("a string serializes");
-        let marker = &escaped_lead[1..escaped_lead.len() - 1];
-        let (head, tail) = template
-            .split_once(marker)
-            .expect("the lead marker is in the body");
+        let quoted = |marker: &str| serde_json::to_string(marker).expect("a string serializes");
+        let prompt_marker = quoted(PROMPT);
+        // The prompt marker sits inside the content string; max_tokens replaces a whole value.
+        let markers = [
+            (
+                prompt_marker[1..prompt_marker.len() - 1].to_owned(),
+                Piece::Prompt,
+            ),
+            (quoted(MAX_TOKENS), Piece::MaxTokens),
+        ];
+        let mut pieces = Vec::new();
+        let mut rest = template.as_str();
+        loop {
+            let next = markers
+                .iter()
+                .filter_map(|(m, _)| rest.find(m.as_str()).map(|at| (at, m)))
+                .min_by_key(|(at, _)| *at);
+            let Some((at, marker)) = next else {
+                pieces.push(Piece::Text(rest.to_owned()));
+                break;
+            };
+            pieces.push(Piece::Text(rest[..at].to_owned()));
+            pieces.push(if *marker == markers[0].0 {
+                Piece::Prompt
+            } else {
+                Piece::MaxTokens
+            });
+            rest = &rest[at + marker.len()..];
+        }
         Self {
-            head: head.to_owned(),
-            tail: tail.to_owned(),
-            prompt_tokens,
+            pieces,
+            lengths,
+            rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x5EED)),
             next: AtomicU64::new(0),
         }
     }
 
-    /// The next request: the same prompt behind a new unique lead.
+    fn draw(&self) -> (u32, u32) {
+        match self.lengths {
+            Lengths::Fixed(input, output) => (input, output),
+            Lengths::Drawn(sides) => {
+                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                let [input, output] = sides.map(|(mean, stdev, low, high)| {
+                    let value = if stdev > 0.0 {
+                        Normal::new(mean, stdev).map_or(mean, |n| n.sample(&mut *rng))
+                    } else if low < high
+                        && mean == f64::from(low) + (f64::from(high) - f64::from(low)) / 2.0
+                    {
+                        rng.random_range(f64::from(low)..=f64::from(high))
+                    } else {
+                        mean
+                    };
+                    (value.round().max(0.0) as u32).clamp(low, high)
+                });
+                (input, output)
+            }
+        }
+    }
+
+    /// The next request: a unique lead, then words up to its prompt length.
     pub(crate) fn next(&self) -> Prepared {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let id = format!("req-{n}");
+        let (input, output) = self.draw();
+        let mut body = String::with_capacity(256 + 8 * input as usize);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => body.push_str(text),
+                Piece::Prompt => {
+                    body.push_str(&id);
+                    for i in 1..input.max(1) {
+                        body.push(' ');
+                        body.push_str(WORDS[i as usize % WORDS.len()]);
+                    }
+                }
+                Piece::MaxTokens => body.push_str(&output.max(1).to_string()),
+            }
+        }
         Prepared {
-            body: Bytes::from(format!("{}{id}{}", self.head, self.tail)),
-            prompt_tokens: self.prompt_tokens,
+            body: Bytes::from(body),
+            prompt_tokens: input.max(1),
             id,
+        }
+    }
+}
+
+fn synthetic_lengths(data: &Data) -> Lengths {
+    let varies = data.prompt_tokens_stdev.is_some()
+        || data.output_tokens_stdev.is_some()
+        || data.prompt_tokens.is_none()
+        || data.output_tokens.is_none();
+    if !varies {
+        return Lengths::Fixed(
+            data.prompt_tokens.unwrap_or(1),
+            data.output_tokens.unwrap_or(1),
+        );
+    }
+    Lengths::Drawn([
+        side(
+            data.prompt_tokens,
+            data.prompt_tokens_stdev,
+            data.prompt_tokens_min,
+            data.prompt_tokens_max,
+        ),
+        side(
+            data.output_tokens,
+            data.output_tokens_stdev,
+            data.output_tokens_min,
+            data.output_tokens_max,
+        ),
+    ])
+}
+
+/// genai-bench's sampling: normal lengths at least 1 in and 2 out; uniform between the bounds.
+fn scenario_lengths(scenario: Scenario) -> Lengths {
+    match scenario {
+        Scenario::Deterministic { input, output } => Lengths::Fixed(input, output),
+        Scenario::Normal {
+            input_mean,
+            input_stdev,
+            output_mean,
+            output_stdev,
+        } => Lengths::Drawn([
+            (f64::from(input_mean), f64::from(input_stdev), 1, u32::MAX),
+            (f64::from(output_mean), f64::from(output_stdev), 2, u32::MAX),
+        ]),
+        Scenario::Uniform {
+            input_min,
+            input_max,
+            output_min,
+            output_max,
+        } => {
+            let mid = |a: u32, b: u32| f64::from(a) + (f64::from(b) - f64::from(a)) / 2.0;
+            Lengths::Drawn([
+                (
+                    mid(input_min.max(1), input_max),
+                    0.0,
+                    input_min.max(1),
+                    input_max,
+                ),
+                (
+                    mid(output_min.max(2), output_max),
+                    0.0,
+                    output_min.max(2),
+                    output_max.max(2),
+                ),
+            ])
         }
     }
 }
@@ -100,13 +261,31 @@ impl Workload {
 mod tests {
     use super::*;
 
+    fn config(data: &str) -> Config {
+        let text = format!(
+            "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 1\n[data]\n{data}"
+        );
+        Config::load(&text, bench_core::config::ConfigFormat::Toml, &[]).unwrap()
+    }
+
+    fn lengths(w: &Workload) -> (usize, u64) {
+        let v: Value = serde_json::from_slice(&w.next().body).unwrap();
+        (
+            v["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .count(),
+            v["max_tokens"].as_u64().unwrap(),
+        )
+    }
+
     #[test]
     fn bodies_carry_a_unique_lead_and_the_requested_lengths() {
-        let text = "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 1\n[data]\nkind = \"synthetic\"\nprompt_tokens = 5\noutput_tokens = 7\n";
-        let config = Config::load(text, bench_core::config::ConfigFormat::Toml, &[]).unwrap();
+        let config = config("kind = \"synthetic\"\nprompt_tokens = 5\noutput_tokens = 7\n");
         let mut extra = Map::new();
         extra.insert("temperature".to_owned(), json!(0));
-        let workload = Workload::new(&config, true, true, &extra);
+        let workload = Workload::new(&config, "x", true, true, &extra);
         let a: Value = serde_json::from_slice(&workload.next().body).unwrap();
         let b: Value = serde_json::from_slice(&workload.next().body).unwrap();
         let content = a["messages"][0]["content"].as_str().unwrap();
@@ -126,5 +305,33 @@ mod tests {
         );
         assert_eq!(a["stream_options"]["include_usage"], true);
         assert_eq!(a["model"], "mock-model");
+    }
+
+    #[test]
+    fn scenarios_and_spreads_draw_lengths_within_their_bounds() {
+        let config = config("kind = \"scenario\"\nscenarios = [\"D(12,3)\", \"U(5,9)/(4,6)\", \"N(40,5)/(20,2)\"]\n");
+        let d = Workload::new(&config, "D(12,3)", true, true, &Map::new());
+        assert_eq!(lengths(&d), (12, 3));
+        let u = Workload::new(&config, "U(5,9)/(4,6)", true, true, &Map::new());
+        let seen: Vec<(usize, u64)> = (0..200).map(|_| lengths(&u)).collect();
+        assert!(seen
+            .iter()
+            .all(|&(i, o)| (5..=9).contains(&i) && (4..=6).contains(&o)));
+        assert!(
+            seen.iter().any(|s| s.0 == 5) && seen.iter().any(|s| s.0 == 9),
+            "the whole range is drawn"
+        );
+        let n = Workload::new(&config, "N(40,5)/(20,2)", true, true, &Map::new());
+        let mean = (0..2000).map(|_| lengths(&n).0 as f64).sum::<f64>() / 2000.0;
+        assert!((mean - 40.0).abs() < 1.0, "{mean}");
+        let spread = config_spread();
+        let s = Workload::new(&spread, "x", true, true, &Map::new());
+        assert!((0..300)
+            .map(|_| lengths(&s))
+            .all(|(i, o)| (8..=12).contains(&i) && o == 4));
+    }
+
+    fn config_spread() -> Config {
+        config("kind = \"synthetic\"\nprompt_tokens = 10\nprompt_tokens_stdev = 3\nprompt_tokens_min = 8\nprompt_tokens_max = 12\noutput_tokens = 4\n")
     }
 }
