@@ -172,6 +172,9 @@ pub(crate) fn serve(args: &MockServerArgs, stdout: &mut dyn Write) -> Result<u8,
     })
 }
 
+/// Ground-truth records the embedded mock keeps in memory unless `[target.mock]` says otherwise.
+const EMBEDDED_RECORD_LIMIT: usize = 10_000;
+
 /// The mock settings of a config's `target` (`[target.mock]` over the defaults, with the
 /// config's seed and model name).
 pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Failure> {
@@ -182,6 +185,9 @@ pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Fai
     let base = MockConfig {
         seed: config.seed,
         model: target.model().to_owned(),
+        // Nobody reads the embedded mock's ground truth after the run: keep memory flat in
+        // long runs (the benchmark shares the process).
+        record_limit: EMBEDDED_RECORD_LIMIT,
         ..MockConfig::default()
     };
     let mock = match &target.mock {
