@@ -384,3 +384,54 @@ fn progress_events_stream_as_json_lines() {
         .unwrap()
         .contains("sk-planted-secret"));
 }
+
+#[test]
+fn a_saved_report_re_renders_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let config = fixture("config/echo.toml");
+    let out = llm_bench([
+        "run".as_ref(),
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-o".as_ref(),
+        json.as_os_str(),
+        "--no-progress".as_ref(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let yaml = dir.path().join("r.yaml");
+    let out = llm_bench([
+        "report".as_ref(),
+        json.as_os_str(),
+        "--format".as_ref(),
+        "yaml".as_ref(),
+        "-o".as_ref(),
+        yaml.as_os_str(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let out = llm_bench([
+        "report".as_ref(),
+        yaml.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let back: Report = serde_json::from_str(&out.stdout).unwrap();
+    let original: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(back, original, "JSON -> YAML -> JSON loses nothing");
+    let out = llm_bench(["report".as_ref(), json.as_os_str()]);
+    assert!(out.stdout.contains("TTFT p50/p95/p99 ms"), "{}", out.stdout);
+    let out = llm_bench([
+        "report".as_ref(),
+        json.as_os_str(),
+        "--format".as_ref(),
+        "csv".as_ref(),
+    ]);
+    assert_eq!(out.stdout.lines().count(), 3);
+    let out = llm_bench(["report".as_ref(), config.as_os_str()]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr.contains("is not an llm-bench report"),
+        "{}",
+        out.stderr
+    );
+}

@@ -20,6 +20,8 @@ pub(crate) enum Command {
     Engines,
     /// Check a config without running it, and print the benchmarks it would run.
     Validate(ConfigArgs),
+    /// Re-render a saved report (JSON or YAML) as JSON, YAML, CSV or the summary table.
+    Report(ReportArgs),
     /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
     MockServer(crate::mock::MockServerArgs),
     /// Print the JSON Schema of the config or of the report.
@@ -28,6 +30,30 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// A report written by `llm-bench run` (.json, .yaml or .yml).
+    pub(crate) file: PathBuf,
+    /// What to produce.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Summary)]
+    pub(crate) format: ReportFormat,
+    /// Write it here (atomically) instead of to standard output.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// The console summary table.
+    Summary,
+    /// The full report as JSON.
+    Json,
+    /// The full report as YAML.
+    Yaml,
+    /// One row per benchmark.
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

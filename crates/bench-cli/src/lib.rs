@@ -19,7 +19,7 @@ use bench_core::config::{ConfigFormat, OutputSpec};
 use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, ConfigArgs, RunArgs, SchemaKind};
+use crate::cli::{Cli, Command, ConfigArgs, ReportArgs, ReportFormat, RunArgs, SchemaKind};
 
 pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
 
@@ -93,6 +93,7 @@ pub fn run(
         Command::Engines => list_engines(stdout),
         Command::Validate(args) => validate_command(&args, stdout),
         Command::MockServer(args) => mock::serve(&args, stdout),
+        Command::Report(args) => rerender(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
     };
     match result {
@@ -356,6 +357,49 @@ fn validate_command(args: &ConfigArgs, stdout: &mut dyn Write) -> Result<u8, Fai
         );
     }
     Ok(exit_codes::OK)
+}
+
+fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let path = &args.file;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read report {}", path.display()))
+        .map_err(Failure::bad_input)?;
+    let yaml = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let report: Report = if yaml {
+        serde_norway::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
+    } else {
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    .with_context(|| {
+        format!(
+            "{} is not an llm-bench report (schema version {})",
+            path.display(),
+            bench_core::schema::SCHEMA_VERSION
+        )
+    })
+    .map_err(Failure::bad_input)?;
+    let rendered = match args.format {
+        ReportFormat::Summary => bench_core::render::summary_table(&report),
+        ReportFormat::Json => render_as(&report, bench_core::config::OutputFormat::Json)?,
+        ReportFormat::Yaml => render_as(&report, bench_core::config::OutputFormat::Yaml)?,
+        ReportFormat::Csv => render_as(&report, bench_core::config::OutputFormat::Csv)?,
+    };
+    match &args.output {
+        Some(out) => {
+            files::write_atomically(out, rendered.as_bytes()).map_err(Failure::run_failed)?
+        }
+        None => {
+            let _ = write!(stdout, "{rendered}");
+        }
+    }
+    Ok(exit_codes::OK)
+}
+
+fn render_as(report: &Report, format: bench_core::config::OutputFormat) -> Result<String, Failure> {
+    bench_core::render::render(report, format).map_err(Failure::run_failed)
 }
 
 fn print_schema(which: SchemaKind, stdout: &mut dyn Write) -> Result<u8, Failure> {
