@@ -425,3 +425,57 @@ async fn the_autotuners_legacy_block_runs_on_the_native_engine() {
     assert!(uniform.min >= 2.0 && uniform.max <= 3.0, "{uniform:?}");
     assert_eq!(server.ground_truth().len(), 40);
 }
+
+/// Every fault the mock can inject, on every third request: the run finishes, each request
+/// lands in exactly one outcome with the expected error kind, and the totals equal what the
+/// server saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mock_fault_is_counted_not_crashed_on() {
+    let cases: [(&str, Option<&str>); 9] = [
+        ("http_429:every=3", Some("http_status")),
+        ("http_500:every=3", Some("http_status")),
+        ("http_503:every=3", Some("http_status")),
+        ("reset_before_headers:every=3", Some("request")),
+        ("close_mid_stream:every=3,after=2", Some("stream")),
+        ("malformed_chunk:every=3,after=2", Some("decode")),
+        (
+            "error_in_stream:every=3,after=2",
+            Some("server_error_object"),
+        ),
+        ("missing_done:every=3", None),
+        ("stall:every=3,after=2,seconds=0.05", None),
+    ];
+    for (spec, kind) in cases {
+        let server = MockServer::start(MockConfig {
+            faults: vec![FaultSpec::parse(spec).unwrap()],
+            ..mock(2.0, 1.0)
+        })
+        .await
+        .unwrap();
+        let report = run(&server, &format!("[profile]\nkind = \"concurrent\"\nstreams = [2]\n[constraints]\nmax_requests = 12\n{DATA}")).await;
+        let b = &report.benchmarks[0];
+        assert_eq!(b.requests.total, 12, "{spec}");
+        assert_eq!(
+            b.requests.total as usize,
+            server.ground_truth().len(),
+            "{spec}: totals equal what the server saw"
+        );
+        assert_eq!(b.requests.incomplete, 0, "{spec}");
+        match kind {
+            Some(kind) => {
+                assert_eq!(
+                    (b.requests.successful, b.requests.errored),
+                    (8, 4),
+                    "{spec}"
+                );
+                assert_eq!(b.errors.len(), 1, "{spec}: {:?}", b.errors);
+                assert_eq!(
+                    (b.errors[0].kind.as_str(), b.errors[0].count),
+                    (kind, 4),
+                    "{spec}"
+                );
+            }
+            None => assert_eq!(b.requests.successful, 12, "{spec}: {:?}", b.errors),
+        }
+    }
+}
