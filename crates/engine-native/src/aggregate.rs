@@ -17,6 +17,30 @@ use bench_core::stats::{Histogram, Outcome as Part, SplitHistogram};
 
 use crate::client::{Exchange, Outcome};
 
+/// A request's per-request figures, computed once for the histograms and the objectives.
+struct Timings {
+    latency_ms: f64,
+    ttft_ms: Option<f64>,
+    decode_ms: Option<f64>,
+    /// Only with at least 2 output tokens.
+    tpot_ms: Option<f64>,
+}
+
+impl Timings {
+    fn of(ex: &Exchange, output_tokens: u64) -> Self {
+        let tokens = ex.first_token.zip(ex.last_token);
+        let decode_ms = tokens.map(|(first, last)| ms(first, last));
+        Self {
+            latency_ms: ms(ex.sent, ex.end),
+            ttft_ms: ex.first_token.map(|first| ms(ex.sent, first)),
+            decode_ms,
+            tpot_ms: decode_ms
+                .filter(|_| output_tokens >= 2)
+                .map(|d| d / (output_tokens - 1) as f64),
+        }
+    }
+}
+
 /// Where warmup ends or cooldown begins.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Boundary {
@@ -195,7 +219,7 @@ impl Aggregator {
     }
 
     /// Whether a finished request met every objective (None: not judged).
-    fn meets(&self, ex: &Exchange, output_tokens: u64) -> Option<bool> {
+    fn meets(&self, ex: &Exchange, timings: &Timings) -> Option<bool> {
         let slo = self.slo?;
         match ex.outcome {
             Outcome::Incomplete => None,
@@ -204,19 +228,13 @@ impl Aggregator {
                 let within = |limit: Option<f64>, value: Option<f64>| {
                     limit.is_none_or(|l| value.is_some_and(|v| v <= l))
                 };
-                let ttft = ex.first_token.map(|t| ms(ex.sent, t));
-                let max_gap = Some(ex.gaps_ms.iter().copied().fold(0.0, f64::max));
-                let tpot = match (ex.first_token, ex.last_token) {
-                    (Some(first), Some(last)) if output_tokens >= 2 => {
-                        Some(ms(first, last) / (output_tokens - 1) as f64)
-                    }
-                    _ => Some(0.0),
-                };
+                let max_gap = ex.gaps_ms.iter().copied().fold(0.0, f64::max);
                 Some(
-                    within(slo.ttft_ms, ttft)
-                        && within(slo.itl_ms, max_gap)
-                        && within(slo.tpot_ms, tpot)
-                        && within(slo.e2e_ms, Some(ms(ex.sent, ex.end))),
+                    within(slo.ttft_ms, timings.ttft_ms)
+                        && within(slo.itl_ms, Some(max_gap))
+                        // A request with one token has no TPOT to miss.
+                        && within(slo.tpot_ms, Some(timings.tpot_ms.unwrap_or(0.0)))
+                        && within(slo.e2e_ms, Some(timings.latency_ms)),
                 )
             }
         }
@@ -317,8 +335,9 @@ impl Aggregator {
                 .or_insert((0, f.message.clone()));
             entry.0 += 1;
         }
+        let timings = Timings::of(ex, output_tokens);
         // Values are finite by construction (durations and counts).
-        let _ = self.latency.record(p, ms(ex.sent, ex.end));
+        let _ = self.latency.record(p, timings.latency_ms);
         let _ = self.lag.record(p, ms(ex.intended, ex.sent));
         let _ = self.from_intended.record(p, ms(ex.intended, ex.end));
         let prompt = ex
@@ -327,18 +346,17 @@ impl Aggregator {
             .unwrap_or(u64::from(ex.client_prompt_tokens));
         let _ = self.prompt_tokens.record(p, prompt as f64);
         let _ = self.output_tokens.record(p, output_tokens as f64);
-        if let (Some(first), Some(last)) = (ex.first_token, ex.last_token) {
-            let ttft = ms(ex.sent, first);
+        if let Some(ttft) = timings.ttft_ms {
             let _ = self.ttft.record(p, ttft);
-            let _ = self.decode.record(p, ms(first, last));
-            if output_tokens >= 2 {
-                let _ = self
-                    .tpot
-                    .record(p, ms(first, last) / (output_tokens - 1) as f64);
-            }
             if p == Part::Successful {
                 let _ = self.live_ttft.record(ttft);
             }
+        }
+        if let Some(decode) = timings.decode_ms {
+            let _ = self.decode.record(p, decode);
+        }
+        if let Some(tpot) = timings.tpot_ms {
+            let _ = self.tpot.record(p, tpot);
         }
         for &gap in &ex.gaps_ms {
             let _ = self.itl.record(p, gap);
@@ -346,7 +364,7 @@ impl Aggregator {
                 let _ = self.live_itl.record(gap);
             }
         }
-        if let Some(met) = self.meets(ex, output_tokens) {
+        if let Some(met) = self.meets(ex, &timings) {
             self.slo_counts[0] += 1;
             if met {
                 self.slo_counts[1] += 1;
