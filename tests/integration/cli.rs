@@ -240,39 +240,25 @@ fn the_embedded_mock_is_the_default_target_and_its_knobs_are_strict() {
         "the report keeps the config as given"
     );
 
-    std::fs::write(&path, format!("{text}[target.mock]\nitl_sm = 1\n")).unwrap();
-    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
-    assert_eq!(out.code, exit_codes::BAD_INPUT);
-    assert!(
-        out.stderr
-            .contains("unknown key `target.mock.itl_sm` (did you mean `target.mock.itl_ms`?)"),
-        "{}",
-        out.stderr
-    );
-
-    std::fs::write(&path, format!("{text}[target.mock]\nmax_batch = 0\n")).unwrap();
-    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
-    assert_eq!(out.code, exit_codes::BAD_INPUT);
-    assert!(
-        out.stderr
-            .contains("invalid mock setting `max_batch`: 0 would serve nothing"),
-        "{}",
-        out.stderr
-    );
-
-    std::fs::write(
-        &path,
-        format!("{text}[target]\nkind = \"mock\"\nurl = \"http://h\"\n"),
-    )
-    .unwrap();
-    let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
-    assert_eq!(out.code, exit_codes::BAD_INPUT);
-    assert!(
-        out.stderr
-            .contains("cannot be used with target.kind = `mock`"),
-        "{}",
-        out.stderr
-    );
+    for (extra, expected) in [
+        (
+            "[target.mock]\nitl_sm = 1\n",
+            "unknown key `target.mock.itl_sm` (did you mean `target.mock.itl_ms`?)",
+        ),
+        (
+            "[target.mock]\nmax_batch = 0\n",
+            "invalid mock setting `max_batch`: 0 would serve nothing",
+        ),
+        (
+            "[target]\nkind = \"mock\"\nurl = \"http://h\"\n",
+            "cannot be used with target.kind = `mock`",
+        ),
+    ] {
+        std::fs::write(&path, format!("{text}{extra}")).unwrap();
+        let out = llm_bench(["validate".as_ref(), "-c".as_ref(), path.as_os_str()]);
+        assert_eq!(out.code, exit_codes::BAD_INPUT, "{extra}");
+        assert!(out.stderr.contains(expected), "{extra}: {}", out.stderr);
+    }
 }
 
 #[test]

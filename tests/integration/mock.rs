@@ -330,12 +330,7 @@ async fn connection_faults_break_the_transport() {
     );
     assert_eq!(server.ground_truth()[0].status, 0);
 
-    let server = MockServer::start(with_fault("close_mid_stream:every=1,after=3"))
-        .await
-        .unwrap();
-    let reply = post(server.base_url(), "/v1/chat/completions", chat(None, true))
-        .await
-        .unwrap();
+    let (server, reply) = stream_with_fault("close_mid_stream:every=1,after=3").await;
     assert!(reply.broken);
     let events = sse_events(&reply.body);
     assert_eq!(
@@ -349,15 +344,8 @@ async fn connection_faults_break_the_transport() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_faults_change_the_event_sequence() {
-    let server = MockServer::start(with_fault("malformed_chunk:every=1,after=2"))
-        .await
-        .unwrap();
-    let events = sse_events(
-        &post(server.base_url(), "/v1/chat/completions", chat(None, true))
-            .await
-            .unwrap()
-            .body,
-    );
+    let (_, reply) = stream_with_fault("malformed_chunk:every=1,after=2").await;
+    let events = sse_events(&reply.body);
     let broken: Vec<&String> = events
         .iter()
         .filter(|e| *e != "[DONE]" && serde_json::from_str::<Value>(e).is_err())
@@ -370,42 +358,34 @@ async fn stream_faults_change_the_event_sequence() {
         "the stream goes on after the broken chunk"
     );
 
-    let server = MockServer::start(with_fault("missing_done:every=1"))
-        .await
-        .unwrap();
-    let reply = post(server.base_url(), "/v1/chat/completions", chat(None, true))
-        .await
-        .unwrap();
+    let (_, reply) = stream_with_fault("missing_done:every=1").await;
     assert!(!reply.broken);
     let events = sse_events(&reply.body);
     assert_eq!(events.len(), 8);
     assert_ne!(events.last().unwrap(), "[DONE]");
 
-    let server = MockServer::start(with_fault("error_in_stream:every=1,after=2"))
-        .await
-        .unwrap();
-    let events = sse_events(
-        &post(server.base_url(), "/v1/chat/completions", chat(None, true))
-            .await
-            .unwrap()
-            .body,
-    );
+    let (_, reply) = stream_with_fault("error_in_stream:every=1,after=2").await;
+    let events = sse_events(&reply.body);
     assert_eq!(events.len(), 5, "role, 2 tokens, the error object, [DONE]");
     let error: Value = serde_json::from_str(&events[3]).unwrap();
     assert_eq!(error["error"]["type"], "server_error");
 
-    let server = MockServer::start(with_fault("stall:every=1,after=2,seconds=0.3"))
-        .await
-        .unwrap();
-    let reply = post(server.base_url(), "/v1/chat/completions", chat(None, true))
-        .await
-        .unwrap();
+    let (_, reply) = stream_with_fault("stall:every=1,after=2,seconds=0.3").await;
     let gap = reply.event_times[3] - reply.event_times[2];
     assert!(
         gap >= Duration::from_millis(300),
         "the third token waits for the stall: {gap:?}"
     );
     assert_eq!(sse_events(&reply.body).len(), 9);
+}
+
+/// Starts a mock with one fault and sends it one streaming chat request.
+async fn stream_with_fault(spec: &str) -> (MockServer, Reply) {
+    let server = MockServer::start(with_fault(spec)).await.unwrap();
+    let reply = post(server.base_url(), "/v1/chat/completions", chat(None, true))
+        .await
+        .unwrap();
+    (server, reply)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
