@@ -139,11 +139,16 @@ async fn load(
     total
 }
 
-fn precision(streams: usize, itl_ms: f64, seconds: u64) {
+/// The mock on a runtime of its own (its threads are the ones measured), and the client's
+/// runtime.
+fn start(
+    ttft_ms: f64,
+    itl_ms: f64,
+) -> (tokio::runtime::Runtime, tokio::runtime::Runtime, MockServer) {
     let server_rt = runtime("bench-mock-worker", 2);
     let client_rt = runtime("load-client", 2);
     let config = MockConfig {
-        ttft_ms: 50.0,
+        ttft_ms,
         itl_ms,
         max_batch: 4096,
         ..MockConfig::default()
@@ -151,6 +156,11 @@ fn precision(streams: usize, itl_ms: f64, seconds: u64) {
     let server = server_rt
         .block_on(MockServer::start(config))
         .expect("mock starts");
+    (server_rt, client_rt, server)
+}
+
+fn precision(streams: usize, itl_ms: f64, seconds: u64) {
+    let (_server_rt, client_rt, server) = start(50.0, itl_ms);
     let addr = server.addr();
     let done = client_rt.block_on(load(
         addr,
@@ -175,17 +185,7 @@ fn precision(streams: usize, itl_ms: f64, seconds: u64) {
 }
 
 fn cost(streams: usize, seconds: u64) {
-    let server_rt = runtime("bench-mock-worker", 2);
-    let client_rt = runtime("load-client", 2);
-    let config = MockConfig {
-        ttft_ms: 5.0,
-        itl_ms: 1.0,
-        max_batch: 4096,
-        ..MockConfig::default()
-    };
-    let server = server_rt
-        .block_on(MockServer::start(config))
-        .expect("mock starts");
+    let (_server_rt, client_rt, server) = start(5.0, 1.0);
     let addr = server.addr();
     let cpu_before = thread_cpu_seconds("bench-mock");
     let start = Instant::now();
