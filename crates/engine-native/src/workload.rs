@@ -30,12 +30,40 @@ const WORDS: [&str; 32] = [
 const PROMPT: &str = "\u{1}PROMPT\u{1}";
 const MAX_TOKENS: &str = "\u{1}MAX\u{1}";
 
-/// How long each request's prompt and output are.
-#[derive(Debug, Clone, Copy)]
-enum Lengths {
-    Fixed(u32, u32),
-    /// Per side: mean, stdev, min, max (a clamped normal; stdev 0 with min < max is uniform).
-    Drawn([(f64, f64, u32, u32); 2]),
+/// How one side (prompt or output) of each request is sized.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Length {
+    Fixed(u32),
+    /// A normal draw, rounded and clamped to `[low, high]`.
+    Normal {
+        mean: f64,
+        stdev: f64,
+        low: u32,
+        high: u32,
+    },
+    /// A uniform draw in `[low, high]`.
+    Uniform {
+        low: u32,
+        high: u32,
+    },
+}
+
+impl Length {
+    fn draw(self, rng: &mut StdRng) -> u32 {
+        match self {
+            Length::Fixed(n) => n,
+            Length::Normal {
+                mean,
+                stdev,
+                low,
+                high,
+            } => {
+                let value = Normal::new(mean, stdev).map_or(mean, |n| n.sample(rng));
+                (value.round().max(0.0) as u32).clamp(low, high)
+            }
+            Length::Uniform { low, high } => rng.random_range(low..=high),
+        }
+    }
 }
 
 /// A piece of the body template.
@@ -51,25 +79,27 @@ pub(crate) struct Workload {
     /// The body, with slots for the prompt and `max_tokens` (in whatever order the JSON
     /// serializer put the keys).
     pieces: Vec<Piece>,
-    lengths: Lengths,
+    /// Prompt and output lengths.
+    lengths: [Length; 2],
     rng: Mutex<StdRng>,
     next: AtomicU64,
 }
 
-/// A side's lengths from a synthetic spec: constant, clamped normal, or uniform.
-fn side(
-    mean: Option<u32>,
-    stdev: Option<f64>,
-    min: Option<u32>,
-    max: Option<u32>,
-) -> (f64, f64, u32, u32) {
+/// A side of a synthetic spec: a clamped normal when a deviation is given, uniform when only
+/// bounds are, else constant (clamped to the bounds).
+fn side(mean: Option<u32>, stdev: Option<f64>, min: Option<u32>, max: Option<u32>) -> Length {
     let low = min.unwrap_or(1).max(1);
-    let high = max.unwrap_or(u32::MAX);
-    let mean = mean.map_or(
-        f64::from(low) + (f64::from(high) - f64::from(low)) / 2.0,
-        f64::from,
-    );
-    (mean, stdev.unwrap_or(0.0), low, high)
+    let high = max.unwrap_or(u32::MAX).max(low);
+    match (mean, stdev) {
+        (Some(mean), Some(stdev)) if stdev > 0.0 => Length::Normal {
+            mean: f64::from(mean),
+            stdev,
+            low,
+            high,
+        },
+        (Some(mean), _) => Length::Fixed(mean.clamp(low, high)),
+        (None, _) => Length::Uniform { low, high },
+    }
 }
 
 impl Workload {
@@ -144,25 +174,12 @@ impl Workload {
     }
 
     fn draw(&self) -> (u32, u32) {
-        match self.lengths {
-            Lengths::Fixed(input, output) => (input, output),
-            Lengths::Drawn(sides) => {
-                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-                let [input, output] = sides.map(|(mean, stdev, low, high)| {
-                    let value = if stdev > 0.0 {
-                        Normal::new(mean, stdev).map_or(mean, |n| n.sample(&mut *rng))
-                    } else if low < high
-                        && mean == f64::from(low) + (f64::from(high) - f64::from(low)) / 2.0
-                    {
-                        rng.random_range(f64::from(low)..=f64::from(high))
-                    } else {
-                        mean
-                    };
-                    (value.round().max(0.0) as u32).clamp(low, high)
-                });
-                (input, output)
-            }
+        let [input, output] = self.lengths;
+        if let (Length::Fixed(i), Length::Fixed(o)) = (input, output) {
+            return (i, o);
         }
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        (input.draw(&mut rng), output.draw(&mut rng))
     }
 
     /// The next request: a unique lead, then words up to its prompt length.
@@ -192,18 +209,8 @@ impl Workload {
     }
 }
 
-fn synthetic_lengths(data: &Data) -> Lengths {
-    let varies = data.prompt_tokens_stdev.is_some()
-        || data.output_tokens_stdev.is_some()
-        || data.prompt_tokens.is_none()
-        || data.output_tokens.is_none();
-    if !varies {
-        return Lengths::Fixed(
-            data.prompt_tokens.unwrap_or(1),
-            data.output_tokens.unwrap_or(1),
-        );
-    }
-    Lengths::Drawn([
+fn synthetic_lengths(data: &Data) -> [Length; 2] {
+    [
         side(
             data.prompt_tokens,
             data.prompt_tokens_stdev,
@@ -216,44 +223,47 @@ fn synthetic_lengths(data: &Data) -> Lengths {
             data.output_tokens_min,
             data.output_tokens_max,
         ),
-    ])
+    ]
 }
 
 /// genai-bench's sampling: normal lengths at least 1 in and 2 out; uniform between the bounds.
-fn scenario_lengths(scenario: Scenario) -> Lengths {
+fn scenario_lengths(scenario: Scenario) -> [Length; 2] {
     match scenario {
-        Scenario::Deterministic { input, output } => Lengths::Fixed(input, output),
+        Scenario::Deterministic { input, output } => [Length::Fixed(input), Length::Fixed(output)],
         Scenario::Normal {
             input_mean,
             input_stdev,
             output_mean,
             output_stdev,
-        } => Lengths::Drawn([
-            (f64::from(input_mean), f64::from(input_stdev), 1, u32::MAX),
-            (f64::from(output_mean), f64::from(output_stdev), 2, u32::MAX),
-        ]),
+        } => [
+            Length::Normal {
+                mean: f64::from(input_mean),
+                stdev: f64::from(input_stdev),
+                low: 1,
+                high: u32::MAX,
+            },
+            Length::Normal {
+                mean: f64::from(output_mean),
+                stdev: f64::from(output_stdev),
+                low: 2,
+                high: u32::MAX,
+            },
+        ],
         Scenario::Uniform {
             input_min,
             input_max,
             output_min,
             output_max,
-        } => {
-            let mid = |a: u32, b: u32| f64::from(a) + (f64::from(b) - f64::from(a)) / 2.0;
-            Lengths::Drawn([
-                (
-                    mid(input_min.max(1), input_max),
-                    0.0,
-                    input_min.max(1),
-                    input_max,
-                ),
-                (
-                    mid(output_min.max(2), output_max),
-                    0.0,
-                    output_min.max(2),
-                    output_max.max(2),
-                ),
-            ])
-        }
+        } => [
+            Length::Uniform {
+                low: input_min.max(1),
+                high: input_max.max(1),
+            },
+            Length::Uniform {
+                low: output_min.max(2),
+                high: output_max.max(2),
+            },
+        ],
     }
 }
 
@@ -329,6 +339,18 @@ mod tests {
         assert!((0..300)
             .map(|_| lengths(&s))
             .all(|(i, o)| (8..=12).contains(&i) && o == 4));
+    }
+
+    #[test]
+    fn bounds_alone_clamp_a_constant_and_bounds_without_a_length_draw_uniformly() {
+        let fixed = config("kind = \"synthetic\"\nprompt_tokens = 10\nprompt_tokens_min = 5\nprompt_tokens_max = 15\noutput_tokens = 4\n");
+        let w = Workload::new(&fixed, "x", true, true, &Map::new());
+        assert!((0..50).all(|_| lengths(&w) == (10, 4)));
+        assert_eq!(
+            side(None, None, Some(5), Some(15)),
+            Length::Uniform { low: 5, high: 15 }
+        );
+        assert_eq!(side(Some(30), None, Some(5), Some(15)), Length::Fixed(15));
     }
 
     fn config_spread() -> Config {
