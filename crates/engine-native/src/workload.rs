@@ -81,6 +81,8 @@ pub(crate) struct Workload {
     pieces: Vec<Piece>,
     /// Prompt and output lengths.
     lengths: [Length; 2],
+    /// The words after the lead, built once when every prompt has the same length.
+    fixed_words: Option<String>,
     rng: Mutex<StdRng>,
     next: AtomicU64,
 }
@@ -165,9 +167,18 @@ impl Workload {
             });
             rest = &rest[at + marker.len()..];
         }
+        let fixed_words = match lengths[0] {
+            Length::Fixed(input) => {
+                let mut words = String::new();
+                push_words(&mut words, input);
+                Some(words)
+            }
+            _ => None,
+        };
         Self {
             pieces,
             lengths,
+            fixed_words,
             rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x5EED)),
             next: AtomicU64::new(0),
         }
@@ -193,9 +204,9 @@ impl Workload {
                 Piece::Text(text) => body.push_str(text),
                 Piece::Prompt => {
                     body.push_str(&id);
-                    for i in 1..input.max(1) {
-                        body.push(' ');
-                        body.push_str(WORDS[i as usize % WORDS.len()]);
+                    match &self.fixed_words {
+                        Some(words) => body.push_str(words),
+                        None => push_words(&mut body, input),
                     }
                 }
                 Piece::MaxTokens => body.push_str(&output.max(1).to_string()),
@@ -206,6 +217,14 @@ impl Workload {
             prompt_tokens: input.max(1),
             id,
         }
+    }
+}
+
+/// The words that follow the lead in a prompt of `tokens` tokens.
+fn push_words(out: &mut String, tokens: u32) {
+    for i in 1..tokens.max(1) {
+        out.push(' ');
+        out.push_str(WORDS[i as usize % WORDS.len()]);
     }
 }
 
