@@ -13,9 +13,10 @@ usage: cargo xtask <command>
 
 commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
-  codegen   regenerate the committed JSON Schemas under docs/schema/
-  bench [mock|native] [--quick]
-            the mock server's precision and cost; the native engine's capacity
+  codegen   regenerate the committed JSON Schemas (docs/schema/) and test tokenizer (data/tokenizer/)
+  bench [mock|native|data] [--quick]
+            the mock server's precision and cost; the native engine's capacity;
+            token-exact prompts per second
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -90,7 +91,19 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
         ],
         &[("UPDATE_SCHEMAS", "1")],
     )?;
-    println!("xtask: docs/schema/ regenerated; commit the changes");
+    cargo(
+        root,
+        &[
+            "test",
+            "--quiet",
+            "-p",
+            "bench-data",
+            "--lib",
+            "committed_test_tokenizer_is_fresh",
+        ],
+        &[("UPDATE_TOKENIZER", "1")],
+    )?;
+    println!("xtask: docs/schema/ and data/tokenizer/ regenerated; commit the changes");
     Ok(())
 }
 
@@ -101,7 +114,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let all = ["mock", "native"];
+    let all = ["mock", "native", "data"];
     for name in if which.is_empty() {
         all.to_vec()
     } else {
@@ -110,6 +123,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let (package, bench) = match name {
             "mock" => ("bench-mock", "mock"),
             "native" => ("engine-native", "capacity"),
+            "data" => ("bench-data", "prompts"),
             other => bail!(
                 "unknown benchmark `{other}`; benchmarks: {}",
                 all.join(", ")
