@@ -218,7 +218,7 @@ fn the_embedded_mock_is_the_default_target_and_its_knobs_are_strict() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mock.toml");
     let text = "benchmark_engine = \"test-echo\"\n[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 3\n\
-                [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\n";
+                [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\napproximate = true\n";
     std::fs::write(&path, text).unwrap();
     let report = dir.path().join("r.json");
     let out = llm_bench([

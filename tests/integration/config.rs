@@ -144,7 +144,7 @@ fn a_config_without_limits_or_required_sections_is_refused() {
     )
     .unwrap_err();
     assert_eq!(error.to_string(), "missing key `profile`");
-    let text = "[target]\nurl = \"http://h\"\nmodel = \"m\"\n[profile]\nkind = \"synchronous\"\n[data]\nkind = \"synthetic\"\nprompt_tokens = 1\noutput_tokens = 1\n";
+    let text = "[target]\nurl = \"http://h\"\nmodel = \"m\"\n[profile]\nkind = \"synchronous\"\n[data]\nkind = \"synthetic\"\nprompt_tokens = 1\noutput_tokens = 1\napproximate = true\n";
     let error = Config::load(text, ConfigFormat::Toml, &[]).unwrap_err();
     assert_eq!(
         error.to_string(),

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod data;
 mod mock;
 mod native;
 mod registry;

@@ -29,7 +29,8 @@ fn ok(d: &Option<bench_core::schema::StatusSplit<Distribution>>) -> &Distributio
     d.as_ref().unwrap().successful.as_ref().unwrap()
 }
 
-const DATA: &str = "[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 8\n";
+const DATA: &str =
+    "[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 8\napproximate = true\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synchronous_timings_match_the_mock_and_its_ground_truth() {
@@ -248,7 +249,7 @@ async fn a_time_limit_cancels_requests_in_flight_as_incomplete() {
     })
     .await
     .unwrap();
-    let report = run(&server, "[profile]\nkind = \"concurrent\"\nstreams = [3]\n[constraints]\nmax_seconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 4\noutput_tokens = 1000\n").await;
+    let report = run(&server, "[profile]\nkind = \"concurrent\"\nstreams = [3]\n[constraints]\nmax_seconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 4\noutput_tokens = 1000\napproximate = true\n").await;
     let b = &report.benchmarks[0];
     assert_eq!((b.requests.successful, b.requests.incomplete), (0, 3));
     assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
@@ -392,11 +393,17 @@ async fn over_saturation_stops_a_benchmark_whose_queue_keeps_growing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_autotuners_legacy_block_runs_on_the_native_engine() {
-    let server = MockServer::start(mock(3.0, 1.0)).await.unwrap();
+    let server = MockServer::start(MockConfig {
+        tokenizer: Some(bench_tests::test_tokenizer()),
+        ..mock(3.0, 1.0)
+    })
+    .await
+    .unwrap();
     let text = format!(
         r#"{{"benchmark": {{"benchmark_engine": "native", "traffic_scenarios": ["D(20,6)", "U(4,8)/(2,3)"], "num_concurrency": [1, 2],
-            "max_requests_per_iteration": 10, "max_time_per_iteration": 20, "model_name": "m"}},
+            "max_requests_per_iteration": 10, "max_time_per_iteration": 20, "model_name": "m", "model_tokenizer": {:?}}},
             "target": {{"url": "{}"}}}}"#,
+        bench_tests::test_tokenizer().display().to_string(),
         server.base_url()
     );
     let config = Config::load(&text, ConfigFormat::Json, &[]).unwrap();
@@ -421,6 +428,11 @@ async fn the_autotuners_legacy_block_runs_on_the_native_engine() {
         .iter()
         .all(|b| b.requests.successful == 10 && b.stopped_by == Some(StopReason::MaxRequests)));
     assert_eq!(ok(&report.benchmarks[0].metrics.output_tokens).mean, 6.0);
+    // model_tokenizer makes the prompts token-exact, as the server counts them.
+    let prompt = ok(&report.benchmarks[0].metrics.prompt_tokens);
+    assert_eq!([prompt.min, prompt.max], [20.0, 20.0]);
+    let prompt = ok(&report.benchmarks[2].metrics.prompt_tokens);
+    assert!(prompt.min >= 4.0 && prompt.max <= 8.0, "{prompt:?}");
     let uniform = ok(&report.benchmarks[2].metrics.output_tokens);
     assert!(uniform.min >= 2.0 && uniform.max <= 3.0, "{uniform:?}");
     assert_eq!(server.ground_truth().len(), 40);

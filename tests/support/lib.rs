@@ -244,3 +244,8 @@ impl EchoEngine {
         }
     }
 }
+
+/// The repository's test tokenizer directory (`data/tokenizer/`), as an absolute path.
+pub fn test_tokenizer() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tokenizer")
+}

@@ -176,7 +176,7 @@ pub(crate) fn serve(args: &MockServerArgs, stdout: &mut dyn Write) -> Result<u8,
 const EMBEDDED_RECORD_LIMIT: usize = 10_000;
 
 /// The mock settings of a config's `target` (`[target.mock]` over the defaults, with the
-/// config's seed and model name).
+/// config's seed, model name and tokenizer).
 pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Failure> {
     let target = &config.target;
     if target.kind() != TargetKind::Mock {
@@ -188,6 +188,14 @@ pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Fai
         // Nobody reads the embedded mock's ground truth after the run: keep memory flat in
         // long runs (the benchmark shares the process).
         record_limit: EMBEDDED_RECORD_LIMIT,
+        // Count prompts with the client's tokenizer, as a real server counts with its own
+        // (one that does not load is the engine's to report, under its own key).
+        tokenizer: config
+            .data
+            .tokenizer
+            .as_ref()
+            .map(PathBuf::from)
+            .filter(|p| p.exists()),
         ..MockConfig::default()
     };
     let mock = match &target.mock {

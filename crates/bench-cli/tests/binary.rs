@@ -66,7 +66,7 @@ fn sigint_stops_a_run_writes_the_partial_report_and_exits_130() {
     std::fs::write(
         &config,
         "[target.mock]\nttft_ms = 5\nitl_ms = 20\noutput_tokens = 100\n[profile]\nkind = \"concurrent\"\nstreams = [2, 4]\n\
-         [constraints]\nmax_seconds = 60\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 100\n",
+         [constraints]\nmax_seconds = 60\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 100\napproximate = true\n",
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_llm-bench"))

@@ -6,6 +6,7 @@
 //! (`strict`). [`Config::validate`] then checks what types cannot: ranges, and that each key
 //! fits the kind it sits under. The reference is `docs/config.md`.
 
+mod compact;
 mod legacy;
 mod overrides;
 mod plan;
@@ -434,7 +435,8 @@ pub struct Data {
     /// A local Hugging Face `tokenizer.json`, or a directory holding one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
-    /// Allow token counts without a tokenizer, by approximation; the report then warns.
+    /// `synthetic`, `scenario`: build prompts without a tokenizer, of approximate length; the
+    /// report then warns. Without it, those kinds need `tokenizer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approximate: Option<bool>,
     /// `scenario`: one genai-bench traffic scenario, e.g. `D(100,100)`.
@@ -648,9 +650,14 @@ impl Config {
             _ => return Err(syntax("the top level must be a table of keys".to_owned())),
         };
         legacy::convert(&mut tree)?;
+        compact::expand(&mut tree)?;
         let mut tree = serde_json::Value::Object(tree);
         for given in overrides {
             overrides::apply(&mut tree, given)?;
+        }
+        // Again, for `--set data=...`.
+        if let serde_json::Value::Object(map) = &mut tree {
+            compact::expand(map)?;
         }
         let config: Config = strict::from_value(tree, "")?;
         config.validate()?;
@@ -1220,6 +1227,27 @@ impl Data {
                     ));
                 }
             }
+        }
+        let token_exact = matches!(self.kind, DataKind::Synthetic | DataKind::Scenario);
+        match (token_exact, self.tokenizer.is_some(), self.approximate) {
+            (true, false, None | Some(false)) => {
+                return Err(ConfigError::MissingKey {
+                    key: "data.tokenizer".to_owned(),
+                    hint: Some(format!(
+                        "data.kind = `{}` builds prompts of an exact token count, which needs the server's tokenizer: \
+                         give a local tokenizer.json or the model directory holding it (the repository's test tokenizer is data/tokenizer), \
+                         or set data.approximate = true to accept approximate prompt lengths",
+                        self.kind.name()
+                    )),
+                })
+            }
+            (_, true, Some(true)) => {
+                return Err(invalid(
+                    "data.approximate",
+                    "is true but data.tokenizer is given; remove one of them",
+                ))
+            }
+            _ => {}
         }
         for (key, value) in [("tokenizer", &self.tokenizer), ("path", &self.path)] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {

@@ -119,17 +119,37 @@ impl PromptBuilder {
     }
 
     /// A prompt of exactly `tokens` tokens: the shared prefix, `lead`, then corpus words
-    /// starting at a point chosen by `variant`.
-    ///
-    /// A prompt too short to hold the prefix and the lead is an error naming the shortest
-    /// length that works.
+    /// starting at a point chosen by `variant`. A prompt too short for its lead goes without
+    /// it (a handful of tokens gains nothing from a prefix cache); one too short for the
+    /// shared prefix is an error naming the shortest length that works.
     pub fn build(&self, lead: &str, tokens: u32, variant: u64) -> Result<String, DataError> {
         let mut text = String::with_capacity(tokens as usize * 6 + 64);
-        let head = match &self.prefix {
-            Some((prefix, _)) => format!("{prefix} {lead}"),
-            None => lead.to_owned(),
+        let (prefix, prefix_tokens) = match &self.prefix {
+            Some((prefix, n)) => (prefix.as_str(), *n),
+            None => ("", 0),
         };
-        self.exact(&mut text, &head, tokens, variant)?;
+        if prefix_tokens > tokens {
+            return Err(self.error(
+                tokens,
+                &format!("the shared prefix alone takes {prefix_tokens}; ask for at least that many, or fewer prefix_tokens"),
+            ));
+        }
+        let head = match prefix {
+            "" => lead.to_owned(),
+            _ => format!("{prefix} {lead}"),
+        };
+        if self.tokenizer.count(&head)? <= tokens {
+            self.exact(&mut text, &head, tokens, variant)?;
+        } else {
+            self.exact(&mut text, prefix, tokens, variant)?;
+            if prefix.is_empty() {
+                // Fillers were appended with their leading space.
+                let trimmed = text.trim_start().to_owned();
+                if self.tokenizer.count(&trimmed)? == tokens {
+                    text = trimmed;
+                }
+            }
+        }
         Ok(text)
     }
 
@@ -145,10 +165,7 @@ impl PromptBuilder {
         text.push_str(head);
         let head_tokens = self.tokenizer.count(head)?;
         if head_tokens > target {
-            return Err(self.error(
-                target,
-                &format!("the shared prefix and the unique lead `{lead}` alone take {head_tokens}; ask for at least that many", lead = head.rsplit(' ').next().unwrap_or(head)),
-            ));
+            return Err(self.error(target, &format!("its beginning alone takes {head_tokens}")));
         }
         // Spread starting points over the corpus; odd multiplier, so neighbours differ.
         let start = (variant.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) as usize % self.words.len();
@@ -329,12 +346,22 @@ mod tests {
     }
 
     #[test]
-    fn a_prompt_shorter_than_its_lead_is_an_error_naming_the_minimum() {
+    fn a_prompt_shorter_than_its_lead_goes_without_it_and_one_shorter_than_the_prefix_fails() {
         let builder = PromptBuilder::new(test_tokenizer(), 0).unwrap();
         let lead_tokens = builder.tokenizer().count("req-123456").unwrap();
-        let error = builder.build("req-123456", 1, 0).unwrap_err().to_string();
+        assert!(lead_tokens > 2);
+        for tokens in 1..=lead_tokens {
+            let prompt = builder.build("req-123456", tokens, 7).unwrap();
+            assert_eq!(
+                builder.tokenizer().count(&prompt).unwrap(),
+                tokens,
+                "{prompt:?}"
+            );
+        }
+        let prefixed = PromptBuilder::new(test_tokenizer(), 20).unwrap();
+        let error = prefixed.build("req-1", 10, 0).unwrap_err().to_string();
         assert!(
-            error.contains(&format!("alone take {lead_tokens}")),
+            error.contains("the shared prefix alone takes 20"),
             "{error}"
         );
     }

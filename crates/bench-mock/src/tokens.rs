@@ -35,12 +35,13 @@ impl Counter {
         Ok(Counter::Tokenizer(Box::new(tokenizer)))
     }
 
-    /// Prompt tokens without special tokens or a chat template: the text as the client sent it.
+    /// Prompt tokens as a completions server counts them: the tokenizer's special tokens (a
+    /// BOS, for instance) included, no chat template.
     pub(crate) fn count(&self, prompt: &Prompt) -> u32 {
         match (self, prompt) {
             (_, Prompt::TokenIds(n)) => *n,
             (Counter::Tokenizer(t), Prompt::Text(text)) => t
-                .encode_fast(text.as_str(), false)
+                .encode_fast(text.as_str(), true)
                 .map(|e| e.len() as u32)
                 .unwrap_or_else(|_| approximate(text)),
             (Counter::Approximate, Prompt::Text(text)) => approximate(text),

@@ -62,7 +62,7 @@ fn main() {
     for &rate in rates {
         let text = format!(
             "benchmark_engine = \"native\"\n[target]\nurl = \"{url}\"\nmodel = \"m\"\n[profile]\nkind = \"constant\"\nrates = [{rate}]\n\
-             [constraints]\nmax_seconds = {seconds}\n[warmup]\nseconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 16\n"
+             [constraints]\nmax_seconds = {seconds}\n[warmup]\nseconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 16\napproximate = true\n"
         );
         let config = Config::load(&text, ConfigFormat::Toml, &[]).expect("config");
         let engine = registry::engine_for(&config).expect("engine");

@@ -84,7 +84,7 @@ impl BenchmarkEngine for NativeEngine {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             profiles: ProfileKind::ALL.to_vec(),
-            data: vec![DataKind::Synthetic, DataKind::Scenario],
+            data: DataKind::ALL.to_vec(),
             metrics: vec![
                 MetricKind::RequestLatency,
                 MetricKind::Ttft,
@@ -121,38 +121,50 @@ impl BenchmarkEngine for NativeEngine {
         let shared = Arc::new(self.shared(config, ctx)?);
         preflight(&shared.endpoint, config).await?;
         let mut report = Report::new(NAME, config);
-        report.warnings.push(Warning {
-            code: "approximate_tokens".to_owned(),
-            message: "synthetic prompts are built from words, about one token each, not counted with a tokenizer; \
-                      prompt_tokens reports the server's usage.prompt_tokens when it sends one"
-                .to_owned(),
-        });
         let planned = config.plan();
         let of = planned.len();
         // Per workload: its requests, and the synchronous and throughput rates its sweep's rate
-        // steps build on.
-        let mut workloads: std::collections::HashMap<
-            String,
-            (Arc<workload::Workload>, (Option<f64>, Option<f64>)),
-        > = std::collections::HashMap::new();
+        // steps build on. Each is prepared before its first benchmark, off the runtime.
+        let mut workloads: Vec<(String, Arc<workload::Workload>, (Option<f64>, Option<f64>))> =
+            Vec::new();
+        for step in &planned {
+            if workloads.iter().any(|(label, ..)| *label == step.workload) {
+                continue;
+            }
+            let prepared = {
+                let config = config.clone();
+                let label = step.workload.clone();
+                let (stream, ignore_eos) = (self.options.stream, self.options.ignore_eos);
+                let extra_body = self.options.extra_body.clone();
+                tokio::task::spawn_blocking(move || {
+                    let options = workload::BodyOptions {
+                        stream,
+                        ignore_eos,
+                        extra_body: &extra_body,
+                    };
+                    workload::Workload::new(&config, &label, &options)
+                })
+                .await
+                .map_err(|e| EngineError::Failed {
+                    engine: NAME.to_owned(),
+                    source: Box::new(e),
+                })??
+            };
+            for warning in &prepared.warnings {
+                if !report.warnings.contains(warning) {
+                    report.warnings.push(warning.clone());
+                }
+            }
+            workloads.push((step.workload.clone(), Arc::new(prepared), (None, None)));
+        }
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
                 break;
             }
-            let (requests, sweep_ends) =
-                workloads.entry(step.workload.clone()).or_insert_with(|| {
-                    let o = &self.options;
-                    (
-                        Arc::new(workload::Workload::new(
-                            config,
-                            &step.workload,
-                            o.stream,
-                            o.ignore_eos,
-                            &o.extra_body,
-                        )),
-                        (None, None),
-                    )
-                });
+            let (_, requests, sweep_ends) = workloads
+                .iter_mut()
+                .find(|(label, ..)| *label == step.workload)
+                .expect("every planned workload was prepared");
             let requests = requests.clone();
             let strategy = match &step.strategy {
                 PlannedStrategy::Fixed(s) => s.clone(),
@@ -212,6 +224,9 @@ impl BenchmarkEngine for NativeEngine {
             report.benchmarks.push(ran.benchmark);
         }
         shared.timer.stop();
+        for (_, requests, _) in &workloads {
+            report.warnings.extend(requests.run_warnings());
+        }
         if let Some(Err(message)) = shared.records.as_ref().map(records::Records::close) {
             report.warnings.push(Warning {
                 code: "request_records_incomplete".to_owned(),
