@@ -4,10 +4,11 @@
 //! and its registration silently vanishes (dtolnay/inventory#7). So each engine crate is named
 //! here, one line each, and `tests::the_compiled_in_engines_are_exactly_these` pins the set.
 
+use engine_genaibench as _;
 use engine_native as _;
 
 /// The engines this build is expected to contain, sorted.
-pub const EXPECTED: &[&str] = &["native"];
+pub const EXPECTED: &[&str] = &["genai-bench", "native"];
 
 #[cfg(test)]
 mod tests {

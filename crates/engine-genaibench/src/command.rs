@@ -1,0 +1,278 @@
+//! The genai-bench command line for one benchmark point (one traffic scenario at one
+//! concurrency), with the flags in the order genai-bench's option callbacks need them.
+
+use std::path::{Path, PathBuf};
+
+use bench_core::config::{Config, Data, DataKind, Transient};
+use bench_core::schema::Warning;
+
+use crate::Options;
+
+/// `--max-time-per-run` when the config sets no time limit, in minutes (a day): the request
+/// limit ends the run.
+const NO_TIME_LIMIT_MIN: u64 = 24 * 60;
+/// `--max-requests-per-run` when the config sets no request limit.
+const NO_REQUEST_LIMIT: u64 = 1_000_000_000;
+/// Sent as the API key when the config names none: genai-bench requires one for `openai`.
+pub(crate) const PLACEHOLDER_KEY: &str = "unused";
+
+/// A program, its arguments and its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Invocation {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    /// The folder genai-bench writes this point's results into.
+    pub(crate) results: PathBuf,
+}
+
+/// One benchmark point.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) scenario: String,
+    pub(crate) concurrency: u32,
+}
+
+/// The command for `point`; results go to `run_dir/<folder>`.
+///
+/// genai-bench 0.0.5 takes the key of its `openai`, `vllm` and `sglang` backends only as
+/// `--api-key` (its `MODEL_API_KEY` variable feeds another option), so the key is on the
+/// command line; the caller keeps it out of everything llm-bench writes and blanks it in
+/// genai-bench's own files.
+pub(crate) fn build(
+    config: &Config,
+    options: &Options,
+    point: &Point,
+    folder: &str,
+    run_dir: &Path,
+    api_key: Option<&str>,
+) -> Invocation {
+    let mut command = options.command();
+    let program = command.remove(0);
+    let mut args = command;
+    let url = config.target.url.as_deref().unwrap_or_default();
+    let base = url.trim_end_matches('/').trim_end_matches("/v1");
+    let limits = &config.constraints;
+    let minutes = limits
+        .max_seconds
+        .map_or(NO_TIME_LIMIT_MIN, |s| (s / 60.0).ceil().max(1.0) as u64);
+    args.push("benchmark".to_owned());
+    // Order matters: --api-backend, then --api-key, then --task, then the rest.
+    let mut push = |flag: &str, value: String| {
+        args.push(flag.to_owned());
+        args.push(value);
+    };
+    push("--api-backend", options.api_backend.clone());
+    push("--api-key", api_key.unwrap_or(PLACEHOLDER_KEY).to_owned());
+    push("--task", "text-to-text".to_owned());
+    push("--api-base", base.to_owned());
+    push("--api-model-name", config.target.model().to_owned());
+    push(
+        "--model-tokenizer",
+        tokenizer_dir(config.data.tokenizer.as_deref().unwrap_or_default()),
+    );
+    push("--traffic-scenario", point.scenario.clone());
+    push("--num-concurrency", point.concurrency.to_string());
+    push("--max-time-per-run", minutes.to_string());
+    push(
+        "--max-requests-per-run",
+        limits.max_requests.unwrap_or(NO_REQUEST_LIMIT).to_string(),
+    );
+    if let Some(Transient::Fraction(f)) = config.warmup {
+        push("--warmup-ratio", f.to_string());
+    }
+    if let Some(Transient::Fraction(f)) = config.cooldown {
+        push("--cooldown-ratio", f.to_string());
+    }
+    if let Some(prefix) = config.data.prefix_tokens {
+        push("--prefix-len", prefix.to_string());
+    }
+    if !options.additional_request_params.is_empty() {
+        push(
+            "--additional-request-params",
+            serde_json::Value::Object(options.additional_request_params.clone()).to_string(),
+        );
+    }
+    push("--experiment-base-dir", run_dir.display().to_string());
+    push("--experiment-folder-name", folder.to_owned());
+    push("--log-dir", run_dir.join("logs").display().to_string());
+    push("--metrics-time-unit", "ms".to_owned());
+    args.extend(options.extra_args.iter().cloned());
+
+    let env = vec![
+        ("ENABLE_UI".to_owned(), "false".to_owned()),
+        ("TRANSFORMERS_VERBOSITY".to_owned(), "error".to_owned()),
+        // The tokenizer is always local: never reach for a model hub.
+        ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
+        ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
+    ];
+    Invocation {
+        program,
+        args,
+        env,
+        results: run_dir.join(folder),
+    }
+}
+
+/// genai-bench loads tokenizers with `AutoTokenizer.from_pretrained`, which wants the
+/// directory, not the `tokenizer.json` inside it; and it runs in the run directory, so a
+/// relative path is made absolute (a path that does not resolve is passed as given, and a
+/// name that is no path would be a model hub id, which fails offline with genai-bench's own
+/// message).
+fn tokenizer_dir(path: &str) -> String {
+    let p = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
+    let dir = if p.is_file() {
+        p.parent().map(Path::to_path_buf).unwrap_or(p)
+    } else {
+        p
+    };
+    dir.display().to_string()
+}
+
+/// The traffic scenario genai-bench runs for `label`: a scenario as it is, or the synthetic
+/// spec written as one. `None` when the spec has no scenario form.
+pub(crate) fn scenario_for(label: &str, data: &Data) -> Option<String> {
+    if data.kind == DataKind::Scenario {
+        return Some(label.to_owned());
+    }
+    if data.kind != DataKind::Synthetic {
+        return None;
+    }
+    let bounded = |min: Option<u32>, max: Option<u32>| min.is_some() || max.is_some();
+    let prompt_bounds = bounded(data.prompt_tokens_min, data.prompt_tokens_max);
+    let output_bounds = bounded(data.output_tokens_min, data.output_tokens_max);
+    let (prompt, output) = (data.prompt_tokens?, data.output_tokens?);
+    if prompt_bounds || output_bounds {
+        return None;
+    }
+    match (data.prompt_tokens_stdev, data.output_tokens_stdev) {
+        (None, None) => Some(format!("D({prompt},{output})")),
+        (p, o) => {
+            let whole = |s: Option<f64>| s.unwrap_or(0.0).round() as u64;
+            Some(format!("N({prompt},{})/({output},{})", whole(p), whole(o)))
+        }
+    }
+}
+
+/// Warnings that apply to every point of a run.
+pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if let Some(s) = config.constraints.max_seconds {
+        let minutes = (s / 60.0).ceil().max(1.0);
+        if minutes * 60.0 > s {
+            warnings.push(Warning {
+                code: "rounded_duration".to_owned(),
+                message: format!("genai-bench takes whole minutes: constraints.max_seconds = {s} ran as --max-time-per-run {minutes} ({} s); set max_requests to end runs sooner", minutes * 60.0),
+            });
+        }
+    }
+    if config.constraints.max_requests.is_some() {
+        warnings.push(Warning {
+            code: "soft_request_limit".to_owned(),
+            message: "genai-bench checks --max-requests-per-run once a second, so a run may send more requests than the limit".to_owned(),
+        });
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bench_core::config::ConfigFormat;
+
+    fn config(extra: &str) -> Config {
+        Config::load(
+            &format!(
+                "benchmark_engine = \"genai-bench\"\n[target]\nurl = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"\n\
+                 [profile]\nkind = \"concurrent\"\nstreams = [1, 4]\n{extra}"
+            ),
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn flags_come_in_the_order_genai_bench_needs_and_seconds_become_whole_minutes() {
+        let c = config("[constraints]\nmax_seconds = 90\n[warmup]\nfraction = 0.1\n[data]\nkind = \"scenario\"\nscenario = \"D(100,50)\"\ntokenizer = \"/tok\"\n");
+        let options = Options::default();
+        let point = Point {
+            scenario: "D(100,50)".to_owned(),
+            concurrency: 4,
+        };
+        let i = build(&c, &options, &point, "p0", Path::new("/runs"), None);
+        assert_eq!(i.program, "genai-bench");
+        let position = |flag: &str| i.args.iter().position(|a| a == flag).unwrap();
+        assert_eq!(i.args[0], "benchmark");
+        assert!(position("--api-backend") < position("--api-key"));
+        assert!(position("--api-key") < position("--task"));
+        assert!(position("--task") < position("--traffic-scenario"));
+        let value = |flag: &str| i.args[position(flag) + 1].as_str();
+        assert_eq!(value("--api-key"), PLACEHOLDER_KEY);
+        assert_eq!(value("--api-base"), "http://127.0.0.1:8000");
+        assert_eq!(value("--max-time-per-run"), "2");
+        assert_eq!(
+            value("--max-requests-per-run"),
+            NO_REQUEST_LIMIT.to_string()
+        );
+        assert_eq!(value("--num-concurrency"), "4");
+        assert_eq!(value("--warmup-ratio"), "0.1");
+        assert_eq!(value("--experiment-folder-name"), "p0");
+        assert_eq!(i.results, Path::new("/runs/p0"));
+        assert!(i
+            .env
+            .contains(&("ENABLE_UI".to_owned(), "false".to_owned())));
+        let w = warnings(&c);
+        assert!(
+            w[0].message.contains("--max-time-per-run 2 (120 s)"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn the_key_is_passed_and_a_missing_time_limit_becomes_a_day() {
+        let c = config("[constraints]\nmax_requests = 5\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\ntokenizer = \"/tok\"\n");
+        let point = Point {
+            scenario: "D(1,1)".to_owned(),
+            concurrency: 1,
+        };
+        let i = build(
+            &c,
+            &Options::default(),
+            &point,
+            "p",
+            Path::new("/r"),
+            Some("sk-secret"),
+        );
+        let key = i.args.iter().position(|a| a == "--api-key").unwrap();
+        assert_eq!(i.args[key + 1], "sk-secret");
+        assert_eq!(
+            i.args[i
+                .args
+                .iter()
+                .position(|a| a == "--max-time-per-run")
+                .unwrap()
+                + 1],
+            NO_TIME_LIMIT_MIN.to_string()
+        );
+    }
+
+    #[test]
+    fn synthetic_specs_map_onto_scenarios_when_they_can() {
+        let data = |text: &str| {
+            config(&format!(
+                "[constraints]\nmax_requests = 1\n[data]\n{text}\ntokenizer = \"/t\"\n"
+            ))
+            .data
+        };
+        let fixed = data("kind = \"synthetic\"\nprompt_tokens = 100\noutput_tokens = 20");
+        assert_eq!(scenario_for("x", &fixed).as_deref(), Some("D(100,20)"));
+        let normal = data("kind = \"synthetic\"\nprompt_tokens = 100\nprompt_tokens_stdev = 9.6\noutput_tokens = 20");
+        assert_eq!(
+            scenario_for("x", &normal).as_deref(),
+            Some("N(100,10)/(20,0)")
+        );
+        let bounded = data("kind = \"synthetic\"\nprompt_tokens = 100\nprompt_tokens_max = 200\noutput_tokens = 20");
+        assert_eq!(scenario_for("x", &bounded), None);
+    }
+}

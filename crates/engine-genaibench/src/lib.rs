@@ -1,0 +1,512 @@
+//! engine-genaibench: runs the real genai-bench as a subprocess, registered as `genai-bench`.
+//!
+//! One genai-bench invocation per benchmark point (a traffic scenario at one concurrency), so
+//! a point that fails does not take the rest with it (genai-bench aborts the whole process when
+//! a run has no successful request). `command` builds the command line, `process` runs it,
+//! `parse` turns its result folder into bench-core's schema.
+
+mod command;
+mod parse;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bench_core::config::{
+    Api, Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, Transient,
+};
+use bench_core::progress::ProgressEvent;
+use bench_core::schema::{
+    Benchmark, Metrics, Rates, Report, RequestTotals, StopReason, Timestamp, Warning, Window,
+};
+use bench_core::{
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
+    RunContext,
+};
+use serde::Deserialize;
+
+use crate::command::Point;
+
+/// The registry name.
+const NAME: &str = "genai-bench";
+/// The genai-bench release this adapter was built and tested against.
+const TESTED_VERSION: &str = "0.0.5";
+/// How to get it.
+const INSTALL_HINT: &str = "install it with `python3 -m venv .venv && .venv/bin/pip install genai-bench==0.0.5` and set [engines.genai-bench] command = \".venv/bin/genai-bench\"";
+
+bench_core::inventory::submit! {
+    EngineRegistration {
+        name: NAME,
+        summary: "runs the real genai-bench (pip install genai-bench==0.0.5) as a subprocess; concurrency levels and traffic scenarios",
+        build,
+    }
+}
+
+/// `[engines.genai-bench]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Options {
+    /// The genai-bench executable, or a command line that runs it
+    /// (`["python3", "-m", "genai_bench.cli.cli"]`); default `genai-bench` from PATH.
+    #[serde(default)]
+    command: Option<CommandLine>,
+    /// `--api-backend`: `vllm` (the default) or `sglang` send `ignore_eos`, so outputs have the
+    /// requested length as with the native engine's default; `openai` does not (for servers
+    /// that reject the field).
+    #[serde(default = "default_backend")]
+    api_backend: String,
+    /// Fields merged into every request body (`--additional-request-params`).
+    #[serde(default)]
+    additional_request_params: serde_json::Map<String, serde_json::Value>,
+    /// Arguments appended to every invocation, e.g. `["--server-engine", "vLLM"]`.
+    #[serde(default)]
+    extra_args: Vec<String>,
+    /// Where genai-bench's result folders go; kept after the run. Default: a temporary
+    /// directory, removed after the results are read.
+    #[serde(default)]
+    run_dir: Option<PathBuf>,
+    /// Seconds each invocation may take beyond its time limit (start-up, reports, plots).
+    #[serde(default = "overhead")]
+    overhead_seconds: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            command: None,
+            api_backend: default_backend(),
+            additional_request_params: serde_json::Map::new(),
+            extra_args: Vec::new(),
+            run_dir: None,
+            overhead_seconds: overhead(),
+        }
+    }
+}
+
+impl Options {
+    /// The command line: program first.
+    fn command(&self) -> Vec<String> {
+        match &self.command {
+            Some(CommandLine::Program(p)) => vec![p.clone()],
+            Some(CommandLine::Argv(argv)) if !argv.is_empty() => argv.clone(),
+            _ => vec!["genai-bench".to_owned()],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CommandLine {
+    Program(String),
+    Argv(Vec<String>),
+}
+
+fn default_backend() -> String {
+    "vllm".to_owned()
+}
+
+fn overhead() -> f64 {
+    120.0
+}
+
+fn build(options: &OptionsTable) -> Result<Box<dyn BenchmarkEngine>, ConfigError> {
+    let options: Options = options.parse(NAME)?;
+    if !matches!(options.api_backend.as_str(), "openai" | "vllm" | "sglang") {
+        return Err(ConfigError::InvalidValue {
+            key: format!("engines.{NAME}.api_backend"),
+            message: format!(
+                "`{}` is not supported; use openai, vllm or sglang (vllm and sglang also send ignore_eos)",
+                options.api_backend
+            ),
+        });
+    }
+    if !(options.overhead_seconds.is_finite() && options.overhead_seconds > 0.0) {
+        return Err(ConfigError::InvalidValue {
+            key: format!("engines.{NAME}.overhead_seconds"),
+            message: format!(
+                "{} must be a positive number of seconds",
+                options.overhead_seconds
+            ),
+        });
+    }
+    Ok(Box::new(GenaiBench { options }))
+}
+
+#[derive(Debug)]
+struct GenaiBench {
+    options: Options,
+}
+
+fn unsupported(what: &str, hint: &str) -> ConfigError {
+    ConfigError::Unsupported {
+        engine: NAME.to_owned(),
+        what: what.to_owned(),
+        hint: Some(format!("{hint}, or use benchmark_engine = \"native\"")),
+    }
+}
+
+#[bench_core::async_trait]
+impl BenchmarkEngine for GenaiBench {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            profiles: vec![ProfileKind::Synchronous, ProfileKind::Concurrent],
+            data: vec![DataKind::Scenario, DataKind::Synthetic],
+            metrics: vec![
+                MetricKind::RequestLatency,
+                MetricKind::Ttft,
+                MetricKind::Tpot,
+                MetricKind::DecodeTime,
+                MetricKind::PromptTokens,
+                MetricKind::OutputTokens,
+                MetricKind::Rates,
+            ],
+        }
+    }
+
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+        if !self.capabilities().profiles.contains(&config.profile.kind) {
+            return Err(unsupported(
+                &format!("profile.kind = `{}`", config.profile.kind.name()),
+                "genai-bench only runs closed-loop concurrency levels; use profile.kind = `synchronous` or `concurrent`",
+            ));
+        }
+        if config.data.kind == DataKind::File {
+            return Err(unsupported(
+                "data.kind = `file`",
+                "this adapter runs genai-bench's traffic scenarios; give data.kind = `scenario` or `synthetic`",
+            ));
+        }
+        self.capabilities().check(NAME, config)?;
+        let c = &config.constraints;
+        let checks: [(bool, &str, &str); 10] = [
+            (
+                c.max_errors.is_some(),
+                "constraints.max_errors",
+                "genai-bench has no error limit; remove it",
+            ),
+            (
+                c.max_error_rate.is_some(),
+                "constraints.max_error_rate",
+                "genai-bench has no error-rate limit; remove it",
+            ),
+            (
+                c.over_saturation.is_some(),
+                "constraints.over_saturation",
+                "genai-bench cannot detect over-saturation; remove it",
+            ),
+            (
+                matches!(
+                    config.warmup,
+                    Some(Transient::Seconds(_) | Transient::Requests(_))
+                ),
+                "warmup in seconds or requests",
+                "genai-bench only drops a fraction of requests; give warmup = { fraction = ... }",
+            ),
+            (
+                matches!(
+                    config.cooldown,
+                    Some(Transient::Seconds(_) | Transient::Requests(_))
+                ),
+                "cooldown in seconds or requests",
+                "genai-bench only drops a fraction of requests; give cooldown = { fraction = ... }",
+            ),
+            (
+                config.profile.rampup_seconds.is_some(),
+                "profile.rampup_seconds",
+                "genai-bench starts every stream at once; remove it",
+            ),
+            (
+                config.slo.is_some(),
+                "slo",
+                "this adapter does not compute goodput; remove [slo]",
+            ),
+            (
+                config.target.api == Api::Completions,
+                "target.api = completions",
+                "genai-bench only sends chat completions; set target.api = \"chat\"",
+            ),
+            (
+                !config.target.headers.is_empty(),
+                "target.headers",
+                "genai-bench sends no custom headers; remove them",
+            ),
+            (
+                config.data.samples.is_some(),
+                "data.samples",
+                "genai-bench draws a new prompt per request; remove samples",
+            ),
+        ];
+        if let Some((_, what, hint)) = checks.iter().find(|(bad, ..)| *bad) {
+            return Err(unsupported(what, hint));
+        }
+        if config.data.approximate == Some(true) || config.data.tokenizer.is_none() {
+            return Err(unsupported(
+                "data without a tokenizer",
+                "genai-bench builds every prompt with the model's tokenizer; give data.tokenizer (a local directory with tokenizer.json)",
+            ));
+        }
+        if config.data.kind == DataKind::Synthetic
+            && command::scenario_for("", &config.data).is_none()
+        {
+            return Err(unsupported(
+                "synthetic lengths with _min/_max",
+                "genai-bench's traffic scenarios are D(in,out), N(mean,std)/(mean,std) and U(min,max)/(min,max); give data.kind = \"scenario\" with one of them",
+            ));
+        }
+        if c.max_seconds.is_none() && c.max_requests.is_none() {
+            return Err(ConfigError::MissingKey {
+                key: "constraints.max_requests".to_owned(),
+                hint: Some("genai-bench needs a limit per run".to_owned()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
+        self.validate(config)?;
+        let mut report = Report::new(NAME, config);
+        report.warnings.extend(command::warnings(config));
+        let key = std::env::var(&config.target.api_key_env)
+            .ok()
+            .filter(|k| !config.target.api_key_env.is_empty() && !k.is_empty());
+        let secrets: Vec<String> = key.iter().cloned().collect();
+        let (run_dir, temporary) = match &self.options.run_dir {
+            Some(dir) => (dir.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "llm-bench-genai-bench-{}-{}",
+                    std::process::id(),
+                    Timestamp::now().unix_micros()
+                )),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(run_dir.join("logs")).map_err(|e| {
+            failed(format!(
+                "cannot create the run directory {}: {e}",
+                run_dir.display()
+            ))
+        })?;
+        let planned = config.plan();
+        let of = planned.len();
+        let mut versions_checked = false;
+        for (index, step) in planned.iter().enumerate() {
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            let PlannedStrategy::Fixed(strategy) = &step.strategy else {
+                continue; // validate() admits no rate profiles
+            };
+            let point = Point {
+                scenario: command::scenario_for(&step.workload, &config.data)
+                    .unwrap_or_else(|| step.workload.clone()),
+                concurrency: strategy.streams.unwrap_or(1),
+            };
+            ctx.progress.event(&ProgressEvent::BenchmarkStarted {
+                index,
+                of: Some(of),
+                strategy: strategy.clone(),
+                workload: step.workload.clone(),
+            });
+            let folder = format!("point{index}");
+            let invocation = command::build(
+                config,
+                &self.options,
+                &point,
+                &folder,
+                &run_dir,
+                key.as_deref(),
+            );
+            let limit = config
+                .constraints
+                .max_seconds
+                .map_or(24.0 * 3600.0, |s| (s / 60.0).ceil().max(1.0) * 60.0);
+            let timeout = Duration::from_secs_f64(limit + self.options.overhead_seconds);
+            let mut started: Option<Timestamp> = None;
+            let spawned = Timestamp::now();
+            let finished = process::run(
+                &invocation,
+                &run_dir,
+                timeout,
+                &ctx.cancel,
+                &secrets,
+                |line| {
+                    tracing::debug!(target: "genai_bench", "{line}");
+                    if started.is_none() && line.contains("Starting benchmark with concurrency") {
+                        started = Some(Timestamp::now());
+                    }
+                },
+            )
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    EngineError::Config(ConfigError::InvalidValue {
+                        key: format!("engines.{NAME}.command"),
+                        message: format!("`{}` was not found; {INSTALL_HINT}", invocation.program),
+                    })
+                } else {
+                    failed(format!("cannot start `{}`: {e}", invocation.program))
+                }
+            })?;
+            scrub(&invocation.results, &run_dir.join("logs"), &secrets);
+            let context = parse::Context {
+                index,
+                strategy: strategy.clone(),
+                workload: step.workload.clone(),
+                started: started.unwrap_or(spawned),
+                warmup_ratio: match config.warmup {
+                    Some(Transient::Fraction(f)) => f,
+                    _ => 0.0,
+                },
+                cooldown_ratio: match config.cooldown {
+                    Some(Transient::Fraction(f)) => f,
+                    _ => 0.0,
+                },
+                max_requests: config.constraints.max_requests,
+                max_seconds: config.constraints.max_seconds,
+                secrets: &secrets,
+            };
+            let parsed = parse::folder(&invocation.results, &context);
+            let benchmark = match (parsed, finished.stopped) {
+                (Ok(parsed), stopped) => {
+                    if !versions_checked {
+                        versions_checked = true;
+                        if let Some(v) = parsed.version.as_deref().filter(|v| *v != TESTED_VERSION)
+                        {
+                            report.warnings.push(Warning {
+                                code: "genai_bench_version".to_owned(),
+                                message: format!("genai-bench {v} ran; this adapter is tested with {TESTED_VERSION}"),
+                            });
+                        }
+                    }
+                    let mut b = parsed.benchmark;
+                    if stopped == Some(process::Stopped::Cancelled) {
+                        b.stopped_by = Some(StopReason::Interrupted);
+                    }
+                    b
+                }
+                (Err(_), Some(process::Stopped::Cancelled)) => empty(
+                    index,
+                    strategy,
+                    &step.workload,
+                    spawned,
+                    Some(StopReason::Interrupted),
+                    "interrupted before genai-bench wrote results".to_owned(),
+                ),
+                (Err(why), stopped) => {
+                    let how = match (stopped, finished.status.code()) {
+                        (Some(process::Stopped::Timeout), _) => format!("was stopped after {:.0} s (its time limit plus engines.{NAME}.overhead_seconds)", timeout.as_secs_f64()),
+                        (_, Some(code)) => format!("exited with status {code}"),
+                        (_, None) => "was killed by a signal".to_owned(),
+                    };
+                    let tail = finished.tail.join("\n");
+                    if index == 0 && finished.status.code() == Some(2) {
+                        // A usage error: every point would fail the same way.
+                        return Err(failed(format!("genai-bench {how} ({why}); a usage error, so the installed genai-bench may not be {TESTED_VERSION} ({INSTALL_HINT}). Its last output:\n{tail}")));
+                    }
+                    tracing::warn!("genai-bench point {index} failed: {how}: {why}");
+                    empty(index, strategy, &step.workload, spawned, None, format!("genai-bench {how} and left no usable results ({why}); its last output:\n{tail}"))
+                }
+            };
+            ctx.progress.event(&ProgressEvent::BenchmarkFinished {
+                index,
+                benchmark: Box::new(benchmark.clone()),
+            });
+            report.benchmarks.push(benchmark);
+        }
+        if temporary {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        } else {
+            report.warnings.push(Warning {
+                code: "genai_bench_files".to_owned(),
+                message: format!(
+                    "genai-bench's own results, logs and plots are in {}",
+                    run_dir.display()
+                ),
+            });
+        }
+        report.interrupted = ctx.cancel.is_cancelled();
+        report.ended_at = Timestamp::now();
+        Ok(report)
+    }
+}
+
+/// A benchmark that measured nothing, with the reason as a warning.
+fn empty(
+    index: usize,
+    strategy: &bench_core::schema::Strategy,
+    workload: &str,
+    at: Timestamp,
+    stopped_by: Option<StopReason>,
+    why: String,
+) -> Benchmark {
+    Benchmark {
+        index,
+        strategy: strategy.clone(),
+        workload: workload.to_owned(),
+        window: Window {
+            start: at,
+            end: at,
+            duration_s: 0.0,
+        },
+        requests: RequestTotals::default(),
+        errors: Vec::new(),
+        stopped_by,
+        warnings: vec![Warning {
+            code: "genai_bench_failed".to_owned(),
+            message: why,
+        }],
+        metrics: Metrics {
+            request_latency_ms: None,
+            ttft_ms: None,
+            itl_ms: None,
+            tpot_ms: None,
+            decode_time_ms: None,
+            schedule_lag_ms: None,
+            latency_from_intended_send_ms: None,
+            prompt_tokens: None,
+            output_tokens: None,
+            rates: Rates {
+                requests_per_s: None,
+                output_tokens_per_s: None,
+                total_tokens_per_s: None,
+                concurrency: None,
+            },
+        },
+        goodput: None,
+    }
+}
+
+fn failed(message: String) -> EngineError {
+    EngineError::Failed {
+        engine: NAME.to_owned(),
+        source: message.into(),
+    }
+}
+
+/// genai-bench writes the API key in plain text into `experiment_metadata.json` (`cmd`) and its
+/// log; blank it there, since those files stay on disk.
+fn scrub(results: &Path, logs: &Path, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let files = [results, logs]
+        .into_iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "log"));
+    for file in files {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let clean = process::blank(&text, secrets);
+            if clean != text {
+                let _ = std::fs::write(&file, clean);
+            }
+        }
+    }
+}

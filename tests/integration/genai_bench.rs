@@ -1,0 +1,169 @@
+//! The genai-bench engine: its refusals, and the real genai-bench end to end against the
+//! embedded mock (when `LLM_BENCH_GENAI_BENCH` names its executable; `.ci/run` installs it).
+
+use bench_core::Report;
+
+use crate::llm_bench;
+
+/// The genai-bench executable for the end-to-end tests: required when the slow suites run.
+fn genai_bench() -> Option<String> {
+    let path = std::env::var("LLM_BENCH_GENAI_BENCH")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if path.is_none() && std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        panic!("LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_GENAI_BENCH=<path to genai-bench> (.ci/run installs it)");
+    }
+    if path.is_none() {
+        eprintln!("skipped: set LLM_BENCH_GENAI_BENCH to a genai-bench 0.0.5 executable to run it");
+    }
+    path
+}
+
+fn config(dir: &std::path::Path, engine_lines: &str, rest: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "benchmark_engine = \"genai-bench\"\n{rest}\n[data]\nkind = \"scenario\"\nscenario = \"D(100,20)\"\ntokenizer = {:?}\n[engines.genai-bench]\n{engine_lines}\n",
+            bench_tests::test_tokenizer().display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn what_genai_bench_cannot_do_is_refused_naming_the_field_and_the_native_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rest, expected) in [
+        ("[profile]\nkind = \"constant\"\nrates = [5]\n[constraints]\nmax_requests = 5", "constant"),
+        ("[profile]\nkind = \"concurrent\"\nstreams = [2]\n[constraints]\nmax_requests = 5\nmax_error_rate = 0.1", "constraints.max_error_rate"),
+        ("[profile]\nkind = \"synchronous\"\n[constraints]\nmax_seconds = 60\n[warmup]\nseconds = 5", "warmup in seconds"),
+    ] {
+        let path = config(dir.path(), "", rest);
+        let out = llm_bench(["validate", "--config", path.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{rest}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{expected}: {}", out.stderr);
+        assert!(out.stderr.contains("native"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_missing_genai_bench_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "command = \"/nonexistent/bin/genai-bench\"",
+        "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 2",
+    );
+    let out = llm_bench(["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pip install genai-bench==0.0.5"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The real genai-bench against the embedded mock (TTFT 20 ms, ITL 5 ms), then the native
+/// engine on the same config: the same schema, figures that agree where both measure.
+#[test]
+fn the_real_genai_bench_runs_against_the_embedded_mock_and_agrees_with_native() {
+    let Some(executable) = genai_bench() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let report = dir.path().join("report.json");
+    let path = config(
+        dir.path(),
+        &format!("command = {executable:?}"),
+        &format!(
+            "[target.mock]\nttft_ms = 20\nitl_ms = 5\nlog = {:?}\n[profile]\nkind = \"concurrent\"\nstreams = [1, 4]\n\
+             [constraints]\nmax_seconds = 60\nmax_requests = 20\n[[output]]\npath = {:?}",
+            truth.display().to_string(),
+            report.display().to_string()
+        ),
+    );
+    let out = llm_bench(["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let genai: Report = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(genai.engine, "genai-bench");
+    assert_eq!(genai.benchmarks.len(), 2);
+    let seen = std::fs::read_to_string(&truth).unwrap().lines().count() as u64;
+    let counted: u64 = genai.benchmarks.iter().map(|b| b.requests.total).sum();
+    // genai-bench drops what is in flight when a run stops: at most one per stream.
+    assert!(
+        counted <= seen && seen <= counted + 1 + 4,
+        "the mock saw {seen} requests, the report counts {counted}"
+    );
+    for b in &genai.benchmarks {
+        assert!(b.requests.successful >= 20, "{:?}", b.requests);
+        let m = &b.metrics;
+        let ttft = m.ttft_ms.as_ref().unwrap().successful.as_ref().unwrap();
+        // 20 ms served; genai-bench adds a new connection per request and its own loop.
+        assert!(
+            ttft.median >= 20.0 && ttft.median < 40.0,
+            "TTFT p50 {} ms",
+            ttft.median
+        );
+        let output = m
+            .output_tokens
+            .as_ref()
+            .unwrap()
+            .successful
+            .as_ref()
+            .unwrap();
+        assert_eq!((output.min, output.max), (20.0, 20.0), "ignore_eos sent");
+        assert!(
+            m.itl_ms.is_none(),
+            "genai-bench records no per-chunk timing"
+        );
+    }
+    assert!(!out.stdout.contains("Traceback"));
+
+    // The same config on the native engine.
+    let native_report = dir.path().join("native.json");
+    let out = llm_bench([
+        "run",
+        "--config",
+        path.to_str().unwrap(),
+        "--set",
+        "benchmark_engine=native",
+        "--set",
+        "engines={}",
+        "--set",
+        &format!(
+            "output=[{{path={:?}}}]",
+            native_report.display().to_string()
+        ),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let native: Report = serde_json::from_slice(&std::fs::read(&native_report).unwrap()).unwrap();
+    assert_eq!(native.benchmarks.len(), genai.benchmarks.len());
+    for (n, g) in native.benchmarks.iter().zip(&genai.benchmarks) {
+        assert_eq!(n.strategy, g.strategy);
+        let p50 = |b: &bench_core::schema::Benchmark| {
+            b.metrics
+                .ttft_ms
+                .as_ref()
+                .unwrap()
+                .successful
+                .as_ref()
+                .unwrap()
+                .median
+        };
+        // The native client keeps connections alive and times more tightly.
+        assert!(
+            p50(n) <= p50(g) + 1.0,
+            "native {} vs genai-bench {}",
+            p50(n),
+            p50(g)
+        );
+        assert!(
+            p50(n) >= 20.0 && p50(n) < 25.0,
+            "native TTFT p50 {}",
+            p50(n)
+        );
+    }
+}
