@@ -248,7 +248,7 @@ impl PromptBuilder {
         self.verify_all.load(Ordering::Relaxed)
     }
 
-    /// Re-encode every prompt from now on, not one in [`VERIFY_EVERY`].
+    /// Re-encode every prompt from now on, not one in 32.
     pub fn verify_every_prompt(&self) {
         self.verify_all.store(true, Ordering::Relaxed);
     }
