@@ -185,7 +185,7 @@ fn input_problems_exit_2_with_the_path() {
         "-c".as_ref(),
         config.as_os_str(),
         "-o".as_ref(),
-        "x.html".as_ref(),
+        "x.txt".as_ref(),
     ]);
     assert_eq!(out.code, exit_codes::BAD_INPUT);
     assert!(

@@ -125,7 +125,7 @@ fn bad_configs_name_the_key_the_value_and_the_fix() {
         ("warmup={ seconds = 40 }", "invalid `warmup.seconds`: 40 s is not shorter than constraints.max_seconds = 30; nothing would be measured"),
         ("data.kind=scenario", "invalid `data.prompt_tokens`: not used by data.kind = `scenario` (it reads only scenario, scenarios, samples, tokenizer, approximate); remove it or change the kind"),
         ("data.output_tokens=0", "invalid `data.output_tokens`: must be at least 1"),
-        ("output[0].path=report.html", "invalid `output.path`: cannot tell the format of `report.html` from its extension `.html`; use .json, .yaml, .yml or .csv, or set `format`"),
+        ("output[0].path=report.txt", "invalid `output.path`: cannot tell the format of `report.txt` from its extension `.txt`; use .json, .yaml, .yml, .csv or .html, or set `format`"),
         ("seed=-3", "invalid `seed`: invalid value: integer `-3`, expected u64"),
         ("benchmark_engine=\"\"", "invalid `benchmark_engine`: must name an engine, e.g. `native`"),
     ];

@@ -9,6 +9,7 @@ mod genai_bench;
 mod mock;
 mod native;
 mod registry;
+mod report;
 
 use std::path::PathBuf;
 

@@ -20,8 +20,11 @@ pub(crate) enum Command {
     Engines,
     /// Check a config without running it, and print the benchmarks it would run.
     Validate(ConfigArgs),
-    /// Re-render a saved report (JSON or YAML) as JSON, YAML, CSV or the summary table.
+    /// Re-render a saved report (JSON or YAML) as JSON, YAML, CSV, HTML, the autotuner's object or
+    /// the summary table.
     Report(ReportArgs),
+    /// Compare saved reports side by side, flagging differences beyond a tolerance (exit 3).
+    Compare(CompareArgs),
     /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
     MockServer(crate::mock::MockServerArgs),
     /// Print the JSON Schema of the config or of the report.
@@ -44,6 +47,19 @@ pub(crate) struct ReportArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// Two or more reports written by `llm-bench run`; the first is the baseline.
+    #[arg(required = true, num_args = 2..)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Relative difference from the baseline above which a value is flagged (0.1 = 10 %).
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) tolerance: f64,
+    /// Also write the comparison here: .html or .json (atomically). Repeatable.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum ReportFormat {
     /// The console summary table.
@@ -54,6 +70,10 @@ pub(crate) enum ReportFormat {
     Yaml,
     /// One row per benchmark.
     Csv,
+    /// A self-contained HTML page with charts.
+    Html,
+    /// The autotuner's metrics object (genai-bench's shape, times in seconds).
+    Autotuner,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +82,10 @@ pub(crate) enum SchemaKind {
     Config,
     /// The report (JSON or YAML).
     Report,
+    /// The autotuner's metrics object (`--format autotuner`).
+    Autotuner,
+    /// The JSON written by `compare`.
+    Comparison,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +109,16 @@ pub(crate) struct ConfigArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    /// Run the config on each of these engines in turn (comma-separated), write each report
+    /// with the engine's name before the extension, and a comparison (`.compare.json`,
+    /// `.compare.html`) beside the first output.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMES",
+        conflicts_with = "engine"
+    )]
+    pub(crate) engines: Vec<String>,
     /// Do not report progress while running.
     #[arg(long)]
     pub(crate) no_progress: bool,

@@ -6,5 +6,7 @@ pub const OK: u8 = 0;
 pub const RUN_FAILED: u8 = 1;
 /// Bad input: config, data, flags. Nothing was sent to the server.
 pub const BAD_INPUT: u8 = 2;
+/// `compare` found values that differ beyond the tolerance.
+pub const DIFFERENT: u8 = 3;
 /// Interrupted by SIGINT or SIGTERM; the partial report was written.
 pub const INTERRUPTED: u8 = 130;

@@ -2,6 +2,7 @@
 //! runtime, reads and writes files, installs logging and chooses exit codes.
 
 mod cli;
+mod compare;
 mod engines;
 pub mod exit_codes;
 mod files;
@@ -46,7 +47,7 @@ fn init_logging() {
 }
 
 /// A failure with its exit code.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     error: anyhow::Error,
 }
@@ -94,6 +95,7 @@ pub fn run(
         Command::Validate(args) => validate_command(&args, stdout),
         Command::MockServer(args) => mock::serve(&args, stdout),
         Command::Report(args) => rerender(&args, stdout),
+        Command::Compare(args) => compare::command(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
     };
     match result {
@@ -152,7 +154,6 @@ fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
 
 fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let mut config = load_config(&args.config)?;
-    let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
     if config.outputs.is_empty() {
         let stamp = bench_core::schema::Timestamp::now().to_string();
         let stamp: String = stamp
@@ -165,6 +166,100 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
             format: None,
         });
     }
+    // Every engine is resolved (and the config validated for it) before anything runs.
+    let names = if args.engines.is_empty() {
+        vec![config.benchmark_engine.clone()]
+    } else {
+        args.engines.clone()
+    };
+    let several = names.len() > 1;
+    if let Some(twice) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+    {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "--engines names `{twice}` twice; each engine runs once"
+        )));
+    }
+    let mut planned = Vec::new();
+    for name in &names {
+        let mut per_engine = config.clone();
+        per_engine.benchmark_engine = name.clone();
+        if several {
+            for output in &mut per_engine.outputs {
+                output.path = with_suffix(&output.path, name);
+            }
+        }
+        let engine = registry::engine_for(&per_engine).map_err(Failure::bad_input)?;
+        planned.push((per_engine, engine));
+    }
+    let context = run_context(args)?;
+    let mut reports = Vec::new();
+    let mut interrupted = false;
+    for (per_engine, engine) in planned {
+        if context.cancel.is_cancelled() {
+            break;
+        }
+        let report = execute(&per_engine, engine.as_ref(), &context)?;
+        write_outputs(&report, &per_engine.outputs)?;
+        let _ = write!(stdout, "{}", bench_core::render::summary_table(&report));
+        for output in &per_engine.outputs {
+            let _ = writeln!(stdout, "wrote {}", output.path);
+        }
+        interrupted |= report.interrupted;
+        reports.push((per_engine.benchmark_engine.clone(), report));
+    }
+    if reports.len() > 1 {
+        let comparison = bench_core::compare::compare(&reports, COMPARE_TOLERANCE);
+        let _ = write!(stdout, "{}", comparison.table());
+        let first = &config.outputs[0].path;
+        let json = serde_json::to_string_pretty(&comparison)
+            .context("cannot render the comparison")
+            .map_err(Failure::run_failed)?;
+        for (path, text) in [
+            (with_suffix_ext(first, "compare", "json"), json),
+            (with_suffix_ext(first, "compare", "html"), comparison.html()),
+        ] {
+            files::write_atomically(Path::new(&path), text.as_bytes())
+                .map_err(Failure::run_failed)?;
+            let _ = writeln!(stdout, "wrote {path}");
+        }
+    }
+    Ok(if interrupted {
+        exit_codes::INTERRUPTED
+    } else {
+        exit_codes::OK
+    })
+}
+
+/// The tolerance of the comparison `run --engines` writes (`compare` takes `--tolerance`).
+const COMPARE_TOLERANCE: f64 = 0.1;
+
+/// `report.json` with `native` becomes `report.native.json`.
+fn with_suffix(path: &str, suffix: &str) -> String {
+    let p = Path::new(path);
+    match p.extension().and_then(|e| e.to_str()) {
+        Some(ext) => with_suffix_ext(path, suffix, ext),
+        None => format!("{path}.{suffix}"),
+    }
+}
+
+/// `report.json` with `compare` and `html` becomes `report.compare.html`.
+fn with_suffix_ext(path: &str, suffix: &str, extension: &str) -> String {
+    let p = Path::new(path);
+    let stem = p
+        .file_stem()
+        .map_or_else(|| path.to_owned(), |s| s.to_string_lossy().into_owned());
+    let name = format!("{stem}.{suffix}.{extension}");
+    match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir.join(name).to_string_lossy().into_owned(),
+        None => name,
+    }
+}
+
+/// Progress sinks and the cancellation token of a run.
+fn run_context(args: &RunArgs) -> Result<RunContext, Failure> {
     let mut sinks: Vec<Arc<dyn bench_core::progress::ProgressSink>> = Vec::new();
     if !args.no_progress {
         sinks.push(Arc::new(progress::LogProgress::new()));
@@ -184,10 +279,18 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         sinks.push(Arc::new(progress::JsonLines::new(out)));
     }
     let progress: Arc<dyn bench_core::progress::ProgressSink> = Arc::new(progress::Fanout(sinks));
-    let cancel = CancelToken::new();
-    let context = RunContext::new(progress, cancel.clone());
+    Ok(RunContext::new(progress, CancelToken::new()))
+}
+
+/// Runs one engine on `config` (with the embedded mock around it when that is the target) and
+/// returns its report, holding the redacted config as given.
+fn execute(
+    config: &Config,
+    engine: &dyn bench_core::BenchmarkEngine,
+    context: &RunContext,
+) -> Result<Report, Failure> {
     // The embedded mock gets its own runtime, so its work never delays the client's schedule.
-    let embedded = match mock::embedded_config(&config)? {
+    let embedded = match mock::embedded_config(config)? {
         Some(settings) => Some(mock::Embedded::start(settings, &config.target)?),
         None => None,
     };
@@ -198,8 +301,8 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let runtime = runtime()?;
     // The engine sees a plain server target; the report keeps the config as given.
     let report = runtime.block_on(run_until_interrupted(
-        engine.run(&resolved, &context),
-        &cancel,
+        engine.run(&resolved, context),
+        &context.cancel,
     ));
     if let Some(embedded) = embedded {
         embedded.stop();
@@ -211,16 +314,7 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     };
     // Whatever the engine put there, the written config is the redacted one.
     report.config = config.redacted();
-    write_outputs(&report, &config.outputs)?;
-    let _ = write!(stdout, "{}", bench_core::render::summary_table(&report));
-    for output in &config.outputs {
-        let _ = writeln!(stdout, "wrote {}", output.path);
-    }
-    Ok(if report.interrupted {
-        exit_codes::INTERRUPTED
-    } else {
-        exit_codes::OK
-    })
+    Ok(report)
 }
 
 /// Runs `run` to its end. The first SIGINT or SIGTERM cancels it, so the engine returns what
@@ -359,8 +453,8 @@ fn validate_command(args: &ConfigArgs, stdout: &mut dyn Write) -> Result<u8, Fai
     Ok(exit_codes::OK)
 }
 
-fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
-    let path = &args.file;
+/// Reads a saved report (JSON, or YAML by extension).
+pub(crate) fn read_report(path: &Path) -> Result<Report, Failure> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read report {}", path.display()))
         .map_err(Failure::bad_input)?;
@@ -368,7 +462,7 @@ fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-    let report: Report = if yaml {
+    if yaml {
         serde_norway::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
     } else {
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
@@ -380,12 +474,18 @@ fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
             bench_core::schema::SCHEMA_VERSION
         )
     })
-    .map_err(Failure::bad_input)?;
+    .map_err(Failure::bad_input)
+}
+
+fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let report = read_report(&args.file)?;
     let rendered = match args.format {
         ReportFormat::Summary => bench_core::render::summary_table(&report),
         ReportFormat::Json => render_as(&report, bench_core::config::OutputFormat::Json)?,
         ReportFormat::Yaml => render_as(&report, bench_core::config::OutputFormat::Yaml)?,
         ReportFormat::Csv => render_as(&report, bench_core::config::OutputFormat::Csv)?,
+        ReportFormat::Html => render_as(&report, bench_core::config::OutputFormat::Html)?,
+        ReportFormat::Autotuner => render_as(&report, bench_core::config::OutputFormat::Autotuner)?,
     };
     match &args.output {
         Some(out) => {
@@ -406,6 +506,8 @@ fn print_schema(which: SchemaKind, stdout: &mut dyn Write) -> Result<u8, Failure
     let text = match which {
         SchemaKind::Config => bench_core::schema::config_json_schema(),
         SchemaKind::Report => bench_core::schema::report_json_schema(),
+        SchemaKind::Autotuner => bench_core::schema::autotuner_json_schema(),
+        SchemaKind::Comparison => bench_core::schema::comparison_json_schema(),
     };
     let _ = write!(stdout, "{text}");
     Ok(exit_codes::OK)

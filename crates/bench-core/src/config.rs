@@ -504,11 +504,12 @@ impl OutputSpec {
             Some("json") => Ok(OutputFormat::Json),
             Some("yaml" | "yml") => Ok(OutputFormat::Yaml),
             Some("csv") => Ok(OutputFormat::Csv),
+            Some("html" | "htm") => Ok(OutputFormat::Html),
             other => Err(ConfigError::InvalidValue {
                 key: "output.path".to_owned(),
                 message: format!(
-                    "cannot tell the format of `{}` from its extension {}; use .json, .yaml, .yml \
-                     or .csv, or set `format`",
+                    "cannot tell the format of `{}` from its extension {}; use .json, .yaml, .yml, \
+                     .csv or .html, or set `format`",
                     self.path,
                     other.map_or("(none)".to_owned(), |e| format!("`.{e}`"))
                 ),
@@ -527,6 +528,11 @@ pub enum OutputFormat {
     Yaml,
     /// One row per benchmark, flat named columns.
     Csv,
+    /// A self-contained HTML page with charts (no network needed to view it).
+    Html,
+    /// The autotuner's metrics object (genai-bench's shape, times in seconds); only by
+    /// `format = "autotuner"`, as it is also `.json`.
+    Autotuner,
 }
 
 /// An engine's own options table (`[engines.<name>]`), kept opaque until that engine parses it

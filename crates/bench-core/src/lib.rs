@@ -11,6 +11,7 @@
 //! This crate does no network or process IO and picks no async runtime.
 
 pub mod cancel;
+pub mod compare;
 pub mod config;
 mod engine;
 mod error;

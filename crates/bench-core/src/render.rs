@@ -1,6 +1,11 @@
-//! Report writers: the full report as JSON or YAML, a flat CSV row per benchmark, and the
-//! console summary table. They render to strings; writing files (atomically) is the caller's
-//! job.
+//! Report writers: the full report as JSON or YAML, a flat CSV row per benchmark, the console
+//! summary table, a self-contained HTML page (`html`, drawing with `svg`), and the autotuner's
+//! metrics object (`autotuner`). They render to strings; writing files (atomically) is the
+//! caller's job.
+
+pub mod autotuner;
+mod html;
+pub(crate) mod svg;
 
 use std::fmt::Write as _;
 
@@ -38,6 +43,16 @@ pub fn render(report: &Report, format: OutputFormat) -> Result<String, RenderErr
             message: e.to_string(),
         }),
         OutputFormat::Csv => Ok(csv(report)),
+        OutputFormat::Html => Ok(html::page(report)),
+        OutputFormat::Autotuner => serde_json::to_string_pretty(&autotuner::metrics(report))
+            .map(|mut s| {
+                s.push('\n');
+                s
+            })
+            .map_err(|e| RenderError::Serialize {
+                format: "autotuner JSON",
+                message: e.to_string(),
+            }),
     }
 }
 
@@ -191,7 +206,7 @@ fn push_row<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
     out.push_str("\r\n");
 }
 
-fn strategy_name(kind: StrategyKind) -> &'static str {
+pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
     match kind {
         StrategyKind::Synchronous => "synchronous",
         StrategyKind::Concurrent => "concurrent",
@@ -199,6 +214,18 @@ fn strategy_name(kind: StrategyKind) -> &'static str {
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
     }
+}
+
+/// `concurrent x4`, `constant @12.5/s`: how a benchmark generated load, in a few characters.
+pub(crate) fn strategy_label(s: &crate::schema::Strategy) -> String {
+    let mut label = strategy_name(s.kind).to_owned();
+    if let Some(n) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
+        let _ = write!(label, " x{n}");
+    }
+    if let Some(rate) = s.target_rate_per_s {
+        let _ = write!(label, " @{}/s", fixed(rate));
+    }
+    label
 }
 
 /// The console summary: one row per benchmark with the figures people compare, then the
@@ -212,21 +239,14 @@ pub fn summary_table(report: &Report) -> String {
         "req/s",
         "out tok/s",
         "TTFT p50/p95/p99 ms",
-        "ITL p50/p99 ms",
-        "TPOT p50 ms",
-        "latency p50/p99 ms",
+        "ITL p50/p95/p99 ms",
+        "TPOT p50/p95/p99 ms",
+        "latency p50/p95/p99 ms",
         "conc",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for b in &report.benchmarks {
-        let s = &b.strategy;
-        let mut strategy = strategy_name(s.kind).to_owned();
-        if let Some(n) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
-            let _ = write!(strategy, " x{n}");
-        }
-        if let Some(rate) = s.target_rate_per_s {
-            let _ = write!(strategy, " @{}/s", fixed(rate));
-        }
+        let strategy = strategy_label(&b.strategy);
         let pct = |split: &Option<StatusSplit<Distribution>>, picks: &[u8]| match successful(split)
         {
             Some(d) => picks
@@ -254,9 +274,9 @@ pub fn summary_table(report: &Report) -> String {
             rate(&m.rates.requests_per_s),
             rate(&m.rates.output_tokens_per_s),
             pct(&m.ttft_ms, &[50, 95, 99]),
-            pct(&m.itl_ms, &[50, 99]),
-            pct(&m.tpot_ms, &[50]),
-            pct(&m.request_latency_ms, &[50, 99]),
+            pct(&m.itl_ms, &[50, 95, 99]),
+            pct(&m.tpot_ms, &[50, 95, 99]),
+            pct(&m.request_latency_ms, &[50, 95, 99]),
             m.rates
                 .concurrency
                 .map_or("-".to_owned(), |c| fixed(c.mean)),
@@ -328,7 +348,7 @@ pub fn summary_table(report: &Report) -> String {
 }
 
 /// The summary table's percentiles: 50, 95 or 99.
-fn percentile(d: &Distribution, p: u8) -> f64 {
+pub(crate) fn percentile(d: &Distribution, p: u8) -> f64 {
     match p {
         50 => d.percentiles.p50,
         95 => d.percentiles.p95,
@@ -336,12 +356,12 @@ fn percentile(d: &Distribution, p: u8) -> f64 {
     }
 }
 
-fn successful(split: &Option<StatusSplit<Distribution>>) -> Option<&Distribution> {
+pub(crate) fn successful(split: &Option<StatusSplit<Distribution>>) -> Option<&Distribution> {
     split.as_ref().and_then(|s| s.successful.as_ref())
 }
 
 /// A figure with about three significant digits and no exponent.
-fn fixed(value: f64) -> String {
+pub(crate) fn fixed(value: f64) -> String {
     let magnitude = value.abs();
     let decimals = if magnitude >= 100.0 {
         0
@@ -353,4 +373,105 @@ fn fixed(value: f64) -> String {
         3
     };
     format!("{value:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    }
+
+    /// A real report: a 6-step sweep by the native engine against the embedded mock
+    /// (`fixtures/README.md` has the command).
+    fn sweep() -> Report {
+        serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("report-sweep.json")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Compares `text` with the committed snapshot `name`; `UPDATE_SNAPSHOTS=1` rewrites it.
+    fn snapshot(name: &str, text: &str) {
+        let path = fixtures().join("snapshots").join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{} changed; check the new output below, then run with UPDATE_SNAPSHOTS=1 and commit it:\n{text}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn the_summary_table_of_a_sweep_matches_its_snapshot() {
+        snapshot("summary.txt", &summary_table(&sweep()));
+    }
+
+    #[test]
+    fn the_autotuner_object_of_a_sweep_matches_its_snapshot() {
+        let text = render(&sweep(), OutputFormat::Autotuner).unwrap();
+        snapshot("autotuner.json", &text);
+        // Spot checks of the shape the autotuner reads.
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["num_result_files"], 6);
+        let first = &v["raw_results"][0];
+        assert_eq!(first["iteration_type"], "num_concurrency");
+        assert_eq!(first["num_concurrency"], 1);
+        // Seconds, not milliseconds: the mock's TTFT is 30 ms plus prefill.
+        let ttft = first["stats"]["ttft"]["mean"].as_f64().unwrap();
+        assert!((0.030..0.060).contains(&ttft), "{ttft}");
+        assert_eq!(v["raw_results"][2]["iteration_type"], "request_rate");
+        assert!(v["raw_results"][2]["num_concurrency"].is_null());
+        let max = v["max_output_throughput"].as_f64().unwrap();
+        assert!(v["raw_results"].as_array().unwrap().iter().all(|r| r
+            ["mean_output_throughput_tokens_per_s"]
+            .as_f64()
+            .unwrap()
+            <= max));
+    }
+
+    #[test]
+    fn the_html_page_is_self_contained_escaped_and_has_every_chart() {
+        let mut report = sweep();
+        report.benchmarks[0].workload = "<script>alert('x')</script>".to_owned();
+        report.warnings.push(crate::schema::Warning {
+            code: "test".to_owned(),
+            message: "a \"quoted\" <b>message</b> & more".to_owned(),
+        });
+        let page = render(&report, OutputFormat::Html).unwrap();
+        for id in [
+            "kpis",
+            "ttft-vs-rate",
+            "itl-vs-rate",
+            "latency-vs-rate",
+            "throughput-vs-concurrency",
+            "ttft-cdf",
+            "latency-cdf",
+            "itl-cdf",
+            "timeline",
+            "benchmarks",
+            "warnings",
+            "config",
+        ] {
+            assert!(page.contains(&format!("id=\"{id}\"")), "{id} is missing");
+        }
+        assert!(
+            !page.contains("<script"),
+            "no script, and the workload is escaped"
+        );
+        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(page.contains("a &quot;quoted&quot; &lt;b&gt;message&lt;/b&gt; &amp; more"));
+        for fetch in [" src=", " href=", "url(", "@import"] {
+            assert!(!page.contains(fetch), "nothing to fetch: {fetch}");
+        }
+        assert!(page.contains("default-src 'none'"));
+    }
 }

@@ -373,6 +373,19 @@ pub fn progress_json_schema() -> String {
     pretty(schemars::schema_for!(crate::progress::ProgressEvent))
 }
 
+/// The JSON Schema of the autotuner's metrics object (`format = "autotuner"`), as committed in
+/// `docs/schema/autotuner.schema.json`.
+pub fn autotuner_json_schema() -> String {
+    pretty(schemars::schema_for!(
+        crate::render::autotuner::AutotunerMetrics
+    ))
+}
+
+/// The JSON Schema of `llm-bench compare`'s JSON output.
+pub fn comparison_json_schema() -> String {
+    pretty(schemars::schema_for!(crate::compare::Comparison))
+}
+
 fn pretty(schema: schemars::Schema) -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema is plain JSON");
     text.push('\n');
@@ -394,6 +407,8 @@ mod tests {
             ("config.schema.json", super::config_json_schema()),
             ("report.schema.json", super::report_json_schema()),
             ("progress-event.schema.json", super::progress_json_schema()),
+            ("autotuner.schema.json", super::autotuner_json_schema()),
+            ("comparison.schema.json", super::comparison_json_schema()),
         ] {
             let path = dir.join(name);
             if update {
