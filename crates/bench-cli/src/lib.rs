@@ -6,6 +6,7 @@ mod compare;
 mod engines;
 pub mod exit_codes;
 mod files;
+mod live;
 mod mock;
 mod progress;
 
@@ -262,7 +263,12 @@ fn with_suffix_ext(path: &str, suffix: &str, extension: &str) -> String {
 fn run_context(args: &RunArgs) -> Result<RunContext, Failure> {
     let mut sinks: Vec<Arc<dyn bench_core::progress::ProgressSink>> = Vec::new();
     if !args.no_progress {
-        sinks.push(Arc::new(progress::LogProgress::new()));
+        // Live lines on a terminal, log lines every few seconds anywhere else.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            sinks.push(Arc::new(live::TerminalProgress::stderr()));
+        } else {
+            sinks.push(Arc::new(progress::LogProgress::new()));
+        }
     }
     if let Some(path) = &args.progress_json {
         let out: Box<dyn std::io::Write + Send> = if path.as_os_str() == "-" {
