@@ -101,9 +101,10 @@ fn the_real_genai_bench_runs_against_the_embedded_mock_and_agrees_with_native() 
         assert!(b.requests.successful >= 20, "{:?}", b.requests);
         let m = &b.metrics;
         let ttft = m.ttft_ms.as_ref().unwrap().successful.as_ref().unwrap();
-        // 20 ms served; genai-bench adds a new connection per request and its own loop.
+        // 20 ms served; genai-bench adds a new connection per request and its own Python
+        // loop: a few ms on an idle machine, tens on a busy one.
         assert!(
-            ttft.median >= 20.0 && ttft.median < 40.0,
+            ttft.median >= 20.0 && ttft.median < 100.0,
             "TTFT p50 {} ms",
             ttft.median
         );

@@ -466,18 +466,20 @@ async fn tokens_follow_their_deadlines_and_the_log_file_holds_the_truth() {
     let t = server.ground_truth().remove(0);
     let ttft_us = t.first_token_unix_us.unwrap() - t.admitted_unix_us.unwrap();
     let decode_us = t.last_token_unix_us.unwrap() - t.first_token_unix_us.unwrap();
-    // Loose bounds for a shared machine; `cargo xtask bench mock` measures precision.
+    // Never early; late only by what a busy shared machine adds (`cargo xtask bench mock`
+    // measures the precision itself).
     assert!(
-        (30_000..40_000).contains(&ttft_us),
+        (30_000..60_000).contains(&ttft_us),
         "server TTFT {ttft_us} us"
     );
     assert!(
-        (75_000..78_000).contains(&decode_us),
+        (75_000..95_000).contains(&decode_us),
         "19 gaps of 4 ms took {decode_us} us"
     );
+    // The client can only see tokens late, never early; a late first token shortens it.
     let client_decode = reply.event_times[20] - reply.event_times[1];
     assert!(
-        client_decode >= Duration::from_millis(75),
+        client_decode >= Duration::from_millis(70),
         "{client_decode:?}"
     );
     let stats = server.stats();

@@ -195,14 +195,16 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         let engine = registry::engine_for(&per_engine).map_err(Failure::bad_input)?;
         planned.push((per_engine, engine));
     }
-    let context = run_context(args)?;
+    let cancel = CancelToken::new();
     let mut reports = Vec::new();
     let mut interrupted = false;
     for (per_engine, engine) in planned {
-        if context.cancel.is_cancelled() {
+        if cancel.is_cancelled() {
             break;
         }
-        let report = execute(&per_engine, engine.as_ref(), &context)?;
+        let checkpoint = Arc::new(progress::Checkpoint::new(engine.name(), &per_engine));
+        let context = run_context(args, cancel.clone(), checkpoint.clone())?;
+        let report = execute(&per_engine, engine.as_ref(), &context, &checkpoint)?;
         write_outputs(&report, &per_engine.outputs)?;
         let _ = write!(stdout, "{}", bench_core::render::summary_table(&report));
         for output in &per_engine.outputs {
@@ -259,9 +261,13 @@ fn with_suffix_ext(path: &str, suffix: &str, extension: &str) -> String {
     }
 }
 
-/// Progress sinks and the cancellation token of a run.
-fn run_context(args: &RunArgs) -> Result<RunContext, Failure> {
-    let mut sinks: Vec<Arc<dyn bench_core::progress::ProgressSink>> = Vec::new();
+/// Progress sinks (with the report checkpoint) and the cancellation token of one engine's run.
+fn run_context(
+    args: &RunArgs,
+    cancel: CancelToken,
+    checkpoint: Arc<progress::Checkpoint>,
+) -> Result<RunContext, Failure> {
+    let mut sinks: Vec<Arc<dyn bench_core::progress::ProgressSink>> = vec![checkpoint];
     if !args.no_progress {
         // Live lines on a terminal, log lines every few seconds anywhere else.
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -285,7 +291,7 @@ fn run_context(args: &RunArgs) -> Result<RunContext, Failure> {
         sinks.push(Arc::new(progress::JsonLines::new(out)));
     }
     let progress: Arc<dyn bench_core::progress::ProgressSink> = Arc::new(progress::Fanout(sinks));
-    Ok(RunContext::new(progress, CancelToken::new()))
+    Ok(RunContext::new(progress, cancel))
 }
 
 /// Runs one engine on `config` (with the embedded mock around it when that is the target) and
@@ -294,6 +300,7 @@ fn execute(
     config: &Config,
     engine: &dyn bench_core::BenchmarkEngine,
     context: &RunContext,
+    checkpoint: &progress::Checkpoint,
 ) -> Result<Report, Failure> {
     // The embedded mock gets its own runtime, so its work never delays the client's schedule.
     let embedded = match mock::embedded_config(config)? {
@@ -309,6 +316,7 @@ fn execute(
     let report = runtime.block_on(run_until_interrupted(
         engine.run(&resolved, context),
         &context.cancel,
+        || checkpoint.write(),
     ));
     if let Some(embedded) = embedded {
         embedded.stop();
@@ -328,6 +336,7 @@ fn execute(
 async fn run_until_interrupted<T>(
     run: impl std::future::Future<Output = T>,
     cancel: &CancelToken,
+    on_exit: impl FnOnce(),
 ) -> T {
     tokio::pin!(run);
     tokio::select! {
@@ -344,7 +353,8 @@ async fn run_until_interrupted<T>(
     tokio::select! {
         result = &mut run => result,
         _ = wait_for_signal() => {
-            tracing::warn!("second interrupt: exiting without waiting for the engine");
+            tracing::warn!("second interrupt: exiting without waiting for the engine; the report files hold the benchmarks finished so far");
+            on_exit();
             std::process::exit(i32::from(exit_codes::INTERRUPTED));
         }
     }

@@ -122,3 +122,64 @@ impl ProgressSink for Fanout {
         }
     }
 }
+
+/// Keeps the report files current while a run goes on: after each benchmark they hold every
+/// benchmark finished so far, marked `interrupted` (true if the process dies now), so a run
+/// killed by a second signal still leaves valid files behind. The final report replaces them.
+pub(crate) struct Checkpoint {
+    report: Mutex<bench_core::Report>,
+    outputs: Vec<bench_core::config::OutputSpec>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpoint")
+    }
+}
+
+impl Checkpoint {
+    /// For a run of `engine` on `config` (the config as the user gave it, redacted here).
+    pub(crate) fn new(engine: &str, config: &bench_core::Config) -> Self {
+        let mut report = bench_core::Report::new(engine, config);
+        report.config = config.redacted();
+        report.interrupted = true;
+        Self {
+            report: Mutex::new(report),
+            outputs: config.outputs.clone(),
+        }
+    }
+
+    /// Writes every output now (atomically); a failure is logged, not fatal.
+    pub(crate) fn write(&self) {
+        let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.ended_at = bench_core::schema::Timestamp::now();
+        for output in &self.outputs {
+            let written = output
+                .resolved_format()
+                .map_err(anyhow::Error::from)
+                .and_then(|format| Ok(bench_core::render::render(&report, format)?))
+                .and_then(|text| {
+                    crate::files::write_atomically(
+                        std::path::Path::new(&output.path),
+                        text.as_bytes(),
+                    )
+                });
+            if let Err(error) = written {
+                tracing::warn!("cannot write the interim report {}: {error:#}", output.path);
+            }
+        }
+    }
+}
+
+impl ProgressSink for Checkpoint {
+    fn event(&self, event: &ProgressEvent) {
+        if let ProgressEvent::BenchmarkFinished { benchmark, .. } = event {
+            self.report
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .benchmarks
+                .push((**benchmark).clone());
+            self.write();
+        }
+    }
+}

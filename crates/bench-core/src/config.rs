@@ -318,6 +318,24 @@ pub struct Constraints {
     /// rising with confidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over_saturation: Option<OverSaturation>,
+    /// After an interruption (SIGINT, SIGTERM), seconds the requests in flight get to finish
+    /// before they are cancelled and counted incomplete (default 2; 0 cancels at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt_grace_seconds: Option<f64>,
+}
+
+/// Seconds requests in flight get to finish after an interruption, by default.
+pub const DEFAULT_INTERRUPT_GRACE_SECONDS: f64 = 2.0;
+
+impl Constraints {
+    /// The interruption grace: the configured one, else the default.
+    pub fn interrupt_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.interrupt_grace_seconds
+                .unwrap_or(DEFAULT_INTERRUPT_GRACE_SECONDS)
+                .max(0.0),
+        )
+    }
 }
 
 /// The over-saturation detector: a least-squares trend, over per-second means, of the
@@ -1006,6 +1024,14 @@ impl Constraints {
         }
         if let Some(s) = self.max_seconds {
             positive("constraints.max_seconds", s)?;
+        }
+        if let Some(g) = self.interrupt_grace_seconds {
+            if !(g.is_finite() && g >= 0.0) {
+                return Err(invalid(
+                    "constraints.interrupt_grace_seconds",
+                    format!("{g} must be zero or more seconds"),
+                ));
+            }
         }
         if self.max_requests == Some(0) {
             return Err(invalid(

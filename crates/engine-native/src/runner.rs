@@ -195,7 +195,8 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             false
         }
         () = shared.run_cancel.cancelled() => {
-            state.control.stop(StopReason::Interrupted, true);
+            // Stop scheduling; what is in flight gets the grace to finish.
+            state.control.stop(StopReason::Interrupted, false);
             false
         }
         () = &mut ticker => false,
@@ -203,7 +204,18 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     drop(ticker);
     // Whatever stopped it, the requests still out finish or are cancelled; then count them.
     if !finished {
-        load.await;
+        if shared.run_cancel.is_cancelled() {
+            let grace = tokio::time::sleep(plan.constraints.interrupt_grace());
+            tokio::select! {
+                () = &mut load => {}
+                () = grace => {
+                    state.control.in_flight.cancel();
+                    load.await;
+                }
+            }
+        } else {
+            load.await;
+        }
     }
     let end = Instant::now();
     let stopped_by = *state
