@@ -128,6 +128,10 @@ fn bad_configs_name_the_key_the_value_and_the_fix() {
         ("output[0].path=report.txt", "invalid `output.path`: cannot tell the format of `report.txt` from its extension `.txt`; use .json, .yaml, .yml, .csv or .html, or set `format`"),
         ("seed=-3", "invalid `seed`: invalid value: integer `-3`, expected u64"),
         ("benchmark_engine=\"\"", "invalid `benchmark_engine`: must name an engine, e.g. `native`"),
+        ("constraints.max_seconds=\"ten\"", "invalid `constraints.max_seconds`: invalid type: string \"ten\", expected f64"),
+        ("profile={ kind = \"constant\", rates = [-5] }", "invalid `profile.rates[0]`: -5 must be a positive number"),
+        ("profile={ kind = \"constant\", rates = [] }", "invalid `profile.rates`: is empty; give at least one rate in requests per second, e.g. [5.0]"),
+        ("profile={ kind = \"concurrent\", streams = [0] }", "invalid `profile.streams[0]`: 0 streams send nothing; use 1 or more"),
     ];
     for (given, expected) in cases {
         let error = load("config/sweep.toml", &[given]).unwrap_err().to_string();

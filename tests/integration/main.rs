@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod data;
+mod faults;
 mod genai_bench;
 mod mock;
 mod native;

@@ -28,10 +28,12 @@ pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
 /// The binary's entry point: real arguments, real stdout and stderr.
 pub fn main() -> ExitCode {
     init_logging();
+    // Not locked for the whole run: log lines and `--progress-json -` are written from the
+    // runtime's threads, which would wait on a lock held here forever.
     let code = run(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     ExitCode::from(code)
 }

@@ -202,10 +202,13 @@ fn default_seconds() -> f64 {
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// HTTP 429 with `Retry-After` and an OpenAI-style error body.
+    #[serde(rename = "http_429")]
     Http429,
     /// HTTP 500 with an error body.
+    #[serde(rename = "http_500")]
     Http500,
     /// HTTP 503 with `Retry-After` and an error body.
+    #[serde(rename = "http_503")]
     Http503,
     /// The connection is closed before any response byte.
     ResetBeforeHeaders,

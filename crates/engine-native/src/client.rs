@@ -269,6 +269,16 @@ async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) 
         if let Some(failure) = state.failure.take() {
             return Outcome::Errored(failure);
         }
+        if parser.oversized() {
+            return Outcome::Errored(Failure::new(
+                "decode",
+                None,
+                format!(
+                    "an SSE event grew past {} MiB without ending",
+                    crate::sse::MAX_EVENT_BYTES >> 20
+                ),
+            ));
+        }
         if state.done {
             return Outcome::Successful;
         }

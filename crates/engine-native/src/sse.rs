@@ -2,12 +2,19 @@
 //! network delivers: events split across reads, CRLF or CR line ends, comments, multi-line
 //! `data:`.
 
+/// Largest event accepted: a server that sends more without ending the event is broken, and
+/// the client must not buffer it without bound.
+pub(crate) const MAX_EVENT_BYTES: usize = 16 << 20;
+
 /// Accumulates bytes and yields the `data` of each complete event.
 #[derive(Debug, Default)]
 pub(crate) struct SseParser {
     buffer: Vec<u8>,
     /// Start of the unparsed part of `buffer`.
     start: usize,
+    /// `buffer[start..searched]` holds no line end: a long line arriving in many reads is
+    /// scanned once, not once per read.
+    searched: usize,
     data: String,
     has_data: bool,
 }
@@ -18,13 +25,22 @@ impl SseParser {
         self.buffer.extend_from_slice(bytes);
         loop {
             let rest = &self.buffer[self.start..];
-            let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let skip = self.searched.saturating_sub(self.start);
+            let Some(end) = rest[skip..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .map(|at| at + skip)
+            else {
+                self.searched = self.buffer.len();
                 break;
             };
             // A CR at the very end may be the first half of a CRLF: wait for the next byte.
             let terminator = if rest[end] == b'\r' {
                 match rest.get(end + 1) {
-                    None => break,
+                    None => {
+                        self.searched = self.start + end;
+                        break;
+                    }
                     Some(b'\n') => 2,
                     Some(_) => 1,
                 }
@@ -46,10 +62,17 @@ impl SseParser {
         if self.start == self.buffer.len() {
             self.buffer.clear();
             self.start = 0;
+            self.searched = 0;
         } else if self.start > 4096 && self.start * 2 > self.buffer.len() {
             self.buffer.drain(..self.start);
+            self.searched = self.searched.saturating_sub(self.start);
             self.start = 0;
         }
+    }
+
+    /// Whether the event being read has grown past [`MAX_EVENT_BYTES`].
+    pub(crate) fn oversized(&self) -> bool {
+        self.buffer.len() - self.start + self.data.len() > MAX_EVENT_BYTES
     }
 
     /// Whether bytes of an unfinished event are left (a stream cut mid-event).
@@ -134,5 +157,38 @@ mod tests {
             (vec!["a".to_owned()], true)
         );
         assert_eq!(events(&[b"data: a\n"]), (vec![], true));
+    }
+}
+
+#[cfg(test)]
+mod long_lines {
+    use super::*;
+
+    /// A 2 MB event arriving in 1 KB reads is scanned once (a quadratic scan would take
+    /// seconds here), and parsed whole.
+    #[test]
+    fn a_long_event_in_small_reads_parses_whole() {
+        let payload = "x".repeat(2 << 20);
+        let stream = format!("data: {payload}\r\n\r\ndata: [DONE]\n\n");
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        let started = std::time::Instant::now();
+        for chunk in stream.as_bytes().chunks(1024) {
+            parser.feed(chunk, |d| events.push(d.len()));
+            assert!(!parser.oversized());
+        }
+        assert_eq!(events, [payload.len(), 6]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_oversized_past_the_limit() {
+        let mut parser = SseParser::default();
+        let chunk = vec![b'y'; 1 << 20];
+        parser.feed(b"data: ", |_| {});
+        for _ in 0..(MAX_EVENT_BYTES >> 20) {
+            parser.feed(&chunk, |_| panic!("no event ends"));
+        }
+        assert!(parser.oversized());
     }
 }

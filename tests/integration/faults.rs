@@ -1,0 +1,270 @@
+//! The fault matrix: every way a server can misbehave, on every rate profile. The mock injects
+//! what it can; a raw TCP server here does the rest (never answering, a 10 MB event, an event
+//! that never ends, the wrong content type, refusing connections after the preflight).
+//! Each run must finish within its limits, put every request in exactly one outcome with an
+//! error kind, count what the server saw, and write its report.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bench_core::config::ConfigFormat;
+use bench_core::{registry, Config, Report, RunContext};
+use bench_mock::{FaultSpec, MockConfig, MockServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PROFILES: [&str; 3] = [
+    "kind = \"concurrent\"\nstreams = [2]",
+    "kind = \"constant\"\nrates = [200]",
+    "kind = \"poisson\"\nrates = [200]",
+];
+
+async fn run(url: &str, profile: &str, extra: &str) -> Report {
+    let text = format!(
+        "[target]\nurl = \"{url}\"\nmodel = \"m\"\n{extra}\n[profile]\n{profile}\n[constraints]\nmax_requests = 12\nmax_seconds = 20\n\
+         [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 6\napproximate = true\n"
+    );
+    let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+    let engine = registry::engine_for(&config).unwrap();
+    engine.run(&config, &RunContext::default()).await.unwrap()
+}
+
+/// Every mock fault, on every third request, on every rate profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mock_fault_on_every_rate_profile_is_counted() {
+    let cases: [(&str, Option<&str>); 10] = [
+        ("http_429:every=3", Some("http_status")),
+        ("http_500:every=3", Some("http_status")),
+        ("http_503:every=3", Some("http_status")),
+        ("reset_before_headers:every=3", Some("request")),
+        ("close_mid_stream:every=3,after=2", Some("stream")),
+        ("malformed_chunk:every=3,after=2", Some("decode")),
+        (
+            "error_in_stream:every=3,after=2",
+            Some("server_error_object"),
+        ),
+        ("missing_done:every=3", None),
+        ("stall:every=3,after=2,seconds=0.05", None),
+        // A stall longer than the read timeout.
+        ("stall:every=3,after=2,seconds=3", Some("timeout")),
+    ];
+    for profile in PROFILES {
+        for (spec, kind) in cases {
+            let server = MockServer::start(MockConfig {
+                faults: vec![FaultSpec::parse(spec).unwrap()],
+                ttft_ms: 2.0,
+                itl_ms: 1.0,
+                ..MockConfig::default()
+            })
+            .await
+            .unwrap();
+            let started = Instant::now();
+            let report = run(
+                &server.base_url(),
+                profile,
+                "[target.timeouts]\nread_seconds = 0.5",
+            )
+            .await;
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{profile} {spec}"
+            );
+            let b = &report.benchmarks[0];
+            let r = b.requests;
+            let what = format!("{profile} / {spec}: {r:?} {:?}", b.errors);
+            assert_eq!(r.total, 12, "{what}");
+            assert_eq!(r.successful + r.incomplete + r.errored, r.total, "{what}");
+            assert_eq!(
+                r.total as usize,
+                server.ground_truth().len(),
+                "{what}: the server saw as many"
+            );
+            assert_eq!(r.incomplete, 0, "{what}");
+            let counted: u64 = b.errors.iter().map(|e| e.count).sum();
+            assert_eq!(counted, r.errored, "{what}: every error has a kind");
+            match kind {
+                Some(kind) => {
+                    assert_eq!((r.successful, r.errored), (8, 4), "{what}");
+                    assert_eq!(b.errors.len(), 1, "{what}");
+                    assert_eq!(b.errors[0].kind, kind, "{what}");
+                }
+                None => assert_eq!(r.successful, 12, "{what}"),
+            }
+            if spec.starts_with("http_429") {
+                assert_eq!(b.errors[0].status_code, Some(429), "{what}");
+            }
+        }
+    }
+}
+
+/// What a raw server does with a completion request.
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// Reads the request and never answers.
+    Silent,
+    /// One 10 MB content event, then a normal end.
+    HugeEvent,
+    /// An event that never ends (20 MB without a line end), then close.
+    EndlessEvent,
+    /// A 200 with `text/plain`.
+    PlainText,
+}
+
+/// A raw HTTP/1.1 server on loopback: answers `GET /v1/models` (the preflight), and every
+/// other request as `misbehaviour` says. Counts the completion requests it saw.
+async fn raw_server(misbehaviour: Misbehaviour) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve(socket, misbehaviour, counter.clone()));
+        }
+    });
+    (url, seen)
+}
+
+async fn serve(mut socket: TcpStream, misbehaviour: Misbehaviour, seen: Arc<AtomicUsize>) {
+    loop {
+        // Read one request: headers, then Content-Length bytes of body.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match socket.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        if socket.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        if head.starts_with("get /v1/models") {
+            let json = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                json.len()
+            );
+            if socket.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        seen.fetch_add(1, Ordering::SeqCst);
+        let sse = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        match misbehaviour {
+            Misbehaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Misbehaviour::HugeEvent => {
+                let text = "x".repeat(10 << 20);
+                let event = format!(
+                    "{sse}data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n\
+                     data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"length\"}}]}}\n\ndata: [DONE]\n\n"
+                );
+                let _ = socket.write_all(event.as_bytes()).await;
+            }
+            Misbehaviour::EndlessEvent => {
+                let _ = socket.write_all(sse.as_bytes()).await;
+                let _ = socket.write_all(b"data: ").await;
+                let block = vec![b'z'; 1 << 20];
+                for _ in 0..20 {
+                    if socket.write_all(&block).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Misbehaviour::PlainText => {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+                    .await;
+            }
+        }
+        return;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_server_misbehaving_every_other_way_is_counted() {
+    let cases = [
+        (Misbehaviour::Silent, Some("timeout")),
+        (Misbehaviour::HugeEvent, None),
+        (Misbehaviour::EndlessEvent, Some("decode")),
+        (Misbehaviour::PlainText, Some("decode")),
+    ];
+    for profile in PROFILES {
+        for (misbehaviour, kind) in cases {
+            let (url, seen) = raw_server(misbehaviour).await;
+            let started = Instant::now();
+            let report = run(&url, profile, "[target.timeouts]\nread_seconds = 0.5").await;
+            let what = format!("{profile} / {misbehaviour:?}");
+            assert!(started.elapsed() < Duration::from_secs(15), "{what}");
+            let b = &report.benchmarks[0];
+            let r = b.requests;
+            assert_eq!(r.total, 12, "{what}: {r:?}");
+            assert_eq!(r.total as usize, seen.load(Ordering::SeqCst), "{what}");
+            match kind {
+                Some(kind) => {
+                    assert_eq!(r.errored, 12, "{what}: {r:?} {:?}", b.errors);
+                    assert_eq!(b.errors[0].kind, kind, "{what}: {:?}", b.errors);
+                }
+                None => {
+                    assert_eq!(r.successful, 12, "{what}: {:?}", b.errors);
+                    let out = b
+                        .metrics
+                        .output_tokens
+                        .as_ref()
+                        .unwrap()
+                        .successful
+                        .as_ref()
+                        .unwrap();
+                    assert_eq!(out.max, 1.0, "one content chunk, counted once");
+                }
+            }
+        }
+    }
+}
+
+/// A server that answers the preflight and then stops listening: every request is refused,
+/// and counted as a `connect` error, not a crash or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_after_the_preflight_gives_connect_errors() {
+    for profile in PROFILES {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let url = format!("http://{address}");
+        // Answer exactly one connection (the preflight), then close the listener.
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer);
+            let json = r#"{"object":"list","data":[]}"#;
+            let _ = write!(
+                socket,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            );
+        });
+        let started = Instant::now();
+        let report = run(&url, profile, "").await;
+        server.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let b = &report.benchmarks[0];
+        assert_eq!(
+            (b.requests.total, b.requests.errored),
+            (12, 12),
+            "{profile}: {:?}",
+            b.requests
+        );
+        assert_eq!(b.errors[0].kind, "connect", "{profile}: {:?}", b.errors);
+    }
+}
