@@ -17,6 +17,8 @@ commands:
   bench [mock|native|data] [--quick]
             the mock server's precision and cost; the native engine's capacity;
             token-exact prompts per second
+  soak [--seconds N] [--quick]
+            the native engine at 200 req/s for 10 minutes (or N s): RSS and fds stay flat
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -26,6 +28,19 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(&root),
         Some("codegen") => codegen(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("soak") => {
+            let mut cmd = vec![
+                "bench",
+                "--quiet",
+                "-p",
+                "engine-native",
+                "--bench",
+                "soak",
+                "--",
+            ];
+            cmd.extend(args[1..].iter().map(String::as_str));
+            cargo(&root, &cmd, &[])
+        }
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");
             Ok(())

@@ -430,3 +430,69 @@ mod tests {
         assert!(error.contains("concurrency 2, not 4"), "{error}");
     }
 }
+
+/// Property tests: whatever JSON genai-bench (or a broken disk) leaves, reading it returns a
+/// benchmark or an error, never a panic.
+#[cfg(test)]
+mod properties {
+    use bench_core::schema::StrategyKind;
+    use proptest::prelude::*;
+
+    use super::{folder, Context, Timestamp};
+
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z_]{0,8}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("aggregated_metrics".to_owned()),
+                        Just("individual_request_metrics".to_owned()),
+                        Just("_time_unit".to_owned()),
+                        Just("run_duration".to_owned()),
+                        Just("ttft".to_owned()),
+                        Just("error_code".to_owned()),
+                        Just("num_output_tokens".to_owned()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn any_run_file_parses_or_fails_cleanly(value in json(), ratio in 0.0f64..1.0) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("X_time_1s.json"), value.to_string()).unwrap();
+            let context = Context {
+                index: 0,
+                strategy: bench_core::schema::Strategy {
+                    kind: StrategyKind::Concurrent,
+                    streams: Some(1),
+                    target_rate_per_s: None,
+                    max_concurrency: None,
+                },
+                workload: "D(1,1)".to_owned(),
+                started: Timestamp::from_unix_micros(0),
+                warmup_ratio: ratio,
+                cooldown_ratio: 1.0 - ratio,
+                max_requests: None,
+                max_seconds: None,
+                secrets: &[],
+            };
+            let _ = folder(dir.path(), &context);
+        }
+    }
+}

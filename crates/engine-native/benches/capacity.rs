@@ -7,12 +7,13 @@
 //! the client's CPU per request, and the client-minus-server TTFT (server TTFT from the mock's
 //! ground truth: first token written minus request arrival).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+mod support;
 
 use bench_core::config::ConfigFormat;
 use bench_core::{registry, Config, RunContext};
-use bench_mock::{MockConfig, MockServer, RequestRecord};
+use bench_mock::RequestRecord;
+
+use crate::support::{now_unix_us, peak_rss_kib, process_cpu_seconds};
 
 // Link the engine so its registration is present.
 use engine_native as _;
@@ -20,22 +21,12 @@ use engine_native as _;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--serve-mock") {
-        serve_mock();
+        support::serve_mock();
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
     let seconds = if quick { 2.0 } else { 4.0 };
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .arg("--serve-mock")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the mock");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("mock address");
-    let url = line.trim().to_owned();
+    let (mut child, url) = support::spawn_mock();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("native-client")
@@ -144,33 +135,6 @@ fn main() {
     let _ = child.wait();
 }
 
-fn serve_mock() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let config = MockConfig {
-            ttft_ms: 5.0,
-            itl_ms: 1.0,
-            max_batch: 1_000_000,
-            record_limit: 10_000_000,
-            ..MockConfig::default()
-        };
-        let server = MockServer::start(config).await.expect("mock");
-        println!("{}", server.base_url());
-        std::io::stdout().flush().expect("flush");
-        // Serve until the parent closes our stdin.
-        tokio::task::spawn_blocking(|| {
-            let mut sink = String::new();
-            let _ = std::io::stdin().read_line(&mut sink);
-        })
-        .await
-        .expect("stdin watcher");
-        server.shutdown().await;
-    });
-}
-
 fn ground_truth(url: &str, since_unix_us: i64) -> Vec<RequestRecord> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -193,31 +157,4 @@ fn ground_truth(url: &str, since_unix_us: i64) -> Vec<RequestRecord> {
         .filter_map(|l| serde_json::from_str::<RequestRecord>(l).ok())
         .filter(|r| r.arrival_unix_us >= since_unix_us)
         .collect()
-}
-
-fn now_unix_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// User + system CPU seconds of this process (clock ticks of 1/100 s).
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc");
-    let after = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = after.split(' ').collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    ticks as f64 / 100.0
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

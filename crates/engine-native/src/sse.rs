@@ -192,3 +192,64 @@ mod long_lines {
         assert!(parser.oversized());
     }
 }
+
+/// Property tests: however the network splits the bytes, the events are the same; no input
+/// makes the parser panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse_in(chunks: &[&[u8]]) -> Vec<String> {
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        for chunk in chunks {
+            parser.feed(chunk, |d| events.push(d.to_owned()));
+        }
+        events
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_of_a_stream_gives_the_same_events(
+            events in prop::collection::vec("[^\r\n]{0,40}", 0..8),
+            crlf in any::<bool>(),
+            comment in any::<bool>(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut stream = String::new();
+            for event in &events {
+                if comment {
+                    stream.push_str(&format!(": keep-alive{end}"));
+                }
+                stream.push_str(&format!("data: {event}{end}{end}"));
+            }
+            let bytes = stream.as_bytes();
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for p in points {
+                chunks.push(&bytes[from..p]);
+                from = p;
+            }
+            chunks.push(&bytes[from..]);
+            // `data: x` loses the one space after the colon, so each event comes back as is.
+            let expected = events.clone();
+            prop_assert_eq!(parse_in(&chunks), expected.clone());
+            prop_assert_eq!(parse_in(&[bytes]), expected);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
+            let mut parser = SseParser::default();
+            for chunk in &chunks {
+                parser.feed(chunk, |_| {});
+            }
+            let _ = parser.has_partial_event();
+            let _ = parser.oversized();
+        }
+    }
+}

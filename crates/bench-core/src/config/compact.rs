@@ -150,3 +150,28 @@ mod tests {
         assert!(error.contains("output_tokens"), "{error}");
     }
 }
+
+/// Property tests: whatever the document, loading it returns a config or an error, never a
+/// panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use crate::config::{Config, ConfigFormat};
+
+    proptest! {
+        #[test]
+        fn any_document_loads_or_fails_cleanly(text in "\\PC{0,200}") {
+            for format in [ConfigFormat::Toml, ConfigFormat::Yaml, ConfigFormat::Json] {
+                let _ = Config::load(&text, format, &[]);
+            }
+        }
+
+        #[test]
+        fn any_data_string_or_override_fails_cleanly(data in "[a-z_=,0-9.()/ ]{0,60}", set in "[a-z_.=\\[\\]{}0-9\" ]{0,40}") {
+            let text = format!("data = {data:?}\n[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 1\n");
+            let _ = Config::load(&text, ConfigFormat::Toml, &[]);
+            let _ = Config::load(&text, ConfigFormat::Toml, &[set]);
+        }
+    }
+}

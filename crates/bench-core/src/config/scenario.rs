@@ -341,3 +341,38 @@ mod tests {
         assert!(shown.starts_with("traffic scenario `D(100, 50)`, character 7: spaces are not allowed; valid forms: D(in,out)"), "{shown}");
     }
 }
+
+/// Property tests: no string makes the grammar panic, and every well-formed scenario parses.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_string_parses_or_fails_with_a_message(text in "\\PC{0,24}") {
+            if let Err(error) = Scenario::parse(&text) {
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn near_misses_of_the_grammar_never_panic(text in "[DNUEIR]?[(]?[0-9, /()]{0,16}") {
+            let _ = Scenario::parse(&text);
+        }
+
+        #[test]
+        fn every_well_formed_scenario_parses(a in 1u32..100_000, b in 1u32..100_000, c in 0u32..1000, d in 0u32..1000) {
+            let (lo, hi) = (a.min(b), a.max(b));
+            for text in [
+                format!("D({a},{b})"),
+                format!("N({a},{c})/({b},{d})"),
+                format!("U({lo},{hi})/({lo},{hi})"),
+            ] {
+                let parsed = Scenario::parse(&text);
+                prop_assert!(parsed.is_ok(), "{} does not parse: {:?}", text, parsed);
+            }
+        }
+    }
+}

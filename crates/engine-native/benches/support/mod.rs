@@ -1,0 +1,97 @@
+//! What the engine benchmarks share: the mock in a child process (so /proc figures are the
+//! client's alone) and readings of this process from /proc.
+
+#![allow(dead_code, reason = "each benchmark uses part of it")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use bench_mock::{MockConfig, MockServer};
+
+/// Starts this same binary with `--serve-mock`; returns the child and the mock's base URL.
+/// The mock serves until the child's stdin is closed.
+pub(crate) fn spawn_mock() -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--serve-mock")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the mock");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("mock address");
+    (child, line.trim().to_owned())
+}
+
+/// The child side of [`spawn_mock`]: the mock (TTFT 5 ms, ITL 1 ms, no batch limit).
+pub(crate) fn serve_mock() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = MockConfig {
+            ttft_ms: 5.0,
+            itl_ms: 1.0,
+            max_batch: 1_000_000,
+            record_limit: 10_000_000,
+            ..MockConfig::default()
+        };
+        let server = MockServer::start(config).await.expect("mock");
+        println!("{}", server.base_url());
+        std::io::stdout().flush().expect("flush");
+        // Serve until the parent closes our stdin.
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+        })
+        .await
+        .expect("stdin watcher");
+        server.shutdown().await;
+    });
+}
+
+pub(crate) fn now_unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// User + system CPU seconds of this process (clock ticks of 1/100 s).
+pub(crate) fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+pub(crate) fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process now, KiB.
+pub(crate) fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of this process now.
+pub(crate) fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
