@@ -268,3 +268,53 @@ async fn a_server_gone_after_the_preflight_gives_connect_errors() {
         assert_eq!(b.errors[0].kind, "connect", "{profile}: {:?}", b.errors);
     }
 }
+
+/// Retries are off by default; turned on, every attempt is a request of its own: claimed
+/// against `max_requests`, counted in the totals (so they still equal what the server saw),
+/// and recorded under its own id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_count_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    for retries in [0, 2] {
+        let server = MockServer::start(MockConfig {
+            faults: vec![FaultSpec::parse("http_429:every=3,seconds=0").unwrap()],
+            ttft_ms: 2.0,
+            itl_ms: 1.0,
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let records = dir.path().join(format!("r{retries}.jsonl"));
+        let report = run(
+            &server.base_url(),
+            "kind = \"concurrent\"\nstreams = [1]",
+            &format!(
+                "[engines.native]\nretries = {retries}\nrequest_records = {:?}",
+                records.display().to_string()
+            ),
+        )
+        .await;
+        let b = &report.benchmarks[0];
+        assert_eq!(b.requests.total, 12, "{:?}", b.requests);
+        assert_eq!(server.ground_truth().len(), 12);
+        assert_eq!((b.requests.successful, b.requests.errored), (8, 4));
+        let ids: Vec<String> = std::fs::read_to_string(&records)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let retried = ids.iter().filter(|id| id.contains(".retry")).count();
+        if retries == 0 {
+            assert_eq!(retried, 0, "{ids:?}");
+        } else {
+            // Every 429 but a last one cut by max_requests is followed by its retry.
+            assert!(retried >= 3, "{ids:?}");
+            assert!(ids.iter().any(|id| id.ends_with(".retry1")), "{ids:?}");
+        }
+    }
+}

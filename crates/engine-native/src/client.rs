@@ -47,6 +47,8 @@ pub(crate) struct Failure {
     pub(crate) kind: &'static str,
     pub(crate) status: Option<u16>,
     pub(crate) message: String,
+    /// The server's `Retry-After`, in whole seconds, when it sent one.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -64,6 +66,7 @@ impl Failure {
             kind,
             status,
             message,
+            retry_after: None,
         }
     }
 }
@@ -228,12 +231,20 @@ async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) 
     };
     let status = response.status();
     if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
             .unwrap_or(body);
-        return Outcome::Errored(Failure::new("http_status", Some(status.as_u16()), message));
+        let mut failure = Failure::new("http_status", Some(status.as_u16()), message);
+        failure.retry_after = retry_after;
+        return Outcome::Errored(failure);
     }
     if !endpoint.stream {
         return read_whole(response, exchange).await;

@@ -58,6 +58,17 @@ struct Options {
     /// Write every request's timestamps and outcome to this JSON-lines file.
     #[serde(default)]
     request_records: Option<std::path::PathBuf>,
+    /// Retry a request that failed with one of `retry_on_status` up to this many times (off by
+    /// default); every attempt counts as a request.
+    #[serde(default)]
+    retries: u32,
+    /// The HTTP statuses retried when `retries` > 0.
+    #[serde(default = "default_retry_statuses")]
+    retry_on_status: Vec<u16>,
+}
+
+fn default_retry_statuses() -> Vec<u16> {
+    vec![429, 502, 503, 504]
 }
 
 fn yes() -> bool {
@@ -378,6 +389,10 @@ impl NativeEngine {
             progress: ctx.progress.clone(),
             run_cancel: ctx.cancel.clone(),
             records,
+            retry: runner::Retry {
+                max: self.options.retries,
+                on_status: self.options.retry_on_status.clone(),
+            },
         })
     }
 }

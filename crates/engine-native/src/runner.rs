@@ -28,7 +28,23 @@ pub(crate) struct Shared {
     pub(crate) progress: Arc<dyn ProgressSink>,
     pub(crate) run_cancel: CancelToken,
     pub(crate) records: Option<crate::records::Records>,
+    pub(crate) retry: Retry,
 }
+
+/// Retries of failed requests (`[engines.native] retries`); off by default. Every attempt is a
+/// request of its own: claimed against `max_requests`, counted in the totals, recorded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Retry {
+    /// Further attempts after the first.
+    pub(crate) max: u32,
+    /// HTTP statuses that are retried.
+    pub(crate) on_status: Vec<u16>,
+}
+
+/// Longest wait before a retry, whatever `Retry-After` asks.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+/// The first wait when the server gives no `Retry-After`; it doubles per attempt.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(100);
 
 /// One benchmark to run.
 pub(crate) struct Plan {
@@ -114,34 +130,60 @@ impl Benchmarking {
         true
     }
 
-    /// Sends one claimed request and records it.
+    /// Sends one claimed request and records it; retries it, each attempt a request of its
+    /// own, when retries are on and the failure is one to retry.
     async fn request(&self, intended: Instant) {
-        let prepared = self.requests.next();
-        let exchange = client::exchange(
-            &self.shared.endpoint,
-            &prepared,
-            intended,
-            &self.control.in_flight,
-        )
-        .await;
-        if let Some(records) = &self.shared.records {
-            records.record(self.index, &prepared.id, &exchange, &self.shared.clock);
-        }
-        let (rate_exceeded, errored) = {
-            let mut aggregator = self.lock();
-            let exceeded = aggregator.on_finish(&exchange, self.constraints.max_error_rate);
-            (exceeded, aggregator.live().errored)
-        };
-        if matches!(exchange.outcome, Outcome::Errored(_)) {
+        let mut prepared = self.requests.next();
+        let mut intended = intended;
+        let first_id = prepared.id.clone();
+        for attempt in 0.. {
+            let exchange = client::exchange(
+                &self.shared.endpoint,
+                &prepared,
+                intended,
+                &self.control.in_flight,
+            )
+            .await;
+            if let Some(records) = &self.shared.records {
+                records.record(self.index, &prepared.id, &exchange, &self.shared.clock);
+            }
+            let (rate_exceeded, errored) = {
+                let mut aggregator = self.lock();
+                let exceeded = aggregator.on_finish(&exchange, self.constraints.max_error_rate);
+                (exceeded, aggregator.live().errored)
+            };
+            let Outcome::Errored(failure) = &exchange.outcome else {
+                return;
+            };
             if self
                 .constraints
                 .max_errors
                 .is_some_and(|max| errored >= max)
             {
                 self.control.stop(StopReason::MaxErrors, true);
+                return;
             } else if rate_exceeded {
                 self.control.stop(StopReason::MaxErrorRate, true);
+                return;
             }
+            let retry = &self.shared.retry;
+            let retryable = failure.status.is_some_and(|s| retry.on_status.contains(&s));
+            if !retryable || attempt >= retry.max {
+                return;
+            }
+            let wait = failure
+                .retry_after
+                .unwrap_or(FIRST_RETRY_WAIT * 2u32.saturating_pow(attempt))
+                .min(MAX_RETRY_WAIT);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.control.in_flight.cancelled() => return,
+            }
+            if !self.claim() {
+                return;
+            }
+            intended = Instant::now();
+            prepared.id = format!("{first_id}.retry{}", attempt + 1);
         }
     }
 }
