@@ -11,6 +11,21 @@ fn sweep() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bench-core/fixtures/report-sweep.json")
 }
 
+/// `llm-bench report <sweep> --format html` into `dir`.
+fn sweep_as_html(dir: &Path) -> PathBuf {
+    let html = dir.join("report.html");
+    let out = llm_bench([
+        "report",
+        sweep().to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    html
+}
+
 #[test]
 fn compare_passes_equal_reports_and_flags_a_planted_difference() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,16 +84,7 @@ fn compare_passes_equal_reports_and_flags_a_planted_difference() {
 #[test]
 fn a_saved_report_renders_as_html_and_as_the_autotuners_object() {
     let dir = tempfile::tempdir().unwrap();
-    let html = dir.path().join("r.html");
-    let out = llm_bench([
-        "report",
-        sweep().to_str().unwrap(),
-        "--format",
-        "html",
-        "-o",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let html = sweep_as_html(dir.path());
     assert!(std::fs::read_to_string(&html)
         .unwrap()
         .starts_with("<!doctype html>"));
@@ -140,16 +146,7 @@ fn console_errors(stderr: &[u8]) -> Vec<String> {
 #[test]
 fn the_html_report_renders_in_chromium_with_its_charts_and_no_console_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let html = dir.path().join("report.html");
-    let out = llm_bench([
-        "report",
-        sweep().to_str().unwrap(),
-        "--format",
-        "html",
-        "-o",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let html = sweep_as_html(dir.path());
     let Some(dom) = chromium(&["--dump-dom"], &html) else {
         return;
     };
