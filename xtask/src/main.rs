@@ -1,5 +1,6 @@
 //! Developer commands. `cargo xtask ci` is exactly what CI runs.
 
+mod real_server;
 #[cfg(test)]
 mod tidy;
 
@@ -17,6 +18,8 @@ commands:
   bench [mock|native|data] [--quick]
             the mock server's precision and cost; the native engine's capacity;
             token-exact prompts per second
+  real-server setup | start [--port 8090] [--slots 4] | stop | status
+            llama.cpp's own server (xllamacpp from PyPI) with a random-weight Llama, on 127.0.0.1
   soak [--seconds N] [--quick]
             the native engine at 200 req/s for 10 minutes (or N s): RSS and fds stay flat
 ";
@@ -28,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(&root),
         Some("codegen") => codegen(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("real-server") => real_server::command(&root, &args[1..]),
         Some("soak") => {
             let mut cmd = vec![
                 "bench",
