@@ -68,13 +68,7 @@ fn main() {
         let rss_mib = peak_rss_kib() / 1024;
         let truth = ground_truth(&url, wall_start);
         let b = &report.benchmarks[0];
-        let achieved = b
-            .metrics
-            .rates
-            .requests_per_s
-            .as_ref()
-            .and_then(|r| r.total)
-            .unwrap_or(0.0);
+        let achieved = support::achieved_rate(b);
         let lag = b
             .metrics
             .schedule_lag_ms

@@ -86,13 +86,7 @@ fn main() {
     running.store(false, Ordering::Relaxed);
     let samples = sampler.join().expect("sampler");
     let b = &report.benchmarks[0];
-    let achieved = b
-        .metrics
-        .rates
-        .requests_per_s
-        .as_ref()
-        .and_then(|r| r.total)
-        .unwrap_or(0.0);
+    let achieved = support::achieved_rate(b);
     println!(
         "requests: {} successful, {} errored, {} incomplete; achieved {achieved:.1} req/s",
         b.requests.successful, b.requests.errored, b.requests.incomplete

@@ -95,3 +95,13 @@ pub(crate) fn rss_kib() -> u64 {
 pub(crate) fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
+
+/// Requests per second the benchmark achieved (every outcome), 0 when it measured none.
+pub(crate) fn achieved_rate(b: &bench_core::schema::Benchmark) -> f64 {
+    b.metrics
+        .rates
+        .requests_per_s
+        .as_ref()
+        .and_then(|r| r.total)
+        .unwrap_or(0.0)
+}
