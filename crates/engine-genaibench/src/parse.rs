@@ -16,6 +16,9 @@ use bench_core::schema::{
 use bench_core::stats::{Outcome, SplitHistogram};
 use serde::Deserialize;
 
+/// Longest `run_duration` believed, in seconds (a year).
+const MAX_RUN_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
 /// Longest error example kept, in characters.
 const EXAMPLE_CHARS: usize = 400;
 
@@ -191,7 +194,9 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
     let duration = run
         .aggregated_metrics
         .run_duration
-        .filter(|d| d.is_finite() && *d > 0.0);
+        // A duration a run can have: positive, and not beyond a year (a broken file can say
+        // anything, and the window's end must stay a time).
+        .filter(|d| d.is_finite() && *d > 0.0 && *d < MAX_RUN_SECONDS);
     let rate = |count: f64| -> Option<StatusSplit<f64>> {
         duration.map(|d| StatusSplit {
             successful: Some(count / d),
@@ -246,7 +251,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
             start: context.started,
             end: context
                 .started
-                .plus(std::time::Duration::from_secs_f64(duration_s)),
+                .plus(std::time::Duration::try_from_secs_f64(duration_s).unwrap_or_default()),
             duration_s,
         },
         requests: RequestTotals::new(successful, 0, errored),
@@ -419,6 +424,25 @@ mod tests {
         c.cooldown_ratio = 0.2;
         let b = folder(&fixture("ok"), &c).unwrap().benchmark;
         assert_eq!(b.requests.successful, 40 - 4 - 8);
+    }
+
+    /// Found by the property test: a run file claiming an impossible duration panicked when the
+    /// window's end was computed.
+    #[test]
+    fn an_impossible_run_duration_gives_no_rate_instead_of_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for duration in ["1e300", "-5", "0"] {
+            std::fs::write(
+                dir.path().join("X_time_1s.json"),
+                format!(r#"{{"aggregated_metrics": {{"run_duration": {duration}}}, "individual_request_metrics": []}}"#),
+            )
+            .unwrap();
+            let b = folder(dir.path(), &context("D(1,1)", 2, &[]))
+                .unwrap()
+                .benchmark;
+            assert!(b.metrics.rates.requests_per_s.is_none(), "{duration}");
+            assert_eq!(b.window.duration_s, 0.0);
+        }
     }
 
     #[test]
