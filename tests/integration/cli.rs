@@ -3,7 +3,7 @@
 use bench_cli::exit_codes;
 use bench_core::Report;
 
-use super::{fixture, llm_bench};
+use super::{fixture, llm_bench, ok};
 
 #[test]
 fn engines_lists_every_compiled_in_engine_with_capabilities() {
@@ -56,14 +56,7 @@ fn run_writes_every_output_atomically_and_prints_the_summary() {
         (18, 2, 20)
     );
     assert_eq!(b.strategy.streams, Some(2));
-    let ttft = b
-        .metrics
-        .ttft_ms
-        .as_ref()
-        .unwrap()
-        .successful
-        .as_ref()
-        .unwrap();
+    let ttft = ok(&b.metrics.ttft_ms);
     assert_eq!((ttft.count, ttft.percentiles.p50), (18, 5.0));
     assert!(
         b.metrics.schedule_lag_ms.is_none(),

@@ -2,12 +2,11 @@
 //! files, and the errors for data that cannot work.
 
 use bench_core::config::ConfigFormat;
-use bench_core::schema::Distribution;
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{MockConfig, MockServer};
 use bench_tests::test_tokenizer;
 
-use crate::llm_bench;
+use crate::{llm_bench, ok};
 
 /// The mock, counting prompt tokens with the test tokenizer.
 async fn counting_mock(output_tokens: u32) -> MockServer {
@@ -38,10 +37,6 @@ fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn ok(d: &Option<bench_core::schema::StatusSplit<Distribution>>) -> &Distribution {
-    d.as_ref().unwrap().successful.as_ref().unwrap()
 }
 
 /// Every request of a spread of lengths (and of a shared prefix) is counted by the server,

@@ -14,6 +14,8 @@ use bench_mock::{FaultSpec, MockConfig, MockServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::ok;
+
 const PROFILES: [&str; 3] = [
     "kind = \"concurrent\"\nstreams = [2]",
     "kind = \"constant\"\nrates = [200]",
@@ -218,14 +220,7 @@ async fn a_raw_server_misbehaving_every_other_way_is_counted() {
                 }
                 None => {
                     assert_eq!(r.successful, 12, "{what}: {:?}", b.errors);
-                    let out = b
-                        .metrics
-                        .output_tokens
-                        .as_ref()
-                        .unwrap()
-                        .successful
-                        .as_ref()
-                        .unwrap();
+                    let out = ok(&b.metrics.output_tokens);
                     assert_eq!(out.max, 1.0, "one content chunk, counted once");
                 }
             }

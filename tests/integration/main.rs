@@ -24,6 +24,13 @@ fn fixture(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// The distribution over successful requests of a metric that must have one.
+fn ok(
+    split: &Option<bench_core::schema::StatusSplit<bench_core::schema::Distribution>>,
+) -> &bench_core::schema::Distribution {
+    split.as_ref().unwrap().successful.as_ref().unwrap()
+}
+
 /// What one in-process `llm-bench` invocation produced.
 struct Outcome {
     code: u8,

@@ -2,9 +2,11 @@
 //! and measured timings against the mock's injected values and ground truth.
 
 use bench_core::config::ConfigFormat;
-use bench_core::schema::{Benchmark, Distribution, StopReason, StrategyKind};
+use bench_core::schema::{Benchmark, StopReason, StrategyKind};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{FaultSpec, MockConfig, MockServer};
+
+use crate::ok;
 
 /// Runs the native engine on `config` (TOML, without `[target]`) against `mock`.
 async fn run(mock: &MockServer, config: &str) -> Report {
@@ -23,10 +25,6 @@ fn mock(ttft_ms: f64, itl_ms: f64) -> MockConfig {
         itl_ms,
         ..MockConfig::default()
     }
-}
-
-fn ok(d: &Option<bench_core::schema::StatusSplit<Distribution>>) -> &Distribution {
-    d.as_ref().unwrap().successful.as_ref().unwrap()
 }
 
 const DATA: &str =

@@ -6,6 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+/// Renders `report` in `output`'s format and writes it there atomically.
+pub(crate) fn write_report(
+    report: &bench_core::Report,
+    output: &bench_core::config::OutputSpec,
+) -> anyhow::Result<()> {
+    let format = output.resolved_format()?;
+    let text = bench_core::render::render(report, format)?;
+    write_atomically(Path::new(&output.path), text.as_bytes())
+}
+
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so
 /// a reader (or a crash) never sees half a file.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {

@@ -392,12 +392,7 @@ fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), Failure>
     let mut failures = Vec::new();
     // Write every output even if one fails, so nothing measured is lost.
     for output in outputs {
-        let result = output
-            .resolved_format()
-            .map_err(anyhow::Error::from)
-            .and_then(|format| Ok(bench_core::render::render(report, format)?))
-            .and_then(|text| files::write_atomically(Path::new(&output.path), text.as_bytes()));
-        if let Err(error) = result {
+        if let Err(error) = files::write_report(report, output) {
             failures.push(format!("{error:#}"));
         }
     }

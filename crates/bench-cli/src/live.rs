@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use bench_core::progress::{Phase, ProgressEvent, ProgressSink, ProgressUpdate};
-use bench_core::schema::{Benchmark, Strategy, StrategyKind};
+use bench_core::schema::{Benchmark, Strategy};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Width of the per-benchmark bar, in characters.
@@ -163,18 +163,7 @@ impl Drop for TerminalProgress {
 
 /// `concurrent x4 D(100,100)`.
 fn label(s: &Strategy, workload: &str) -> String {
-    let mut out = match s.kind {
-        StrategyKind::Synchronous => "synchronous".to_owned(),
-        StrategyKind::Concurrent => format!("concurrent x{}", s.streams.unwrap_or(1)),
-        StrategyKind::Throughput => "throughput".to_owned(),
-        StrategyKind::Constant => "constant".to_owned(),
-        StrategyKind::Poisson => "poisson".to_owned(),
-    };
-    if let Some(rate) = s.target_rate_per_s {
-        let _ = write!(out, " @{rate:.1}/s");
-    }
-    let _ = write!(out, " {workload}");
-    out
+    format!("{} {workload}", bench_core::render::strategy_label(s))
 }
 
 /// Progress in thousandths: elapsed over elapsed plus remaining, when the end is known.
@@ -235,7 +224,7 @@ fn done(b: &Benchmark) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bench_core::schema::RequestTotals;
+    use bench_core::schema::{RequestTotals, StrategyKind};
 
     use super::*;
 

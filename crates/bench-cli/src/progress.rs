@@ -154,16 +154,7 @@ impl Checkpoint {
         let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
         report.ended_at = bench_core::schema::Timestamp::now();
         for output in &self.outputs {
-            let written = output
-                .resolved_format()
-                .map_err(anyhow::Error::from)
-                .and_then(|format| Ok(bench_core::render::render(&report, format)?))
-                .and_then(|text| {
-                    crate::files::write_atomically(
-                        std::path::Path::new(&output.path),
-                        text.as_bytes(),
-                    )
-                });
+            let written = crate::files::write_report(&report, output);
             if let Err(error) = written {
                 tracing::warn!("cannot write the interim report {}: {error:#}", output.path);
             }

@@ -217,7 +217,7 @@ pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
 }
 
 /// `concurrent x4`, `constant @12.5/s`: how a benchmark generated load, in a few characters.
-pub(crate) fn strategy_label(s: &crate::schema::Strategy) -> String {
+pub fn strategy_label(s: &crate::schema::Strategy) -> String {
     let mut label = strategy_name(s.kind).to_owned();
     if let Some(n) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
         let _ = write!(label, " x{n}");

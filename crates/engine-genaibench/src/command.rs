@@ -16,6 +16,12 @@ const NO_REQUEST_LIMIT: u64 = 1_000_000_000;
 /// Sent as the API key when the config names none: genai-bench requires one for `openai`.
 pub(crate) const PLACEHOLDER_KEY: &str = "unused";
 
+/// `--max-time-per-run` for a time limit: whole minutes, rounded up, at least one; a day
+/// without a limit.
+pub(crate) fn minutes(max_seconds: Option<f64>) -> u64 {
+    max_seconds.map_or(NO_TIME_LIMIT_MIN, |s| (s / 60.0).ceil().max(1.0) as u64)
+}
+
 /// A program, its arguments and its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Invocation {
@@ -53,9 +59,7 @@ pub(crate) fn build(
     let url = config.target.url.as_deref().unwrap_or_default();
     let base = url.trim_end_matches('/').trim_end_matches("/v1");
     let limits = &config.constraints;
-    let minutes = limits
-        .max_seconds
-        .map_or(NO_TIME_LIMIT_MIN, |s| (s / 60.0).ceil().max(1.0) as u64);
+    let minutes = minutes(limits.max_seconds);
     args.push("benchmark".to_owned());
     // Order matters: --api-backend, then --api-key, then --task, then the rest.
     let mut push = |flag: &str, value: String| {
@@ -158,7 +162,7 @@ pub(crate) fn scenario_for(label: &str, data: &Data) -> Option<String> {
 pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
     let mut warnings = Vec::new();
     if let Some(s) = config.constraints.max_seconds {
-        let minutes = (s / 60.0).ceil().max(1.0);
+        let minutes = minutes(Some(s)) as f64;
         if minutes * 60.0 > s {
             warnings.push(Warning {
                 code: "rounded_duration".to_owned(),

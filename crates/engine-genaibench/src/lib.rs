@@ -321,10 +321,7 @@ impl BenchmarkEngine for GenaiBench {
                 &run_dir,
                 key.as_deref(),
             );
-            let limit = config
-                .constraints
-                .max_seconds
-                .map_or(24.0 * 3600.0, |s| (s / 60.0).ceil().max(1.0) * 60.0);
+            let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
             let timeout = Duration::from_secs_f64(limit + self.options.overhead_seconds);
             let mut started: Option<Timestamp> = None;
             let spawned = Timestamp::now();
