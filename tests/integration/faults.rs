@@ -111,6 +111,9 @@ enum Misbehaviour {
     EndlessEvent,
     /// A 200 with `text/plain`.
     PlainText,
+    /// A complete chunked stream that announces keep-alive, then a close without notice
+    /// (llama.cpp's server does this after every stream).
+    ClosesAfterStream,
 }
 
 /// A raw HTTP/1.1 server on loopback: answers `GET /v1/models` (the preflight), and every
@@ -160,9 +163,32 @@ async fn serve(mut socket: TcpStream, misbehaviour: Misbehaviour, seen: Arc<Atom
             }
             continue;
         }
-        seen.fetch_add(1, Ordering::SeqCst);
         let sse = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        let content = r#"{"choices":[{"index":0,"text":"ok","finish_reason":"length"}]}"#;
+        // Like llama.cpp: keep-alive announced, the stream ended, then the socket closed.
+        let keep_alive_then_close = |events: usize| {
+            let mut reply = String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nkeep-alive: timeout=5, max=100\r\ntransfer-encoding: chunked\r\n\r\n");
+            for event in std::iter::repeat_n(format!("data: {content}\n\n"), events)
+                .chain(["data: [DONE]\n\n".to_owned()])
+            {
+                reply.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
+            }
+            reply + "0\r\n\r\n"
+        };
+        if head.contains("x-llm-bench-probe:") {
+            // The native engine's connection probe: answered as the others, not counted.
+            let reply = match misbehaviour {
+                Misbehaviour::ClosesAfterStream => keep_alive_then_close(1),
+                _ => format!("{sse}data: {content}\n\ndata: [DONE]\n\n"),
+            };
+            let _ = socket.write_all(reply.as_bytes()).await;
+            return;
+        }
+        seen.fetch_add(1, Ordering::SeqCst);
         match misbehaviour {
+            Misbehaviour::ClosesAfterStream => {
+                let _ = socket.write_all(keep_alive_then_close(3).as_bytes()).await;
+            }
             Misbehaviour::Silent => {
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
@@ -226,6 +252,42 @@ async fn a_raw_server_misbehaving_every_other_way_is_counted() {
             }
         }
     }
+}
+
+/// A server that closes every connection right after a stream although it announced
+/// keep-alive (llama.cpp's): the probe finds out, every request gets its own connection, and
+/// no request is lost to the race between the close and the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_closing_after_each_stream_loses_no_request() {
+    for profile in PROFILES {
+        let (url, seen) = raw_server(Misbehaviour::ClosesAfterStream).await;
+        let report = run(&url, profile, "api = \"completions\"").await;
+        let r = report.benchmarks[0].requests;
+        assert_eq!(
+            (r.total, r.successful),
+            (12, 12),
+            "{profile}: {:?}",
+            report.benchmarks[0].errors
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 12, "{profile}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.code == "connections_not_reused"),
+            "{profile}: {:?}",
+            report.warnings
+        );
+    }
+    // A server that keeps its connections (the mock) is left alone; its probe is not counted.
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let report = run(&mock.base_url(), PROFILES[0], "").await;
+    assert!(report
+        .warnings
+        .iter()
+        .all(|w| w.code != "connections_not_reused"));
+    let stats = mock.stats();
+    assert_eq!((stats.requests, stats.probes), (12, 1));
 }
 
 /// A server that answers the preflight and then stops listening: every request is refused,

@@ -33,6 +33,7 @@ pub(crate) struct State {
     slots: Arc<Semaphore>,
     waiting: AtomicU64,
     requests: AtomicU64,
+    probes: AtomicU64,
     fault_rng: Mutex<SmallRng>,
     counter: Counter,
     pub(crate) truth: Truth,
@@ -55,6 +56,7 @@ impl State {
             timer,
             waiting: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             counter,
             truth,
             clock: Clock::new(),
@@ -69,6 +71,7 @@ impl State {
     pub(crate) fn stats(&self) -> MockStats {
         self.truth.stats(
             self.requests.load(Ordering::Relaxed),
+            self.probes.load(Ordering::Relaxed),
             self.active(),
             self.waiting.load(Ordering::Relaxed),
         )
@@ -188,6 +191,12 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             ));
         }
     };
+    if request.headers().contains_key(PROBE_HEADER) {
+        state.probes.fetch_add(1, Ordering::Relaxed);
+        // Read the body, or the connection could not be kept for the next request.
+        let _ = Limited::read(request.into_body()).await;
+        return Ok(probe_response(api));
+    }
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -218,6 +227,26 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         state.truth.push(record);
     }
     reply
+}
+
+/// The header llm-bench's native engine puts on its connection probe.
+const PROBE_HEADER: &str = "x-llm-bench-probe";
+
+/// A one-token stream for a connection probe: it only has to succeed and keep the connection.
+fn probe_response(api: Api) -> Response<MockBody> {
+    let chunk = match api {
+        Api::Chat => {
+            r#"{"id":"probe","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"length"}]}"#
+        }
+        Api::Completions => {
+            r#"{"id":"probe","object":"text_completion","choices":[{"index":0,"text":"ok","finish_reason":"length"}]}"#
+        }
+    };
+    let mut response = Response::new(MockBody::text(format!("data: {chunk}\n\ndata: [DONE]\n\n")));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response
 }
 
 async fn respond(

@@ -83,6 +83,10 @@ impl Clock {
 pub struct MockStats {
     /// Requests received on the completion routes.
     pub requests: u64,
+    /// Connection probes answered (llm-bench's native engine sends one before a run); not
+    /// in `requests`, the fault schedule or the ground truth.
+    #[serde(default)]
+    pub probes: u64,
     /// Responses by HTTP status (0: closed without a response).
     pub statuses: BTreeMap<u16, u64>,
     /// Injected faults by name.
@@ -192,11 +196,12 @@ impl Truth {
         lock(&self.records).clone()
     }
 
-    pub(crate) fn stats(&self, requests: u64, active: u64, queued: u64) -> MockStats {
+    pub(crate) fn stats(&self, requests: u64, probes: u64, active: u64, queued: u64) -> MockStats {
         let h = lock(&self.lateness_ns);
         let us = |ns: u64| ns as f64 / 1000.0;
         MockStats {
             requests,
+            probes,
             statuses: lock(&self.statuses).clone(),
             faults: lock(&self.faults).clone(),
             tokens_sent: self.tokens.load(Ordering::Relaxed),

@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod client;
+mod connection;
 mod cpu;
 mod records;
 mod runner;
@@ -65,6 +66,10 @@ struct Options {
     /// The HTTP statuses retried when `retries` > 0.
     #[serde(default = "default_retry_statuses")]
     retry_on_status: Vec<u16>,
+    /// Keep connections open between requests. Unset: yes, unless a probe before the first
+    /// benchmark finds the server closing the connection after a streamed response.
+    #[serde(default)]
+    reuse_connections: Option<bool>,
 }
 
 fn default_retry_statuses() -> Vec<u16> {
@@ -129,9 +134,31 @@ impl BenchmarkEngine for NativeEngine {
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
-        let shared = Arc::new(self.shared(config, ctx)?);
-        preflight(&shared.endpoint, config).await?;
+        let url = endpoint_url(config)?;
+        let probe_client = client_builder(config)?
+            .build()
+            .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        let models_url = preflight(&probe_client, &url, config).await?;
+        let reuse = match self.options.reuse_connections {
+            Some(reuse) => reuse,
+            None if self.options.stream => {
+                let body = self.probe_body(config);
+                let silent_close =
+                    connection::closes_streams_silently(&probe_client, &url, &models_url, body)
+                        .await;
+                silent_close != Some(true)
+            }
+            None => true,
+        };
+        drop(probe_client);
+        let shared = Arc::new(self.shared(config, ctx, url, reuse)?);
         let mut report = Report::new(NAME, config);
+        if !reuse && self.options.reuse_connections.is_none() {
+            report.warnings.push(Warning {
+                code: "connections_not_reused".to_owned(),
+                message: "the server closed its connection after a streamed response although it announced keep-alive (llama.cpp's server does), so every request opened its own connection; set engines.native.reuse_connections to choose".to_owned(),
+            });
+        }
         let planned = config.plan();
         let of = planned.len();
         // Per workload: its requests, and the synchronous and throughput rates its sweep's rate
@@ -252,14 +279,18 @@ impl BenchmarkEngine for NativeEngine {
 
 /// Refuses to start against a server that cannot be reached, rather than reporting thousands
 /// of failed requests. Any HTTP answer, even an error status, means the server is there.
-async fn preflight(endpoint: &client::Endpoint, config: &Config) -> Result<(), EngineError> {
+/// Returns the models URL it asked.
+async fn preflight(
+    client: &reqwest::Client,
+    url: &str,
+    config: &Config,
+) -> Result<String, EngineError> {
     let base = config.target.url.as_deref().unwrap_or_default();
-    let probe = endpoint
-        .url
+    let probe = url
         .rsplit_once("/v1/")
-        .map_or(endpoint.url.clone(), |(b, _)| format!("{b}/v1/models"));
-    match endpoint.client.get(&probe).send().await {
-        Ok(_) => Ok(()),
+        .map_or(url.to_owned(), |(b, _)| format!("{b}/v1/models"));
+    match client.get(&probe).send().await {
+        Ok(_) => Ok(probe),
         Err(error) if error.is_connect() || error.is_timeout() => {
             let mut cause = error.to_string();
             let mut source = std::error::Error::source(&error);
@@ -272,7 +303,7 @@ async fn preflight(endpoint: &client::Endpoint, config: &Config) -> Result<(), E
                 message: format!("cannot reach `{base}` ({cause}); check that the server is running and listening there, or leave out url to use the embedded mock"),
             }))
         }
-        Err(_) => Ok(()),
+        Err(_) => Ok(probe),
     }
 }
 
@@ -310,60 +341,97 @@ fn boundary(transient: Transient, config: &Config) -> Boundary {
     }
 }
 
-impl NativeEngine {
-    fn shared(&self, config: &Config, ctx: &RunContext) -> Result<Shared, EngineError> {
-        let failed = |message: String| EngineError::Failed {
-            engine: NAME.to_owned(),
-            source: message.into(),
-        };
-        let target = &config.target;
-        let base = target
-            .url
-            .as_deref()
-            .ok_or_else(|| {
-                failed("the target has no URL (was the embedded mock started?)".to_owned())
-            })?
-            .trim_end_matches('/');
-        let path = match target.api {
-            Api::Chat => "chat/completions",
-            Api::Completions => "completions",
-        };
-        let url = if base.ends_with("/v1") {
-            format!("{base}/{path}")
-        } else {
-            format!("{base}/v1/{path}")
-        };
-        let mut headers = reqwest::header::HeaderMap::new();
-        if !target.api_key_env.is_empty() {
-            if let Ok(key) = std::env::var(&target.api_key_env) {
-                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                    .map_err(|_| {
-                        failed(format!(
-                            "the API key in ${} is not a valid header value",
-                            target.api_key_env
-                        ))
-                    })?;
-                value.set_sensitive(true);
-                headers.insert(reqwest::header::AUTHORIZATION, value);
-            }
-        }
-        for (name, value) in &target.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| failed(format!("header `{name}`: {e}")))?;
-            let mut value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|e| failed(format!("header `{name}`: {e}")))?;
+/// An engine failure with a message.
+fn failed(message: String) -> EngineError {
+    EngineError::Failed {
+        engine: NAME.to_owned(),
+        source: message.into(),
+    }
+}
+
+/// The completion route of the target.
+fn endpoint_url(config: &Config) -> Result<String, EngineError> {
+    let target = &config.target;
+    let base = target
+        .url
+        .as_deref()
+        .ok_or_else(|| failed("the target has no URL (was the embedded mock started?)".to_owned()))?
+        .trim_end_matches('/');
+    let path = match target.api {
+        Api::Chat => "chat/completions",
+        Api::Completions => "completions",
+    };
+    Ok(if base.ends_with("/v1") {
+        format!("{base}/{path}")
+    } else {
+        format!("{base}/v1/{path}")
+    })
+}
+
+/// The HTTP client's settings: headers (the key marked sensitive), timeouts, no proxy.
+fn client_builder(config: &Config) -> Result<reqwest::ClientBuilder, EngineError> {
+    let target = &config.target;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !target.api_key_env.is_empty() {
+        if let Ok(key) = std::env::var(&target.api_key_env) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| {
+                    failed(format!(
+                        "the API key in ${} is not a valid header value",
+                        target.api_key_env
+                    ))
+                })?;
             value.set_sensitive(true);
-            headers.insert(name, value);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let timeouts = &target.timeouts;
+    }
+    for (name, value) in &target.headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| failed(format!("header `{name}`: {e}")))?;
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|e| failed(format!("header `{name}`: {e}")))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    let timeouts = &target.timeouts;
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(Duration::from_secs_f64(timeouts.connect_seconds))
+        .read_timeout(Duration::from_secs_f64(timeouts.read_seconds))
+        .tcp_nodelay(true)
+        .no_proxy())
+}
+
+impl NativeEngine {
+    /// The connection probe's request: the benchmark's kind of body, one output token.
+    fn probe_body(&self, config: &Config) -> String {
+        let mut body = match config.target.api {
+            Api::Chat => {
+                serde_json::json!({ "messages": [{ "role": "user", "content": "Hello" }] })
+            }
+            Api::Completions => serde_json::json!({ "prompt": "Hello" }),
+        };
+        let object = body.as_object_mut().expect("built as an object");
+        object.insert("model".to_owned(), config.target.model().into());
+        object.insert("max_tokens".to_owned(), 1.into());
+        object.insert("stream".to_owned(), true.into());
+        for (key, value) in &self.options.extra_body {
+            object.insert(key.clone(), value.clone());
+        }
+        body.to_string()
+    }
+
+    fn shared(
+        &self,
+        config: &Config,
+        ctx: &RunContext,
+        url: String,
+        reuse_connections: bool,
+    ) -> Result<Shared, EngineError> {
+        let timeouts = &config.target.timeouts;
         // No cap on connections: the pool grows with the profile's concurrency.
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_secs_f64(timeouts.connect_seconds))
-            .read_timeout(Duration::from_secs_f64(timeouts.read_seconds))
-            .tcp_nodelay(true)
-            .no_proxy()
-            .pool_max_idle_per_host(usize::MAX)
+        let client = client_builder(config)?
+            .pool_max_idle_per_host(if reuse_connections { usize::MAX } else { 0 })
             .build()
             .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
         let records = match &self.options.request_records {
