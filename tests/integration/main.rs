@@ -9,6 +9,7 @@ mod faults;
 mod genai_bench;
 mod mock;
 mod native;
+mod real_server;
 mod registry;
 mod report;
 

@@ -69,8 +69,8 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The venv with the server and the GGUF writer, the vocabulary, and the model; each step only
-/// when its result is missing.
+/// The venv with the server and the GGUF writer, the vocabulary, the model, and a Hugging Face
+/// tokenizer for the vocabulary (`tokenizer/`); each step only when its result is missing.
 fn setup(root: &Path, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let python = dir.join("venv/bin/python");
@@ -136,7 +136,21 @@ fn setup(root: &Path, dir: &Path) -> anyhow::Result<()> {
             "model.py",
         )?;
     }
-    println!("real server ready to start: {}", model.display());
+    let tokenizer = dir.join("tokenizer");
+    if !tokenizer.join("tokenizer.json").exists() {
+        run(
+            Command::new(&python)
+                .arg(root.join("xtask/real-server/tokenizer.py"))
+                .arg(&vocab)
+                .arg(&tokenizer),
+            "tokenizer.py",
+        )?;
+    }
+    println!(
+        "real server ready to start: {} (tokenizer {})",
+        model.display(),
+        tokenizer.display()
+    );
     Ok(())
 }
 

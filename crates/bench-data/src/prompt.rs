@@ -61,11 +61,15 @@ impl PromptBuilder {
     pub fn new(tokenizer: TokenizerFile, prefix_tokens: u32) -> Result<Self, DataError> {
         let mut counts: HashMap<&str, u32> = HashMap::new();
         let mut words = Vec::new();
+        // A word's tokens where it sits in a prompt: after another word. Alone, a
+        // SentencePiece tokenizer (LLaMA's) would count the leading space as a token of its own.
+        let anchor = tokenizer.encode("a", false)?.len();
         for word in corpus::TEXT.split_whitespace() {
             let tokens = match counts.get(word) {
                 Some(&n) => n,
                 None => {
-                    let n = tokenizer.encode(&format!(" {word}"), false)?.len() as u32;
+                    let after_anchor = tokenizer.encode(&format!("a {word}"), false)?.len();
+                    let n = after_anchor.saturating_sub(anchor).max(1) as u32;
                     counts.insert(word, n);
                     n
                 }

@@ -28,6 +28,8 @@ pub(crate) struct Exchange {
     pub(crate) content_chunks: u32,
     /// The server's `usage`, when it sent one.
     pub(crate) usage: Option<Usage>,
+    /// The server's own timings, when it sent them (llama.cpp does, in its last chunk).
+    pub(crate) server_timings: Option<ServerTimings>,
     /// Prompt tokens as the client counted them.
     pub(crate) client_prompt_tokens: u32,
     pub(crate) outcome: Outcome,
@@ -77,6 +79,15 @@ pub(crate) struct Usage {
     pub(crate) completion_tokens: Option<u64>,
 }
 
+/// llama.cpp's `timings`: how long the server spent on the prompt and per generated token.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+pub(crate) struct ServerTimings {
+    pub(crate) prompt_n: Option<u64>,
+    pub(crate) prompt_ms: Option<f64>,
+    pub(crate) predicted_n: Option<u64>,
+    pub(crate) predicted_per_token_ms: Option<f64>,
+}
+
 /// A request ready to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
@@ -101,6 +112,8 @@ struct Chunk<'a> {
     choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    timings: Option<ServerTimings>,
     #[serde(default)]
     error: Option<serde_json::Value>,
 }
@@ -164,6 +177,7 @@ pub(crate) async fn exchange(
         gaps_ms: Vec::new(),
         content_chunks: 0,
         usage: None,
+        server_timings: None,
         client_prompt_tokens: request.prompt_tokens,
         outcome: Outcome::Successful,
     };
@@ -351,6 +365,9 @@ impl StreamState {
         if let Some(usage) = chunk.usage {
             exchange.usage = Some(usage);
         }
+        if let Some(timings) = chunk.timings {
+            exchange.server_timings = Some(timings);
+        }
         for choice in chunk.choices.iter().flatten() {
             if choice.has_content() {
                 if let Some(last) = exchange.last_token {
@@ -384,6 +401,7 @@ async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Out
         }
     };
     exchange.usage = chunk.usage;
+    exchange.server_timings = chunk.timings;
     if chunk.choices.iter().flatten().any(Choice::has_content) {
         exchange.first_token = Some(now);
         exchange.last_token = Some(now);

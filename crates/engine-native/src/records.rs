@@ -36,6 +36,10 @@ struct Line<'a> {
     /// The server's count (`usage.prompt_tokens`).
     prompt_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    /// The server's own `timings` (llama.cpp): `prompt_n`, `prompt_ms`, `predicted_n`,
+    /// `predicted_per_token_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_timings: Option<crate::client::ServerTimings>,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,7 @@ impl Records {
             requested_prompt_tokens: ex.client_prompt_tokens,
             prompt_tokens: ex.usage.and_then(|u| u.prompt_tokens),
             output_tokens: ex.usage.and_then(|u| u.completion_tokens),
+            server_timings: ex.server_timings,
         };
         if let (Ok(text), Some(sender)) =
             (serde_json::to_string(&line), lock(&self.sender).as_ref())

@@ -228,6 +228,10 @@ pub(crate) struct Workload {
     template: Template,
     source: Source,
     next: Arc<AtomicU64>,
+    /// Drawn afresh for every run: it moves every prompt's text (not its length), so a
+    /// server's prompt cache that kept an earlier run's prompts (llama.cpp keeps many) cannot
+    /// serve this run's.
+    run: u64,
     /// What the report must say about this workload's data.
     pub(crate) warnings: Vec<Warning>,
 }
@@ -244,6 +248,7 @@ impl Workload {
         let data = &config.data;
         let template = Template::new(config, options, true);
         let next = Arc::new(AtomicU64::new(0));
+        let run: u64 = rand::random();
         let mut warnings = Vec::new();
         if data.kind == DataKind::File {
             return file_workload(config, options, template, warnings);
@@ -286,6 +291,7 @@ impl Workload {
                     lengths,
                     template: Template::new(config, options, true),
                     inexact: AtomicU64::new(0),
+                    run,
                 };
                 // The first prompt now, so a length the tokenizer cannot meet stops the run
                 // before it starts.
@@ -311,6 +317,7 @@ impl Workload {
             template,
             source,
             next,
+            run,
             warnings,
         };
         if let (Source::Words { .. }, Some(samples)) = (&workload.source, data.samples) {
@@ -340,6 +347,15 @@ impl Workload {
                 match fixed_words {
                     Some(words) => prompt.push_str(words),
                     None => push_words(&mut prompt, input),
+                }
+                // The run's mark in place of the first word after the lead, so an earlier
+                // run's cached prompts differ from this run's.
+                if prompt.len() > id.len() {
+                    let first = id.len() + 1;
+                    let end = prompt[first..]
+                        .find(' ')
+                        .map_or(prompt.len(), |i| first + i);
+                    prompt.replace_range(first..end, &format!("r{:x}", self.run >> 40));
                 }
                 Prepared {
                     body: self.template.render_escaped(&prompt, output),
@@ -392,13 +408,15 @@ struct Maker {
     template: Template,
     /// Prompts whose exact length could not be reached.
     inexact: AtomicU64,
+    /// The run's variant of the prompt texts ([`Workload::run`]).
+    run: u64,
 }
 
 impl Maker {
     fn make(&self, n: u64) -> Prepared {
         let id = format!("req-{n}");
         let (input, output) = self.lengths.draw();
-        let prompt = match self.builder.build(&id, input, n) {
+        let prompt = match self.builder.build(&id, input, n ^ self.run) {
             Ok(prompt) => prompt,
             Err(_) => {
                 // Checked on the first prompt; a later length that cannot be met is sent as
@@ -532,6 +550,8 @@ fn file_workload(
         template,
         source: Source::Cycle(prepared),
         next: Arc::new(AtomicU64::new(0)),
+        // A file's prompts are the user's, sent as they are.
+        run: 0,
         warnings,
     })
 }
@@ -747,6 +767,36 @@ mod tests {
             assert_eq!(p.prompt_tokens, 64);
         }
         assert!(w.run_warnings().is_empty(), "{:?}", w.run_warnings());
+    }
+
+    /// llama.cpp keeps earlier prompts in its cache: a second run must not repeat them.
+    #[test]
+    fn another_run_sends_other_prompt_texts_of_the_same_lengths() {
+        let tokenizer = TokenizerFile::load(&tokenizer_dir()).unwrap();
+        for data in [
+            "approximate = true".to_owned(),
+            format!("tokenizer = {:?}", tokenizer_dir().display().to_string()),
+        ] {
+            let config = config(&format!(
+                "kind = \"synthetic\"\nprompt_tokens = 40\noutput_tokens = 4\n{data}\n"
+            ));
+            let (one, two) = (
+                workload(&config, "x", &Map::new()),
+                workload(&config, "x", &Map::new()),
+            );
+            let (a, b) = (content(&one.next()), content(&two.next()));
+            assert_ne!(a, b, "{data}");
+            assert!(a.starts_with("req-0 ") && b.starts_with("req-0 "));
+            assert_eq!(
+                a.split(' ').count() == 40,
+                b.split(' ').count() == 40,
+                "{data}"
+            );
+            if !data.starts_with("approximate") {
+                assert_eq!(tokenizer.count(&a).unwrap(), 40);
+                assert_eq!(tokenizer.count(&b).unwrap(), 40);
+            }
+        }
     }
 
     #[test]
