@@ -161,6 +161,9 @@ fn start(root: &Path, dir: &Path, port: u16, slots: u16) -> anyhow::Result<()> {
     if dir.join("server.pid").exists() {
         stop(dir)?;
     }
+    if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        bail!("127.0.0.1:{port} is already in use (another server?); stop it or pass --port");
+    }
     let log = std::fs::File::create(dir.join("server.log"))?;
     let child = Command::new("setsid")
         .arg(dir.join("venv/bin/python"))

@@ -409,3 +409,102 @@ async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Out
     }
     Outcome::Successful
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `body` as one `text/event-stream` response to every request, in pieces of
+    /// `piece` bytes (so events arrive split as they would off a socket).
+    async fn replay(body: &'static [u8], piece: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/completions", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+                    .await;
+                for part in body.chunks(piece) {
+                    let _ = socket.write_all(part).await;
+                    let _ = socket.flush().await;
+                }
+            }
+        });
+        url
+    }
+
+    /// Streams recorded from llama.cpp's server (fixtures/sse/README.md): usage in the last
+    /// content chunk (completions), in a `choices: []` chunk of its own (chat), or not at all
+    /// (chat without `stream_options`); a role-only first chunk with `content: null`;
+    /// `timings` in the last chunk.
+    #[tokio::test]
+    async fn streams_recorded_from_llama_cpp_are_read_as_the_server_meant() {
+        // (body, (prompt, completion) tokens in its usage, its predicted_per_token_ms)
+        type Transcript = (&'static [u8], Option<(u64, u64)>, f64);
+        let transcripts: [Transcript; 4] = [
+            (
+                include_bytes!("../fixtures/sse/llamacpp-completions-usage.sse"),
+                Some((5, 5)),
+                3.814,
+            ),
+            (
+                include_bytes!("../fixtures/sse/llamacpp-completions-no-stream-options.sse"),
+                Some((5, 5)),
+                2.7435,
+            ),
+            (
+                include_bytes!("../fixtures/sse/llamacpp-chat-usage.sse"),
+                Some((19, 5)),
+                2.3405,
+            ),
+            (
+                include_bytes!("../fixtures/sse/llamacpp-chat-no-usage.sse"),
+                None,
+                2.30075,
+            ),
+        ];
+        for (i, (body, usage, per_token_ms)) in transcripts.into_iter().enumerate() {
+            for piece in [7, 4096] {
+                let endpoint = Endpoint {
+                    client: reqwest::Client::new(),
+                    url: replay(body, piece).await,
+                    stream: true,
+                    request_timeout: Some(Duration::from_secs(5)),
+                };
+                let request = Prepared {
+                    body: Bytes::from_static(b"{}"),
+                    prompt_tokens: 5,
+                    id: "req-0".to_owned(),
+                };
+                let ex = exchange(&endpoint, &request, Instant::now(), &CancelToken::new()).await;
+                assert!(matches!(ex.outcome, Outcome::Successful), "{i}: {ex:?}");
+                assert_eq!(ex.content_chunks, 5, "{i}: five tokens, one chunk each");
+                assert_eq!(ex.gaps_ms.len(), 4, "{i}");
+                assert_eq!(
+                    ex.usage
+                        .map(|u| (u.prompt_tokens.unwrap(), u.completion_tokens.unwrap())),
+                    usage,
+                    "{i}"
+                );
+                let timings = ex.server_timings.unwrap();
+                assert_eq!(timings.predicted_n, Some(5), "{i}");
+                let got = timings.predicted_per_token_ms.unwrap();
+                assert!((got - per_token_ms).abs() < 1e-3, "{i}: {got}");
+            }
+        }
+    }
+
+    /// mistral.rs puts `usage: null` in every chunk until the last: null is no usage, and
+    /// a later real one is kept.
+    #[test]
+    fn a_null_usage_is_no_usage() {
+        let chunk: Chunk<'_> = serde_json::from_str(
+            r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":null}"#,
+        )
+        .unwrap();
+        assert!(chunk.usage.is_none() && chunk.timings.is_none());
+    }
+}
