@@ -418,7 +418,7 @@ fn genai_bench_and_native_agree_on_the_real_server() {
         &config,
         format!(
             "benchmark_engine = \"genai-bench\"\n[target]\nurl = {:?}\nmodel = \"{MODEL}\"\n\
-             [profile]\nkind = \"concurrent\"\nstreams = [4]\n[constraints]\nmax_seconds = 60\nmax_requests = 24\n\
+             [profile]\nkind = \"concurrent\"\nstreams = [1, 4]\n[constraints]\nmax_seconds = 60\nmax_requests = 16\n\
              [data]\nkind = \"scenario\"\nscenario = \"D(128,32)\"\ntokenizer = {:?}\n\
              [engines.genai-bench]\ncommand = {executable:?}\n",
             server.url,
@@ -444,28 +444,44 @@ fn genai_bench_and_native_agree_on_the_real_server() {
         let out = llm_bench(args);
         assert_eq!(out.code, 0, "{engine}: {}", out.stderr);
         let report: Report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let b = &report.benchmarks[0];
-        assert!(
-            b.requests.successful >= 24,
-            "{engine}: {:?} {:?}",
-            b.requests,
-            b.errors
-        );
-        assert_eq!(b.requests.errored, 0, "{engine}: {:?}", b.errors);
-        let output = ok(&b.metrics.output_tokens);
-        assert_eq!((output.min, output.max), (32.0, 32.0), "{engine}");
+        assert_eq!(report.benchmarks.len(), 2, "{engine}");
+        for b in &report.benchmarks {
+            assert!(
+                b.requests.successful >= 16,
+                "{engine}: {:?} {:?}",
+                b.requests,
+                b.errors
+            );
+            assert_eq!(b.requests.errored, 0, "{engine}: {:?}", b.errors);
+            let output = ok(&b.metrics.output_tokens);
+            assert_eq!((output.min, output.max), (32.0, 32.0), "{engine}");
+        }
         reports.push(report);
     }
-    let p50 = |r: &Report| ok(&r.benchmarks[0].metrics.ttft_ms).median;
-    let tpot = |r: &Report| ok(&r.benchmarks[0].metrics.tpot_ms).median;
-    eprintln!(
-        "4 streams, D(128,32): TTFT p50 genai-bench {:.1} ms, native {:.1} ms; TPOT p50 genai-bench {:.2} ms, native {:.2} ms",
-        p50(&reports[0]),
-        p50(&reports[1]),
-        tpot(&reports[0]),
-        tpot(&reports[1])
+    let p50 = |r: &Report, i: usize| ok(&r.benchmarks[i].metrics.ttft_ms).median;
+    let tpot = |r: &Report, i: usize| ok(&r.benchmarks[i].metrics.tpot_ms).median;
+    let (genai, native) = (&reports[0], &reports[1]);
+    for (i, streams) in [1, 4].into_iter().enumerate() {
+        eprintln!(
+            "{streams} stream(s), D(128,32): TTFT p50 genai-bench {:.1} ms, native {:.1} ms; TPOT p50 genai-bench {:.2} ms, native {:.2} ms",
+            p50(genai, i),
+            p50(native, i),
+            tpot(genai, i),
+            tpot(native, i)
+        );
+        // The same server decodes for both.
+        assert!(
+            (tpot(genai, i) - tpot(native, i)).abs() < 0.5 * tpot(native, i),
+            "{streams}"
+        );
+    }
+    // One stream has no queue in the server, so both clients must see the server's prompt
+    // time plus a little of their own; two runs of a shared machine differ by a few ms.
+    // (With 4 streams, TTFT depends on how the streams' prompts happen to line up with the
+    // others' decoding, and two runs differ by a factor of two either way.)
+    let (g, n) = (p50(genai, 0), p50(native, 0));
+    assert!(
+        (g - n).abs() < 0.15 * n + 3.0,
+        "TTFT p50 at 1 stream: native {n} ms vs genai-bench {g} ms"
     );
-    // Both see the same server; genai-bench's Python client adds its own overhead.
-    assert!(p50(&reports[1]) < p50(&reports[0]) + 5.0);
-    assert!((tpot(&reports[0]) - tpot(&reports[1])).abs() < 0.5 * tpot(&reports[1]));
 }
