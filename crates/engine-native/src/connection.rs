@@ -17,6 +17,8 @@ pub(crate) const PROBE_HEADER: &str = "x-llm-bench-probe";
 
 /// How long the probe waits after the stream ends for the server's close to arrive.
 const CLOSE_GRACE: Duration = Duration::from_millis(100);
+/// The longest the probe may hold up the run (a slow or silent server): then nothing is known.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Sends one streamed request (`body`, one output token) and then a `GET` to `models_url` on
 /// the same client. `Some(true)` when the second went out on a new connection because the
@@ -24,6 +26,18 @@ const CLOSE_GRACE: Duration = Duration::from_millis(100);
 /// is known. (A server that sends `Connection: close` is never raced: no client reuses that
 /// connection.)
 pub(crate) async fn closes_streams_silently(
+    client: &reqwest::Client,
+    url: &str,
+    models_url: &str,
+    body: String,
+) -> Option<bool> {
+    tokio::time::timeout(PROBE_LIMIT, probe(client, url, models_url, body))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn probe(
     client: &reqwest::Client,
     url: &str,
     models_url: &str,
