@@ -32,6 +32,17 @@ fn ok(
     split.as_ref().unwrap().successful.as_ref().unwrap()
 }
 
+/// A benchmark's rate of successful requests per second.
+fn successful_rate(b: &bench_core::schema::Benchmark) -> f64 {
+    b.metrics
+        .rates
+        .requests_per_s
+        .as_ref()
+        .unwrap()
+        .successful
+        .unwrap()
+}
+
 /// What one in-process `llm-bench` invocation produced.
 struct Outcome {
     code: u8,

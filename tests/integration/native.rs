@@ -194,14 +194,7 @@ async fn a_sweep_runs_synchronous_throughput_then_rising_rates() {
         .iter()
         .map(|b| b.strategy.target_rate_per_s.unwrap())
         .collect();
-    let sync = report.benchmarks[0]
-        .metrics
-        .rates
-        .requests_per_s
-        .as_ref()
-        .unwrap()
-        .successful
-        .unwrap();
+    let sync = crate::successful_rate(&report.benchmarks[0]);
     assert!(sync < rates[0] && rates[0] < rates[1], "{sync} {rates:?}");
 }
 
