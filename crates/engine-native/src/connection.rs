@@ -29,7 +29,7 @@ pub(crate) async fn closes_streams_silently(
     client: &reqwest::Client,
     url: &str,
     models_url: &str,
-    body: String,
+    body: bytes::Bytes,
 ) -> Option<bool> {
     tokio::time::timeout(PROBE_LIMIT, probe(client, url, models_url, body))
         .await
@@ -41,7 +41,7 @@ async fn probe(
     client: &reqwest::Client,
     url: &str,
     models_url: &str,
-    body: String,
+    body: bytes::Bytes,
 ) -> Option<bool> {
     let streamed = client
         .post(url)

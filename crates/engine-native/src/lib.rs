@@ -142,7 +142,12 @@ impl BenchmarkEngine for NativeEngine {
         let reuse = match self.options.reuse_connections {
             Some(reuse) => reuse,
             None if self.options.stream => {
-                let body = self.probe_body(config);
+                let options = workload::BodyOptions {
+                    stream: true,
+                    ignore_eos: self.options.ignore_eos,
+                    extra_body: &self.options.extra_body,
+                };
+                let body = workload::single_body(config, &options, "Hello", 1);
                 let silent_close =
                     connection::closes_streams_silently(&probe_client, &url, &models_url, body)
                         .await;
@@ -403,24 +408,6 @@ fn client_builder(config: &Config) -> Result<reqwest::ClientBuilder, EngineError
 }
 
 impl NativeEngine {
-    /// The connection probe's request: the benchmark's kind of body, one output token.
-    fn probe_body(&self, config: &Config) -> String {
-        let mut body = match config.target.api {
-            Api::Chat => {
-                serde_json::json!({ "messages": [{ "role": "user", "content": "Hello" }] })
-            }
-            Api::Completions => serde_json::json!({ "prompt": "Hello" }),
-        };
-        let object = body.as_object_mut().expect("built as an object");
-        object.insert("model".to_owned(), config.target.model().into());
-        object.insert("max_tokens".to_owned(), 1.into());
-        object.insert("stream".to_owned(), true.into());
-        for (key, value) in &self.options.extra_body {
-            object.insert(key.clone(), value.clone());
-        }
-        body.to_string()
-    }
-
     fn shared(
         &self,
         config: &Config,

@@ -200,6 +200,17 @@ impl Template {
     }
 }
 
+/// One request body of the benchmark's shape for `prompt` and `max_tokens` (the connection
+/// probe's).
+pub(crate) fn single_body(
+    config: &Config,
+    options: &BodyOptions<'_>,
+    prompt: &str,
+    max_tokens: u32,
+) -> Bytes {
+    Template::new(config, options, true).render(prompt, max_tokens)
+}
+
 /// The engine options that shape every body.
 #[derive(Debug)]
 pub(crate) struct BodyOptions<'a> {
