@@ -18,8 +18,9 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// List the engines compiled into this binary with their capabilities.
     Engines,
-    /// Check a config without running it, and print the benchmarks it would run.
-    Validate(ConfigArgs),
+    /// Check everything a run checks before its first request (the config, files, engine
+    /// commands, the open-file limit, the target), and print the benchmarks it would run.
+    Validate(ValidateArgs),
     /// Re-render a saved report (JSON or YAML) as JSON, YAML, CSV, HTML, the autotuner's object or
     /// the summary table.
     Report(ReportArgs),
@@ -103,6 +104,15 @@ pub(crate) struct ConfigArgs {
     /// Repeatable.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub(crate) output: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Check everything but the target (no network).
+    #[arg(long)]
+    pub(crate) offline: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,6 +5,7 @@ mod cli;
 mod compare;
 mod engines;
 pub mod exit_codes;
+mod fds;
 mod files;
 mod live;
 mod mock;
@@ -18,10 +19,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bench_core::config::{ConfigFormat, OutputSpec};
-use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
+use bench_core::{registry, CancelToken, Config, EngineError, Preflight, Report, RunContext};
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, ConfigArgs, ReportArgs, ReportFormat, RunArgs, SchemaKind};
+use crate::cli::{
+    Cli, Command, ConfigArgs, ReportArgs, ReportFormat, RunArgs, SchemaKind, ValidateArgs,
+};
 
 pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
 
@@ -42,8 +45,10 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second call (tests running the CLI in-process) keeps the first subscriber.
+    // Colour codes only for a person at a terminal, never into files and pipes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -66,6 +71,19 @@ impl Failure {
     fn run_failed(error: impl Into<anyhow::Error>) -> Self {
         Self {
             code: exit_codes::RUN_FAILED,
+            error: error.into(),
+        }
+    }
+
+    /// An engine's error, with the exit code its kind calls for.
+    fn engine(error: EngineError) -> Self {
+        let code = match &error {
+            EngineError::Config(_) | EngineError::Prerequisite { .. } => exit_codes::BAD_INPUT,
+            EngineError::Target { .. } => exit_codes::TARGET_FAILED,
+            _ => exit_codes::RUN_FAILED,
+        };
+        Self {
+            code,
             error: error.into(),
         }
     }
@@ -93,7 +111,7 @@ pub fn run(
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run_command(&args, stdout),
+        Command::Run(args) => run_command(&args, stdout, stderr),
         Command::Engines => list_engines(stdout),
         Command::Validate(args) => validate_command(&args, stdout),
         Command::MockServer(args) => mock::serve(&args, stdout),
@@ -136,6 +154,7 @@ fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
     let mut config = Config::load(&text, format, &overrides)
         .with_context(|| format!("invalid config {}", path.display()))
         .map_err(Failure::bad_input)?;
+    resolve_relative_paths(&mut config, path, &overrides);
     if !args.output.is_empty() {
         config.outputs = args
             .output
@@ -155,7 +174,43 @@ fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
-fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+/// Relative input paths written in a config file (`data.path`, `data.tokenizer`) are relative
+/// to that file's folder, so a config and its data move together; values from `--set` stay
+/// relative to the working directory, as anything typed on a command line. Report outputs are
+/// written relative to the working directory (docs/config.md).
+fn resolve_relative_paths(config: &mut Config, file: &Path, overrides: &[String]) {
+    let Some(folder) = file.parent() else {
+        return;
+    };
+    let overridden = |key: &str| {
+        overrides.iter().any(|o| {
+            let given = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();
+            given == key || given == "data"
+        })
+    };
+    let data = &mut config.data;
+    for (key, value) in [
+        ("data.path", &mut data.path),
+        ("data.tokenizer", &mut data.tokenizer),
+    ] {
+        if overridden(key) {
+            continue;
+        }
+        if let Some(v) = value.as_mut() {
+            let given = Path::new(v.as_str());
+            if given.is_relative() && !folder.as_os_str().is_empty() {
+                *v = folder.join(given).to_string_lossy().into_owned();
+            }
+        }
+    }
+}
+
+fn run_command(
+    args: &RunArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let limits = fds::raise();
     let mut config = load_config(&args.config)?;
     if config.outputs.is_empty() {
         let stamp = bench_core::schema::Timestamp::now().to_string();
@@ -197,6 +252,22 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         let engine = registry::engine_for(&per_engine).map_err(Failure::bad_input)?;
         planned.push((per_engine, engine));
     }
+    // Every engine's preflight passes before the first one sends a request.
+    let runtime = runtime()?;
+    for (per_engine, engine) in &planned {
+        preflight(&runtime, per_engine, engine.as_ref(), false, limits)?;
+    }
+    drop(runtime);
+    // With `--progress-json -` standard output carries JSON lines only.
+    let human: &mut dyn Write = if args
+        .progress_json
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "-")
+    {
+        stderr
+    } else {
+        stdout
+    };
     let cancel = CancelToken::new();
     let mut reports = Vec::new();
     let mut interrupted = false;
@@ -208,16 +279,16 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         let context = run_context(args, cancel.clone(), checkpoint.clone())?;
         let report = execute(&per_engine, engine.as_ref(), &context, &checkpoint)?;
         write_outputs(&report, &per_engine.outputs)?;
-        let _ = write!(stdout, "{}", bench_core::render::summary_table(&report));
+        let _ = write!(human, "{}", bench_core::render::summary_table(&report));
         for output in &per_engine.outputs {
-            let _ = writeln!(stdout, "wrote {}", output.path);
+            let _ = writeln!(human, "wrote {}", output.path);
         }
         interrupted |= report.interrupted;
         reports.push((per_engine.benchmark_engine.clone(), report));
     }
     if reports.len() > 1 {
         let comparison = bench_core::compare::compare(&reports, COMPARE_TOLERANCE);
-        let _ = write!(stdout, "{}", comparison.table());
+        let _ = write!(human, "{}", comparison.table());
         let first = &config.outputs[0].path;
         let json = serde_json::to_string_pretty(&comparison)
             .context("cannot render the comparison")
@@ -228,14 +299,58 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         ] {
             files::write_atomically(Path::new(&path), text.as_bytes())
                 .map_err(Failure::run_failed)?;
-            let _ = writeln!(stdout, "wrote {path}");
+            let _ = writeln!(human, "wrote {path}");
         }
     }
-    Ok(if interrupted {
-        exit_codes::INTERRUPTED
+    if interrupted {
+        return Ok(exit_codes::INTERRUPTED);
+    }
+    let empty: Vec<String> = reports
+        .iter()
+        .flat_map(|(engine, report)| {
+            report
+                .benchmarks
+                .iter()
+                .filter(|b| b.requests.successful == 0)
+                .map(move |b| format!("{engine} benchmark {}", b.index + 1))
+        })
+        .collect();
+    if empty.is_empty() {
+        Ok(exit_codes::OK)
     } else {
-        exit_codes::OK
-    })
+        Err(Failure {
+            code: exit_codes::NO_SUCCESS,
+            error: anyhow::anyhow!(
+                "{} completed no successful request; the report holds what failed (exit {})",
+                empty.join(", "),
+                exit_codes::NO_SUCCESS
+            ),
+        })
+    }
+}
+
+/// Everything a run checks before its first request: the engine's own preflight (files,
+/// commands, and the target unless offline or the embedded mock, which is started later) and
+/// whether the plan fits under the open-file limit.
+fn preflight(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    engine: &dyn bench_core::BenchmarkEngine,
+    offline: bool,
+    limits: Option<fds::Limits>,
+) -> Result<(), Failure> {
+    let mock = config.target.kind() == bench_core::config::TargetKind::Mock;
+    runtime
+        .block_on(engine.preflight(config, &Preflight::new(offline || mock)))
+        .map_err(Failure::engine)?;
+    match limits.map(|l| fds::fit(config, l)) {
+        Some(fds::Fit::Refuse(message)) => Err(Failure::bad_input(anyhow::anyhow!(message))),
+        Some(fds::Fit::Warn(message)) => {
+            tracing::warn!("{message}");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The tolerance of the comparison `run --engines` writes (`compare` takes `--tolerance`).
@@ -323,11 +438,7 @@ fn execute(
     if let Some(embedded) = embedded {
         embedded.stop();
     }
-    let mut report = match report {
-        Ok(report) => report,
-        Err(EngineError::Config(error)) => return Err(Failure::bad_input(error)),
-        Err(error) => return Err(Failure::run_failed(error)),
-    };
+    let mut report = report.map_err(Failure::engine)?;
     // Whatever the engine put there, the written config is the redacted one.
     report.config = config.redacted();
     Ok(report)
@@ -443,14 +554,24 @@ fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
     Ok(exit_codes::OK)
 }
 
-fn validate_command(args: &ConfigArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
-    let config = load_config(args)?;
-    registry::engine_for(&config).map_err(Failure::bad_input)?;
+fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
+    let limits = fds::raise();
+    let config = load_config(&args.config)?;
+    let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
     mock::embedded_config(&config)?;
+    preflight(&runtime()?, &config, engine.as_ref(), args.offline, limits)?;
     let plan = config.plan();
+    let checked = match (config.target.kind(), args.offline) {
+        (bench_core::config::TargetKind::Mock, _) => "the embedded mock is the target".to_owned(),
+        (_, true) => "offline: the target was not checked".to_owned(),
+        (_, false) => format!(
+            "`{}` answers as an OpenAI-compatible server",
+            config.target.url.as_deref().unwrap_or_default()
+        ),
+    };
     let _ = writeln!(
         stdout,
-        "config ok: engine `{}`, {} benchmark(s)",
+        "config ok: engine `{}`, {} benchmark(s); preflight passed ({checked})",
         config.benchmark_engine,
         plan.len()
     );

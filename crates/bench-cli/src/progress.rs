@@ -34,12 +34,14 @@ impl ProgressSink for LogProgress {
                 ..
             } => {
                 let of = of.map(|n| format!("/{n}")).unwrap_or_default();
+                let cap = strategy
+                    .max_concurrency
+                    .map(|c| format!(", max_concurrency {c}"))
+                    .unwrap_or_default();
                 tracing::info!(
-                    "benchmark {}{of} started: {:?} streams={:?} rate={:?} workload={workload}",
+                    "benchmark {}{of} started: {}{cap}, workload {workload}",
                     index + 1,
-                    strategy.kind,
-                    strategy.streams,
-                    strategy.target_rate_per_s
+                    bench_core::render::strategy_label(strategy),
                 );
             }
             ProgressEvent::Update(u) => {
@@ -49,9 +51,9 @@ impl ProgressSink for LogProgress {
                 }
                 *last = Some(Instant::now());
                 tracing::info!(
-                    "benchmark {} {:?} {:.0}s: ok {} err {} in flight {}, {:.1} req/s, {:.0} out tok/s, TTFT p50 {}",
+                    "benchmark {} {} {:.0}s: ok {} err {} in flight {}, {:.1} req/s, {:.0} out tok/s, TTFT p50 {}",
                     u.index + 1,
-                    u.phase,
+                    phase_name(u.phase),
                     u.elapsed_s,
                     u.requests.successful,
                     u.requests.errored,
@@ -74,6 +76,15 @@ impl ProgressSink for LogProgress {
             }
             _ => {}
         }
+    }
+}
+
+fn phase_name(phase: bench_core::progress::Phase) -> &'static str {
+    use bench_core::progress::Phase;
+    match phase {
+        Phase::Warmup => "warmup",
+        Phase::Active => "measuring",
+        Phase::Cooldown => "cooldown",
     }
 }
 

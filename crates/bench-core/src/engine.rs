@@ -28,10 +28,35 @@ pub trait BenchmarkEngine: Send + Sync {
         self.capabilities().check(self.name(), config)
     }
 
+    /// Checks, before the first request, everything a run of `config` depends on that a config
+    /// alone cannot show: files load (tokenizer, data), external commands exist in the expected
+    /// version, and unless `options.offline`, the target answers as an OpenAI-compatible server
+    /// serving the model. `llm-bench validate` runs it, and `run` runs it for every engine before
+    /// the first one starts. The default checks nothing.
+    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
+        let _ = (config, options);
+        Ok(())
+    }
+
     /// Runs every benchmark of `config`. When `ctx.cancel` fires the engine stops scheduling,
     /// finishes or cancels what is in flight, and returns the partial report with
     /// `interrupted = true`; cancellation is not an error.
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError>;
+}
+
+/// How far [`BenchmarkEngine::preflight`] goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Preflight {
+    /// Skip every check that needs the network (the target).
+    pub offline: bool,
+}
+
+impl Preflight {
+    /// Checks that include the target (`offline = false`) or leave it out.
+    pub fn new(offline: bool) -> Self {
+        Self { offline }
+    }
 }
 
 /// What an engine supports, shown by `llm-bench engines` and checked before a run.

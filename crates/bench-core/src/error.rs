@@ -125,6 +125,20 @@ pub enum EngineError {
     /// The configuration is not usable by this engine.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The target cannot be benchmarked: it is unreachable, or it does not answer as an
+    /// OpenAI-compatible server (the message says what came back). Nothing was measured.
+    #[error("{message}")]
+    Target {
+        /// What was asked, what came back, and what to check.
+        message: String,
+    },
+    /// A local prerequisite is missing or unusable: an external command, its version, a
+    /// system limit. The message names it and the fix.
+    #[error("{message}")]
+    Prerequisite {
+        /// What is missing and how to provide it.
+        message: String,
+    },
     /// The engine failed before it could measure anything.
     #[error("engine `{engine}` failed")]
     Failed {

@@ -23,7 +23,7 @@ pub mod stats;
 
 pub use cancel::CancelToken;
 pub use config::Config;
-pub use engine::{BenchmarkEngine, Capabilities, MetricKind, RunContext};
+pub use engine::{BenchmarkEngine, Capabilities, MetricKind, Preflight, RunContext};
 pub use error::{ConfigError, EngineError};
 pub use registry::EngineRegistration;
 pub use schema::Report;

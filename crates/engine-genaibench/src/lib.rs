@@ -6,6 +6,7 @@
 //! `parse` turns its result folder into bench-core's schema.
 
 mod command;
+mod install;
 mod parse;
 mod process;
 
@@ -21,7 +22,7 @@ use bench_core::schema::{
 };
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
-    RunContext,
+    Preflight, RunContext,
 };
 use serde::Deserialize;
 
@@ -266,6 +267,50 @@ impl BenchmarkEngine for GenaiBench {
         Ok(())
     }
 
+    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
+        self.validate(config)?;
+        let program = self.options.command().join(" ");
+        match install::version(&self.options.command()).await {
+            Ok(Some(v)) if v != TESTED_VERSION => {
+                return Err(EngineError::Prerequisite {
+                    message: format!("`{program}` runs genai-bench {v}, but this adapter reads the output of genai-bench {TESTED_VERSION} and is tested with it only; {INSTALL_HINT}"),
+                })
+            }
+            Ok(_) => {}
+            Err(install::Problem::NotFound(_)) => {
+                return Err(EngineError::Prerequisite {
+                    message: format!("genai-bench was not found: `{program}` (engines.{NAME}.command) is not on PATH or not a file; {INSTALL_HINT}"),
+                })
+            }
+            Err(install::Problem::NoPackage { detail, .. }) => {
+                return Err(EngineError::Prerequisite {
+                    message: format!("`{program}` (engines.{NAME}.command) is not a genai-bench installation: {detail}; {INSTALL_HINT}"),
+                })
+            }
+        }
+        // genai-bench loads the tokenizer from a local directory holding tokenizer.json.
+        if let Some(tokenizer) = &config.data.tokenizer {
+            let path = Path::new(tokenizer);
+            let file = if path.is_dir() {
+                path.join("tokenizer.json")
+            } else {
+                path.to_owned()
+            };
+            if !file.is_file() {
+                return Err(EngineError::Config(ConfigError::InvalidValue {
+                    key: "data.tokenizer".to_owned(),
+                    message: format!("`{tokenizer}` holds no tokenizer.json; give the model directory (relative paths in a config file are relative to its folder)"),
+                }));
+            }
+        }
+        if !options.offline {
+            let target = &config.target;
+            let client = bench_target::client(target)?;
+            bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
+        }
+        Ok(())
+    }
+
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
         let mut report = Report::new(NAME, config);
@@ -322,7 +367,9 @@ impl BenchmarkEngine for GenaiBench {
                 key.as_deref(),
             );
             let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
-            let timeout = Duration::from_secs_f64(limit + self.options.overhead_seconds);
+            // A limit past what a `Duration` holds (max_seconds = 1e300) is no timeout at all.
+            let timeout = Duration::try_from_secs_f64(limit + self.options.overhead_seconds)
+                .unwrap_or(Duration::MAX);
             let mut started: Option<Timestamp> = None;
             let spawned = Timestamp::now();
             let finished = process::run(

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Marks the probe, so a server that wants to (our mock) can leave it out of its counts.
-pub(crate) const PROBE_HEADER: &str = "x-llm-bench-probe";
+pub(crate) const PROBE_HEADER: &str = bench_target::PROBE_HEADER;
 
 /// How long the probe waits after the stream ends for the server's close to arrive.
 const CLOSE_GRACE: Duration = Duration::from_millis(100);

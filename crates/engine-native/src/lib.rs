@@ -16,16 +16,14 @@ mod sse;
 mod workload;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bench_core::config::{
-    Api, Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing,
-    Transient,
+    Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing, Transient,
 };
 use bench_core::schema::{Report, Strategy, StrategyKind, Timestamp, Warning};
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
-    RunContext,
+    Preflight, RunContext,
 };
 use serde::Deserialize;
 
@@ -133,21 +131,32 @@ impl BenchmarkEngine for NativeEngine {
         }
     }
 
+    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
+        // The requests load: tokenizer, data file, prompt lengths.
+        for label in workload_labels(config) {
+            let prepared = self.prepare(config, label).await?;
+            drop(prepared);
+        }
+        if !options.offline {
+            let client = client_builder(config)?
+                .build()
+                .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+            self.check_target(&client, config).await?;
+        }
+        Ok(())
+    }
+
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
-        let url = endpoint_url(config)?;
+        let url = bench_target::completion_url(&config.target);
         let probe_client = client_builder(config)?
             .build()
             .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
-        let models_url = preflight(&probe_client, &url, config).await?;
+        let checked = self.check_target(&probe_client, config).await?;
+        let models_url = bench_target::models_url(&url);
         let reuse = match self.options.reuse_connections {
             Some(reuse) => reuse,
             None if self.options.stream => {
-                let options = workload::BodyOptions {
-                    stream: true,
-                    ignore_eos: self.options.ignore_eos,
-                    extra_body: &self.options.extra_body,
-                };
-                let body = workload::single_body(config, &options, "Hello", 1);
+                let body = workload::single_body(config, &self.body_options(), "Hello", 1);
                 let silent_close =
                     connection::closes_streams_silently(&probe_client, &url, &models_url, body)
                         .await;
@@ -158,6 +167,12 @@ impl BenchmarkEngine for NativeEngine {
         drop(probe_client);
         let shared = Arc::new(self.shared(config, ctx, url, reuse)?);
         let mut report = Report::new(NAME, config);
+        report.warnings.extend(
+            checked
+                .warnings
+                .into_iter()
+                .map(|(code, message)| Warning { code, message }),
+        );
         if !reuse && self.options.reuse_connections.is_none() {
             report.warnings.push(Warning {
                 code: "connections_not_reused".to_owned(),
@@ -174,25 +189,7 @@ impl BenchmarkEngine for NativeEngine {
             if workloads.iter().any(|(label, ..)| *label == step.workload) {
                 continue;
             }
-            let prepared = {
-                let config = config.clone();
-                let label = step.workload.clone();
-                let (stream, ignore_eos) = (self.options.stream, self.options.ignore_eos);
-                let extra_body = self.options.extra_body.clone();
-                tokio::task::spawn_blocking(move || {
-                    let options = workload::BodyOptions {
-                        stream,
-                        ignore_eos,
-                        extra_body: &extra_body,
-                    };
-                    workload::Workload::new(&config, &label, &options)
-                })
-                .await
-                .map_err(|e| EngineError::Failed {
-                    engine: NAME.to_owned(),
-                    source: Box::new(e),
-                })??
-            };
+            let prepared = self.prepare(config, step.workload.clone()).await?;
             for warning in &prepared.warnings {
                 if !report.warnings.contains(warning) {
                     report.warnings.push(warning.clone());
@@ -218,12 +215,16 @@ impl BenchmarkEngine for NativeEngine {
                     spacing,
                     max_concurrency,
                 } => {
-                    let (Some(low), Some(high)) = *sweep_ends else {
-                        report.warnings.push(Warning {
-                            code: "sweep_incomplete".to_owned(),
-                            message: format!("sweep rate step {k}/{steps} skipped: the synchronous or throughput benchmark measured no rate"),
-                        });
-                        continue;
+                    let rate = match sweep_target(*sweep_ends, *k, *steps, *spacing) {
+                        Ok(rate) => rate,
+                        Err(message) => {
+                            tracing::warn!("benchmark {} of {of}: {message}", index + 1);
+                            report.warnings.push(Warning {
+                                code: "sweep_incomplete".to_owned(),
+                                message,
+                            });
+                            continue;
+                        }
                     };
                     Strategy {
                         kind: match strategy {
@@ -231,7 +232,7 @@ impl BenchmarkEngine for NativeEngine {
                             RateStrategy::Poisson => StrategyKind::Poisson,
                         },
                         streams: None,
-                        target_rate_per_s: Some(sweep_rate(low, high, *k, *steps, *spacing)),
+                        target_rate_per_s: Some(rate),
                         max_concurrency: Some(*max_concurrency),
                     }
                 }
@@ -282,36 +283,6 @@ impl BenchmarkEngine for NativeEngine {
     }
 }
 
-/// Refuses to start against a server that cannot be reached, rather than reporting thousands
-/// of failed requests. Any HTTP answer, even an error status, means the server is there.
-/// Returns the models URL it asked.
-async fn preflight(
-    client: &reqwest::Client,
-    url: &str,
-    config: &Config,
-) -> Result<String, EngineError> {
-    let base = config.target.url.as_deref().unwrap_or_default();
-    let probe = url
-        .rsplit_once("/v1/")
-        .map_or(url.to_owned(), |(b, _)| format!("{b}/v1/models"));
-    match client.get(&probe).send().await {
-        Ok(_) => Ok(probe),
-        Err(error) if error.is_connect() || error.is_timeout() => {
-            let mut cause = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(inner) = source {
-                cause = inner.to_string();
-                source = inner.source();
-            }
-            Err(EngineError::Config(ConfigError::InvalidValue {
-                key: "target.url".to_owned(),
-                message: format!("cannot reach `{base}` ({cause}); check that the server is running and listening there, or leave out url to use the embedded mock"),
-            }))
-        }
-        Err(_) => Ok(probe),
-    }
-}
-
 fn unsupported(what: &str, hint: &str) -> ConfigError {
     ConfigError::Unsupported {
         engine: NAME.to_owned(),
@@ -329,6 +300,40 @@ fn sweep_rate(low: f64, high: f64, k: u32, steps: u32, spacing: Spacing) -> f64 
         Spacing::Geometric if low > 0.0 && high > 0.0 => low * (high / low).powf(f),
         Spacing::Geometric => low + (high - low) * f,
     }
+}
+
+/// The rate of a sweep's step `k` of `steps` from the synchronous and throughput rates its
+/// first two benchmarks measured, or why it is skipped: an end that was not measured, or
+/// measured as 0 or not finite (no request completed), gives no rate to build on.
+fn sweep_target(
+    (low, high): (Option<f64>, Option<f64>),
+    k: u32,
+    steps: u32,
+    spacing: Spacing,
+) -> Result<f64, String> {
+    let usable = |rate: Option<f64>| rate.filter(|r| r.is_finite() && *r > 0.0);
+    let missing = match (usable(low), usable(high)) {
+        (Some(low), Some(high)) => {
+            let rate = sweep_rate(low, high, k, steps, spacing);
+            if rate.is_finite() && rate > 0.0 {
+                return Ok(rate);
+            }
+            return Err(format!(
+                "sweep rate step {k}/{steps} skipped: its rate between {low} and {high} req/s is {rate}"
+            ));
+        }
+        (None, Some(_)) => "the synchronous benchmark measured no request rate",
+        (Some(_), None) => "the throughput benchmark measured no request rate",
+        (None, None) => {
+            "neither the synchronous nor the throughput benchmark measured a request rate"
+        }
+    };
+    let rate = |r: Option<f64>| r.map_or("none".to_owned(), |r| format!("{r:.3} req/s"));
+    Err(format!(
+        "sweep rate step {k}/{steps} skipped: {missing} to build on (synchronous {}, throughput {}); give the benchmarks time to complete requests (constraints.max_seconds)",
+        rate(low),
+        rate(high)
+    ))
 }
 
 /// A warmup or cooldown as seconds or requests; a fraction is of `max_seconds` when set, else
@@ -354,60 +359,66 @@ fn failed(message: String) -> EngineError {
     }
 }
 
-/// The completion route of the target.
-fn endpoint_url(config: &Config) -> Result<String, EngineError> {
-    let target = &config.target;
-    let base = target
-        .url
-        .as_deref()
-        .ok_or_else(|| failed("the target has no URL (was the embedded mock started?)".to_owned()))?
-        .trim_end_matches('/');
-    let path = match target.api {
-        Api::Chat => "chat/completions",
-        Api::Completions => "completions",
-    };
-    Ok(if base.ends_with("/v1") {
-        format!("{base}/{path}")
-    } else {
-        format!("{base}/v1/{path}")
-    })
+/// The HTTP client's settings from `[target]`.
+fn client_builder(config: &Config) -> Result<reqwest::ClientBuilder, EngineError> {
+    Ok(bench_target::client_builder(&config.target)?)
 }
 
-/// The HTTP client's settings: headers (the key marked sensitive), timeouts, no proxy.
-fn client_builder(config: &Config) -> Result<reqwest::ClientBuilder, EngineError> {
-    let target = &config.target;
-    let mut headers = reqwest::header::HeaderMap::new();
-    if !target.api_key_env.is_empty() {
-        if let Ok(key) = std::env::var(&target.api_key_env) {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| {
-                    failed(format!(
-                        "the API key in ${} is not a valid header value",
-                        target.api_key_env
-                    ))
-                })?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+/// The distinct workloads of a config's plan, in order.
+fn workload_labels(config: &Config) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::new();
+    for step in config.plan() {
+        if !labels.contains(&step.workload) {
+            labels.push(step.workload);
         }
     }
-    for (name, value) in &target.headers {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| failed(format!("header `{name}`: {e}")))?;
-        let mut value = reqwest::header::HeaderValue::from_str(value)
-            .map_err(|e| failed(format!("header `{name}`: {e}")))?;
-        value.set_sensitive(true);
-        headers.insert(name, value);
-    }
-    let timeouts = &target.timeouts;
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .connect_timeout(Duration::from_secs_f64(timeouts.connect_seconds))
-        .read_timeout(Duration::from_secs_f64(timeouts.read_seconds))
-        .tcp_nodelay(true)
-        .no_proxy())
+    labels
 }
 
 impl NativeEngine {
+    fn body_options(&self) -> workload::BodyOptions<'_> {
+        workload::BodyOptions {
+            stream: self.options.stream,
+            ignore_eos: self.options.ignore_eos,
+            extra_body: &self.options.extra_body,
+        }
+    }
+
+    /// The preflight's target check, with this engine's own one-token request.
+    async fn check_target(
+        &self,
+        client: &reqwest::Client,
+        config: &Config,
+    ) -> Result<bench_target::Checked, EngineError> {
+        let body = workload::single_body(config, &self.body_options(), "Hello", 1);
+        Ok(bench_target::check(client, &config.target, body).await?)
+    }
+
+    /// Prepares the requests of one workload, off the runtime.
+    async fn prepare(
+        &self,
+        config: &Config,
+        label: String,
+    ) -> Result<workload::Workload, EngineError> {
+        let config = config.clone();
+        let (stream, ignore_eos) = (self.options.stream, self.options.ignore_eos);
+        let extra_body = self.options.extra_body.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let options = workload::BodyOptions {
+                stream,
+                ignore_eos,
+                extra_body: &extra_body,
+            };
+            workload::Workload::new(&config, &label, &options)
+        })
+        .await
+        .map_err(|e| EngineError::Failed {
+            engine: NAME.to_owned(),
+            source: Box::new(e),
+        })??;
+        Ok(prepared)
+    }
+
     fn shared(
         &self,
         config: &Config,
@@ -437,7 +448,7 @@ impl NativeEngine {
                 client,
                 url,
                 stream: self.options.stream,
-                request_timeout: timeouts.request_seconds.map(Duration::from_secs_f64),
+                request_timeout: timeouts.request_seconds.map(bench_target::seconds),
             },
             timer,
             clock: Clock::new(),
@@ -467,5 +478,40 @@ mod tests {
             .map(|k| sweep_rate(1.0, 100.0, k, 2, Spacing::Geometric))
             .collect();
         assert!((geometric[0] - 10.0).abs() < 1e-9 && (geometric[1] - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_sweep_step_without_measured_ends_is_skipped_with_the_reason() {
+        assert_eq!(
+            sweep_target((Some(2.0), Some(10.0)), 1, 2, Spacing::Linear),
+            Ok(6.0)
+        );
+        // A throughput step that completed nothing measures 0, not a rate.
+        for ends in [
+            (Some(2.0), Some(0.0)),
+            (Some(2.0), None),
+            (Some(2.0), Some(f64::NAN)),
+            (Some(2.0), Some(f64::INFINITY)),
+        ] {
+            let message = sweep_target(ends, 1, 3, Spacing::Linear).unwrap_err();
+            assert!(
+                message.starts_with("sweep rate step 1/3 skipped: the throughput benchmark measured no request rate"),
+                "{message}"
+            );
+        }
+        let message = sweep_target((Some(0.0), Some(0.0)), 2, 3, Spacing::Geometric).unwrap_err();
+        assert!(
+            message.contains("neither the synchronous nor the throughput benchmark")
+                && message.contains("synchronous 0.000 req/s, throughput 0.000 req/s"),
+            "{message}"
+        );
+        assert!(sweep_target((None, Some(3.0)), 1, 3, Spacing::Linear)
+            .unwrap_err()
+            .contains("the synchronous benchmark measured no request rate"));
+        // Ends too far apart for a finite geometric step.
+        assert!(sweep_target((Some(1e-300), Some(f64::MAX)), 1, 2, Spacing::Linear).is_ok());
+        let message =
+            sweep_target((Some(1e-300), Some(f64::MAX)), 1, 2, Spacing::Geometric).unwrap_err();
+        assert!(message.ends_with("req/s is inf"), "{message}");
     }
 }
