@@ -252,10 +252,11 @@ fn run_command(
         let engine = registry::engine_for(&per_engine).map_err(Failure::bad_input)?;
         planned.push((per_engine, engine));
     }
-    // Every engine's preflight passes before the first one sends a request.
+    // Every engine's preflight passes before the first one sends a request. The target is
+    // left out: each engine checks it as its run begins (the embedded mock starts only then).
     let runtime = runtime()?;
     for (per_engine, engine) in &planned {
-        preflight(&runtime, per_engine, engine.as_ref(), false, limits)?;
+        preflight(&runtime, per_engine, engine.as_ref(), true, limits)?;
     }
     drop(runtime);
     // With `--progress-json -` standard output carries JSON lines only.

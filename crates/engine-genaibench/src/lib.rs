@@ -304,15 +304,16 @@ impl BenchmarkEngine for GenaiBench {
             }
         }
         if !options.offline {
-            let target = &config.target;
-            let client = bench_target::client(target)?;
-            bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
+            check_target(config).await?;
         }
         Ok(())
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
+        // Before the first invocation, so a target that is down or not an OpenAI server is
+        // refused in seconds, not found out by genai-bench after its start-up.
+        check_target(config).await?;
         let mut report = Report::new(NAME, config);
         report.warnings.extend(command::warnings(config));
         let key = std::env::var(&config.target.api_key_env)
@@ -523,6 +524,14 @@ fn empty(
         },
         goodput: None,
     }
+}
+
+/// The shared target check, with a one-token streamed chat request (what genai-bench sends).
+async fn check_target(config: &Config) -> Result<(), EngineError> {
+    let target = &config.target;
+    let client = bench_target::client(target)?;
+    bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
+    Ok(())
 }
 
 fn failed(message: String) -> EngineError {
