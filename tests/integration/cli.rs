@@ -146,7 +146,7 @@ fn validate_prints_the_plan() {
     assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
     assert_eq!(
         out.stdout,
-        "config ok: engine `test-echo`, 3 benchmark(s)\n  1. concurrent streams=1 [D(100,100)]\n  \
+        "config ok: engine `test-echo`, 3 benchmark(s)\npreflight passed\n  1. concurrent streams=1 [D(100,100)]\n  \
          2. concurrent streams=4 [D(100,100)]\n  3. concurrent streams=8 [D(100,100)]\n"
     );
 }
@@ -279,7 +279,7 @@ fn mock_server_help_documents_every_knob() {
 }
 
 #[test]
-fn an_unreachable_target_exits_2_before_sending_load() {
+fn an_unreachable_target_exits_5_before_sending_load() {
     // Bind then drop a listener: nothing listens on that port any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -300,11 +300,10 @@ fn an_unreachable_target_exits_2_before_sending_load() {
         "engines={}".as_ref(),
         "--no-progress".as_ref(),
     ]);
-    assert_eq!(out.code, exit_codes::BAD_INPUT, "{}", out.stderr);
+    assert_eq!(out.code, exit_codes::TARGET_FAILED, "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!(
-            "invalid `target.url`: cannot reach `http://127.0.0.1:{port}`"
-        )),
+        out.stderr
+            .contains(&format!("error: cannot reach `http://127.0.0.1:{port}`")),
         "{}",
         out.stderr
     );

@@ -203,3 +203,297 @@ fn traffic_scenarios_are_checked_with_genai_benchs_grammar() {
         "{error}"
     );
 }
+
+/// Configs with arbitrary numbers in their duration, count and rate keys: every one that
+/// loads also plans and starts. The native engine runs it against the embedded mock, cut short
+/// (below), and it exits with a documented code, never panics.
+mod any_config_starts {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Once;
+
+    use bench_core::config::{ConfigFormat, Transient};
+    use bench_core::Config;
+    use proptest::prelude::*;
+
+    use crate::llm_bench;
+
+    /// Each case is a real run (about 0.1 to 0.5 s), so this test tries at most 32 cases
+    /// whatever `PROPTEST_CASES` says (CI's 2048 would take many minutes), and 8 by default.
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8)
+            .min(32)
+    }
+
+    /// Panics anywhere in the process, the runtime's worker threads included (where a
+    /// panicking request task would otherwise go unnoticed). nextest runs each test in its own
+    /// process, so the count is this test's.
+    fn panics() -> usize {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                COUNT.fetch_add(1, Ordering::SeqCst);
+                previous(info);
+            }));
+        });
+        COUNT.load(Ordering::SeqCst)
+    }
+
+    fn toml_float(v: f64) -> String {
+        if v.is_nan() {
+            "nan".to_owned()
+        } else if v.is_infinite() {
+            if v > 0.0 { "inf" } else { "-inf" }.to_owned()
+        } else {
+            format!("{v:?}")
+        }
+    }
+
+    /// Everyday values, the edges of the limits (docs/config.md) mostly from inside, and
+    /// any bit pattern.
+    fn float() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0.0f64..1.0).prop_map(toml_float),
+            4 => (1.0f64..100.0).prop_map(toml_float),
+            3 => prop::sample::select(vec!["5e-324", "1e-300", "2592000.0", "0.001", "1e6"])
+                .prop_map(str::to_owned),
+            1 => prop::sample::select(vec![
+                "nan", "inf", "0.0", "1e300", "2592000.1", "0.0009", "1000000.5",
+            ])
+            .prop_map(str::to_owned),
+            1 => any::<f64>().prop_map(toml_float),
+        ]
+    }
+
+    fn int() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => (1u64..20).prop_map(|n| n.to_string()),
+            3 => prop::sample::select(vec!["1", "1000", "1000000", "1000000000"])
+                .prop_map(str::to_owned),
+            1 => prop::sample::select(vec![
+                "0", "-1", "1001", "1000001", "1000000001", "4294967296",
+            ])
+            .prop_map(str::to_owned),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+        ]
+    }
+
+    fn some(p: f64, s: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Option<String>> {
+        proptest::option::weighted(p, s).boxed()
+    }
+
+    fn list(item: impl Strategy<Value = String> + 'static) -> impl Strategy<Value = String> {
+        prop::collection::vec(item, 1..3).prop_map(|v| format!("[{}]", v.join(", ")))
+    }
+
+    fn transient() -> impl Strategy<Value = String> {
+        prop_oneof![
+            float().prop_map(|v| format!("{{ fraction = {v} }}")),
+            float().prop_map(|v| format!("{{ seconds = {v} }}")),
+            int().prop_map(|v| format!("{{ requests = {v} }}")),
+        ]
+    }
+
+    /// A TOML config: one profile kind, and each duration, count and rate key present or not.
+    fn document() -> impl Strategy<Value = String> {
+        let kind = prop::sample::select(vec![
+            "synchronous",
+            "concurrent",
+            "throughput",
+            "constant",
+            "poisson",
+            "sweep",
+        ]);
+        let profile = (
+            some(0.9, list(int())),
+            some(0.9, list(float())),
+            some(0.3, int()),
+            some(0.3, int()),
+            some(0.3, float()),
+        );
+        let constraints = (
+            some(0.8, float()),
+            some(0.6, int()),
+            some(0.2, int()),
+            some(
+                0.2,
+                (0.0f64..1.0, proptest::option::of(int())).prop_map(|(r, w)| {
+                    format!(
+                        "max_error_rate = {r}{}",
+                        w.map(|w| format!("\nerror_rate_window = {w}"))
+                            .unwrap_or_default()
+                    )
+                }),
+            ),
+            some(0.2, float()),
+            some(
+                0.2,
+                (float(), float()).prop_map(|(m, w)| {
+                    format!("{{ mode = \"monitor\", min_seconds = {m}, window_seconds = {w} }}")
+                }),
+            ),
+        );
+        let rest = (
+            some(0.3, transient()),
+            some(0.3, transient()),
+            some(0.2, float()),
+            some(0.2, float()),
+            some(0.2, float()),
+            some(0.2, float()),
+            some(0.2, int()),
+        );
+        (kind, profile, constraints, rest).prop_map(|(kind, p, c, r)| {
+            let mut text = "seed = 3\n".to_owned();
+            let reads = |key: &str| match kind {
+                "synchronous" => false,
+                "concurrent" => matches!(key, "streams" | "rampup_seconds"),
+                "throughput" => matches!(key, "max_concurrency" | "rampup_seconds"),
+                "constant" | "poisson" => matches!(key, "rates" | "max_concurrency" | "rampup_seconds"),
+                _ => matches!(key, "sweep_size" | "max_concurrency" | "rampup_seconds"),
+            };
+            let put = |text: &mut String, key: &str, value: Option<String>| {
+                if let Some(v) = value {
+                    text.push_str(&format!("{key} = {v}\n"));
+                }
+            };
+            put(&mut text, "warmup", r.0);
+            put(&mut text, "cooldown", r.1);
+            text.push_str(&format!("[target.mock]\nttft_ms = 1\nitl_ms = 0.2\n[profile]\nkind = \"{kind}\"\n"));
+            for (key, value) in [("streams", p.0), ("rates", p.1), ("sweep_size", p.2), ("max_concurrency", p.3), ("rampup_seconds", p.4)] {
+                if reads(key) {
+                    put(&mut text, key, value);
+                }
+            }
+            text.push_str("[constraints]\n");
+            put(&mut text, "max_seconds", c.0);
+            put(&mut text, "max_requests", c.1);
+            put(&mut text, "max_errors", c.2);
+            if let Some(lines) = c.3 {
+                text.push_str(&format!("{lines}\n"));
+            }
+            put(&mut text, "interrupt_grace_seconds", c.4);
+            put(&mut text, "over_saturation", c.5);
+            text.push_str("[target.timeouts]\n");
+            put(&mut text, "connect_seconds", r.2);
+            put(&mut text, "read_seconds", r.3);
+            put(&mut text, "request_seconds", r.4);
+            // Token counts stay small: a run builds and sends every prompt (huge ones are
+            // covered by bench-core's load-and-plan property test).
+            text.push_str("[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 4\napproximate = true\n");
+            put(&mut text, "prompt_tokens_stdev", r.5);
+            put(&mut text, "samples", r.6);
+            text
+        })
+    }
+
+    /// The run's budget: no benchmark longer than this, no more requests than `REQUESTS`.
+    const SECONDS: f64 = 0.1;
+    const REQUESTS: u64 = 3;
+
+    /// The same config, cut short: `max_seconds` at most [`SECONDS`] (set when absent, or an
+    /// open loop at 0.001 req/s would wait 1000 s for its second request), `max_requests` at
+    /// most [`REQUESTS`], warmup and cooldown scaled into that budget, at most 3 benchmarks of
+    /// at most 16 streams (a million would take seconds to spawn), and at most 8 samples.
+    /// Every other value (rates, ramp-up, timeouts, error limits, grace, the detector) is
+    /// kept as generated.
+    fn cut_short(mut config: Config) -> Config {
+        let c = &mut config.constraints;
+        let scale = c.max_seconds.map(|m| (SECONDS / m).min(1.0));
+        c.max_seconds = Some(c.max_seconds.map_or(SECONDS, |m| m.min(SECONDS)));
+        let cut_requests = c.max_requests.is_some_and(|n| n > REQUESTS);
+        c.max_requests = c.max_requests.map(|n| n.min(REQUESTS));
+        for transient in [&mut config.warmup, &mut config.cooldown]
+            .into_iter()
+            .flatten()
+        {
+            match (transient, scale) {
+                (Transient::Seconds(s), Some(scale)) => *s *= scale,
+                (Transient::Seconds(s), None) => *s = s.min(SECONDS / 4.0),
+                (Transient::Requests(n), _) if cut_requests => *n = (*n).min(REQUESTS - 1),
+                _ => {}
+            }
+        }
+        let p = &mut config.profile;
+        p.sweep_size = p.sweep_size.map(|n| n.min(3));
+        p.max_concurrency = p.max_concurrency.map(|n| n.min(16));
+        if let Some(streams) = &mut p.streams {
+            streams.truncate(3);
+            streams.iter_mut().for_each(|n| *n = (*n).min(16));
+        }
+        if let Some(rates) = &mut p.rates {
+            rates.truncate(3);
+        }
+        config.data.samples = config.data.samples.map(|n| n.min(8));
+        config
+    }
+
+    /// Generated configs that load (about a third of them do; the others are refused
+    /// cleanly, which bench-core's property tests cover).
+    fn loading() -> impl Strategy<Value = (String, Config)> {
+        document().prop_filter_map("the config does not load", |text| {
+            Config::load(&text, ConfigFormat::Toml, &[])
+                .ok()
+                .map(|config| (text, config))
+        })
+    }
+
+    #[test]
+    fn every_config_that_loads_plans_and_starts_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("generated.json");
+        let report = dir.path().join("report.json");
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: cases(),
+            max_shrink_iters: 16,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&loading(), |(text, config)| {
+                prop_assert!(!config.plan().is_empty());
+                let short = cut_short(config);
+                let json = serde_json::to_string(&short).unwrap();
+                let reloaded = Config::load(&json, ConfigFormat::Json, &[]);
+                prop_assert!(
+                    reloaded.is_ok(),
+                    "the cut-short copy of\n{}\ndoes not load: {:?}",
+                    text,
+                    reloaded.err()
+                );
+                std::fs::write(&path, &json).unwrap();
+                let before = panics();
+                // `-o` keeps the report in the temporary directory.
+                let out = llm_bench([
+                    "run",
+                    "--config",
+                    path.to_str().unwrap(),
+                    "--no-progress",
+                    "-o",
+                    report.to_str().unwrap(),
+                ]);
+                prop_assert_eq!(
+                    panics(),
+                    before,
+                    "a panic while running\n{}\n{}",
+                    json,
+                    out.stderr
+                );
+                // 0 done, 2 refused by the engine, 4 no request succeeded (a 1e-300 s
+                // timeout), 5 the target check failed (the same timeout on the probe).
+                prop_assert!(
+                    [0, 2, 4, 5].contains(&out.code),
+                    "exit {} for\n{}\n{}{}",
+                    out.code,
+                    json,
+                    out.stdout,
+                    out.stderr
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+}

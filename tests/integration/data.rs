@@ -152,6 +152,57 @@ async fn data_files_run_end_to_end_and_report_their_skipped_rows() {
     }
 }
 
+/// One JSON-lines file mixing `prompt`, `text` and `messages` rows: every row is sent with
+/// its own prompt; only the row with none of them is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_file_mixing_prompt_text_and_messages_rows_sends_every_kind() {
+    let server = counting_mock(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt\": \"alpha alpha\"}\n\
+         {\"text\": \"beta beta beta beta\"}\n\
+         {\"messages\": [{\"role\": \"user\", \"content\": \"gamma gamma gamma gamma gamma gamma\"}]}\n\
+         {\"id\": 4}\n",
+    )
+    .unwrap();
+    let records = dir.path().join("requests.jsonl");
+    let report = run(
+        &server,
+        &format!(
+            "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 3\n\
+             [data]\nkind = \"file\"\npath = \"{}\"\ntokenizer = \"{}\"\n\
+             [engines.native]\nrequest_records = \"{}\"\n",
+            path.display(),
+            test_tokenizer().display(),
+            records.display()
+        ),
+    )
+    .await;
+    assert_eq!(
+        report.benchmarks[0].requests.successful, 3,
+        "{:?}",
+        report.warnings
+    );
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "data_rows_skipped")
+        .unwrap();
+    assert!(
+        warning.message.contains("1 of 4 rows") && warning.message.contains("line 4: no prompt"),
+        "{}",
+        warning.message
+    );
+    // Three different prompts, one per kind of row, as the tokenizer counts them.
+    let lengths: std::collections::BTreeSet<u64> = lines(&records)
+        .iter()
+        .map(|l| l["requested_prompt_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lengths.len(), 3, "{lengths:?}");
+}
+
 #[test]
 fn data_that_cannot_work_exits_2_naming_the_key_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();

@@ -287,7 +287,8 @@ async fn a_server_closing_after_each_stream_loses_no_request() {
         .iter()
         .all(|w| w.code != "connections_not_reused"));
     let stats = mock.stats();
-    assert_eq!((stats.requests, stats.probes), (12, 1));
+    // Two probes: the target check and the connection probe.
+    assert_eq!((stats.requests, stats.probes), (12, 2));
 }
 
 /// A server that answers the preflight and then stops listening: every request is refused,
@@ -298,18 +299,32 @@ async fn a_server_gone_after_the_preflight_gives_connect_errors() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let url = format!("http://{address}");
-        // Answer exactly one connection (the preflight), then close the listener.
+        // Answer the preflight's two requests (the model list, then a one-token stream), each
+        // on its own connection, then close the listener.
         let server = std::thread::spawn(move || {
             use std::io::{Read, Write};
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut buffer = [0u8; 4096];
-            let _ = socket.read(&mut buffer);
-            let json = r#"{"object":"list","data":[]}"#;
-            let _ = write!(
-                socket,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
-                json.len()
-            );
+            for _ in 0..2 {
+                let (mut socket, _) = listener.accept().unwrap();
+                let mut buffer = [0u8; 4096];
+                let n = socket.read(&mut buffer).unwrap_or(0);
+                let (content_type, body) = if buffer[..n].starts_with(b"GET") {
+                    (
+                        "application/json",
+                        r#"{"object":"list","data":[]}"#.to_owned(),
+                    )
+                } else {
+                    (
+                        "text/event-stream",
+                        "data: {\"choices\":[{\"index\":0,\"text\":\"ok\"}]}\n\ndata: [DONE]\n\n"
+                            .to_owned(),
+                    )
+                };
+                let _ = write!(
+                    socket,
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
         });
         let started = Instant::now();
         let report = run(&url, profile, "").await;
@@ -373,5 +388,76 @@ async fn retries_count_every_attempt() {
             assert!(retried >= 3, "{ids:?}");
             assert!(ids.iter().any(|id| id.ends_with(".retry1")), "{ids:?}");
         }
+    }
+}
+
+/// A server that fails every request, with no error limit in the config: the benchmark stops
+/// once the last 50 finished requests all failed, long before its time limit, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_failing_everything_is_not_hammered_for_the_whole_time_limit() {
+    for profile in [
+        "kind = \"synchronous\"",
+        "kind = \"concurrent\"\nstreams = [4]",
+    ] {
+        let server = MockServer::start(MockConfig {
+            faults: vec![FaultSpec::parse("http_500:p=1").unwrap()],
+            ttft_ms: 2.0,
+            itl_ms: 1.0,
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "[target]\nurl = \"{}\"\nmodel = \"m\"\n[profile]\n{profile}\n[constraints]\nmax_seconds = 30\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 6\napproximate = true\n",
+            server.base_url()
+        );
+        let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+        let engine = registry::engine_for(&config).unwrap();
+        let started = Instant::now();
+        let report = engine.run(&config, &RunContext::default()).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{profile}: {:?}",
+            started.elapsed()
+        );
+        let b = &report.benchmarks[0];
+        assert_eq!(
+            b.stopped_by,
+            Some(bench_core::schema::StopReason::MaxErrorRate),
+            "{profile}"
+        );
+        // Requests still in flight when it stopped are cancelled: incomplete.
+        let r = b.requests;
+        assert_eq!(r.successful, 0, "{profile}: {r:?}");
+        assert!(r.incomplete <= 3, "{profile}: {r:?}");
+        assert!((50..=53).contains(&r.errored), "{profile}: {r:?}");
+        // A request cancelled at the stop may not have reached the server yet.
+        let seen = server.ground_truth().len() as u64;
+        assert!(
+            (r.total - r.incomplete..=r.total).contains(&seen),
+            "{profile}: {r:?}, the server saw {seen}"
+        );
+        assert_eq!(
+            (
+                b.errors[0].kind.as_str(),
+                b.errors[0].status_code,
+                b.errors[0].count
+            ),
+            ("http_status", Some(500), r.errored),
+            "{profile}"
+        );
+        let warning = b
+            .warnings
+            .iter()
+            .find(|w| w.code == "stopped_on_failures")
+            .unwrap_or_else(|| panic!("{profile}: {:?}", b.warnings));
+        assert!(
+            warning
+                .message
+                .starts_with("the last 50 finished requests all failed"),
+            "{}",
+            warning.message
+        );
     }
 }

@@ -9,9 +9,11 @@ mod faults;
 mod genai_bench;
 mod mock;
 mod native;
+mod preflight;
 mod real_server;
 mod registry;
 mod report;
+mod trust_native;
 
 use std::path::PathBuf;
 

@@ -252,3 +252,158 @@ fn run_with_several_engines_writes_each_report_and_their_comparison() {
     assert_eq!(twice.code, 2);
     assert!(twice.stderr.contains("twice"), "{}", twice.stderr);
 }
+
+/// A python3 that has `jsonschema`, from `LLM_BENCH_PYTHON` (`.ci/run` makes a venv with it):
+/// required when the slow suites run.
+fn python_with_jsonschema() -> Option<String> {
+    let python = std::env::var("LLM_BENCH_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if python.is_none() && std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        panic!("LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_PYTHON=<a python3 with the jsonschema package> (.ci/run makes a venv with it)");
+    }
+    if python.is_none() {
+        eprintln!(
+            "skipped: set LLM_BENCH_PYTHON to a python3 that has the jsonschema package to run it"
+        );
+    }
+    python
+}
+
+/// Validates each document against the schema with Python's `jsonschema`, by the draft the
+/// schema names.
+fn validate_with_python(python: &str, schema: &Path, documents: &[&Path]) {
+    let script = "import json, sys\n\
+        import jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        cls = jsonschema.validators.validator_for(schema)\n\
+        cls.check_schema(schema)\n\
+        for path in sys.argv[2:]:\n\
+        \x20   cls(schema).validate(json.load(open(path)))\n\
+        \x20   print('valid:', path)\n";
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(schema)
+        .args(documents)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run LLM_BENCH_PYTHON={python}: {e}"));
+    assert!(
+        output.status.success(),
+        "{python} says the autotuner object does not match its schema (or lacks jsonschema):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .matches("valid: ")
+            .count(),
+        documents.len()
+    );
+}
+
+/// Decimals a JSON number is written with (`8.508` 3, `2.0` none, `1e-6` 6).
+fn decimals(number: &str) -> i64 {
+    let (mantissa, exponent) = number
+        .split_once(['e', 'E'])
+        .map_or((number, 0), |(m, e)| (m, e.parse::<i64>().unwrap()));
+    let fraction = mantissa
+        .split_once('.')
+        .map_or("", |(_, f)| f)
+        .trim_end_matches('0');
+    (fraction.len() as i64 - exponent).max(0)
+}
+
+/// Every number in `value`, as serde_json writes it.
+fn numbers(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| numbers(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| numbers(v, out)),
+        _ => {}
+    }
+}
+
+/// The autotuner's object of a real short run (a scenario written with leading zeros, a
+/// sweep, an SLO) and of the sweep fixture both validate against `llm-bench schema
+/// autotuner`, which is the committed schema; their numbers carry at most 6 decimals, and the
+/// CSV's too.
+#[test]
+fn the_autotuner_object_of_a_real_run_validates_against_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (autotuner, csv) = (dir.path().join("autotuner.json"), dir.path().join("r.csv"));
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[target.mock]\nttft_ms = 3\nitl_ms = 0.5\n\
+             [profile]\nkind = \"sweep\"\nsweep_size = 3\nmax_concurrency = 4\n\
+             [constraints]\nmax_requests = 12\nmax_seconds = 2\n\
+             [data]\nkind = \"scenario\"\nscenario = \"D(0016,04)\"\napproximate = true\n\
+             [slo]\nttft_ms = 50\n\
+             [[output]]\npath = {:?}\nformat = \"autotuner\"\n[[output]]\npath = {:?}\n",
+            autotuner.display().to_string(),
+            csv.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = llm_bench(["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let object: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&autotuner).unwrap()).unwrap();
+    let results = object["raw_results"].as_array().unwrap();
+    let strategies: Vec<&str> = results
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies, ["synchronous", "throughput", "constant"]);
+    for r in results {
+        assert_eq!(r["scenario"], "D(16,4)", "genai-bench's spelling");
+        assert!(r["goodput"]["slo_attainment"].is_number(), "{r}");
+    }
+    assert_eq!(results[1]["num_concurrency"], 4);
+    assert_eq!(object["interrupted"], false);
+    let mut all = Vec::new();
+    numbers(&object, &mut all);
+    assert!(all.len() > 100);
+    for n in &all {
+        assert!(decimals(n) <= 6, "{n} in the autotuner object");
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    for cell in text.lines().skip(1).flat_map(|l| l.split(',')) {
+        if cell.parse::<f64>().is_ok() {
+            assert!(decimals(cell) <= 6, "{cell} in the CSV");
+        }
+    }
+
+    let schema = llm_bench(["schema", "autotuner"]);
+    assert_eq!(schema.code, 0, "{}", schema.stderr);
+    let committed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/autotuner.schema.json");
+    assert_eq!(schema.stdout, std::fs::read_to_string(committed).unwrap());
+    let Some(python) = python_with_jsonschema() else {
+        return;
+    };
+    let schema_path = dir.path().join("autotuner.schema.json");
+    std::fs::write(&schema_path, &schema.stdout).unwrap();
+    let fixture = dir.path().join("sweep-autotuner.json");
+    let rendered = llm_bench(["report", sweep().to_str().unwrap(), "--format", "autotuner"]);
+    assert_eq!(rendered.code, 0, "{}", rendered.stderr);
+    std::fs::write(&fixture, &rendered.stdout).unwrap();
+    validate_with_python(&python, &schema_path, &[&autotuner, &fixture]);
+
+    // The validator is not a rubber stamp: a wrong iteration type is refused.
+    let mut broken = object.clone();
+    broken["raw_results"][0]["iteration_type"] = serde_json::json!("rate");
+    let broken_path = dir.path().join("broken.json");
+    std::fs::write(&broken_path, broken.to_string()).unwrap();
+    let refused = Command::new(&python)
+        .arg("-c")
+        .arg("import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.validators.validator_for(schema)(schema).validate(json.load(open(sys.argv[2])))")
+        .arg(&schema_path)
+        .arg(&broken_path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "a wrong iteration_type passed");
+}

@@ -36,7 +36,7 @@ pub(crate) fn raise() -> Option<Limits> {
                 current: limit.maximum,
                 maximum: limit.maximum,
             };
-            match setrlimit(Resource::Nofile, raised.clone()) {
+            match setrlimit(Resource::Nofile, raised) {
                 Ok(()) => limit = raised,
                 Err(error) => {
                     tracing::debug!("cannot raise the open-file limit: {error}");

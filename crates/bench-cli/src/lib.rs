@@ -562,19 +562,21 @@ fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, F
     mock::embedded_config(&config)?;
     preflight(&runtime()?, &config, engine.as_ref(), args.offline, limits)?;
     let plan = config.plan();
-    let checked = match (config.target.kind(), args.offline) {
-        (bench_core::config::TargetKind::Mock, _) => "the embedded mock is the target".to_owned(),
-        (_, true) => "offline: the target was not checked".to_owned(),
-        (_, false) => format!(
-            "`{}` answers as an OpenAI-compatible server",
-            config.target.url.as_deref().unwrap_or_default()
-        ),
-    };
     let _ = writeln!(
         stdout,
-        "config ok: engine `{}`, {} benchmark(s); preflight passed ({checked})",
+        "config ok: engine `{}`, {} benchmark(s)",
         config.benchmark_engine,
         plan.len()
+    );
+    let _ = writeln!(
+        stdout,
+        "preflight passed{}",
+        match (config.target.kind(), args.offline) {
+            (bench_core::config::TargetKind::Mock, _) =>
+                " (the target is the embedded mock, started with the run)",
+            (_, true) => " (offline: the target was not checked)",
+            (_, false) => "",
+        }
     );
     for (i, benchmark) in plan.iter().enumerate() {
         let _ = writeln!(

@@ -125,7 +125,7 @@ impl ProgressSink for TerminalProgress {
                     self.bars.set_draw_target((self.target)());
                 }
                 let line = self.line(&mut state, *index);
-                line.set_prefix(format!("#{index} {}", label(strategy, workload)));
+                line.set_prefix(format!("#{} {}", index + 1, label(strategy, workload)));
                 line.set_message("starting");
             }
             ProgressEvent::Update(update) => {
@@ -277,7 +277,7 @@ mod tests {
             let state = progress.state.lock().unwrap();
             assert_eq!(state.lines.len(), 3, "the other two are pending");
             assert_eq!(state.lines[0].position(), 500);
-            assert_eq!(state.lines[0].prefix(), "#0 concurrent x4 D(100,100)");
+            assert_eq!(state.lines[0].prefix(), "#1 concurrent x4 D(100,100)");
             assert_eq!(state.lines[2].message(), "pending");
         }
         let report: bench_core::Report = serde_json::from_str(

@@ -8,6 +8,7 @@
 
 mod compact;
 mod legacy;
+pub mod limits;
 mod overrides;
 mod plan;
 mod scenario;
@@ -21,6 +22,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use limits::{
+    at_most, seconds, shown, MAX_ERROR_RATE_WINDOW, MAX_RATE_PER_S, MAX_REQUESTS, MAX_SAMPLES,
+    MAX_SECONDS, MAX_STEPS, MAX_STREAMS, MAX_TOKENS, MIN_RATE_PER_S,
+};
 pub use plan::{PlannedBenchmark, PlannedStrategy, DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_SIZE};
 pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
 
@@ -328,13 +333,14 @@ pub struct Constraints {
 pub const DEFAULT_INTERRUPT_GRACE_SECONDS: f64 = 2.0;
 
 impl Constraints {
-    /// The interruption grace: the configured one, else the default.
+    /// The interruption grace: the configured one, else the default. Never panics, even on a
+    /// value that [`Config::validate`] would refuse: it is clamped to [0, `MAX_SECONDS`] (NaN
+    /// to 0).
     pub fn interrupt_grace(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(
-            self.interrupt_grace_seconds
-                .unwrap_or(DEFAULT_INTERRUPT_GRACE_SECONDS)
-                .max(0.0),
-        )
+        let grace = self
+            .interrupt_grace_seconds
+            .unwrap_or(DEFAULT_INTERRUPT_GRACE_SECONDS);
+        limits::duration_from_secs(grace.min(MAX_SECONDS))
     }
 }
 
@@ -730,7 +736,13 @@ impl Config {
             }
             for (key, value) in given {
                 if let Some(v) = value {
-                    positive(&format!("slo.{key}"), v)?;
+                    let key = format!("slo.{key}");
+                    positive(&key, v)?;
+                    // Milliseconds, under the same 30-day bound as every duration.
+                    let max_ms = MAX_SECONDS * 1000.0;
+                    if v > max_ms {
+                        return Err(invalid(&key, format!("{} ms is more than the limit of {max_ms} ms (30 days); give at most that", shown(v))));
+                    }
                 }
             }
         }
@@ -809,8 +821,24 @@ fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(invalid(key, format!("{value} must be a positive number")))
+        Err(invalid(
+            key,
+            format!("{} must be a positive number", shown(value)),
+        ))
     }
+}
+
+/// A list of profile steps (`streams`, `rates`) no longer than [`MAX_STEPS`].
+fn steps(key: &str, len: usize) -> Result<(), ConfigError> {
+    if len > MAX_STEPS as usize {
+        return Err(invalid(
+            key,
+            format!(
+                "has {len} entries, more than the limit of {MAX_STEPS} benchmarks; give at most {MAX_STEPS}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects keys that the chosen kind does not read, and requires those it needs.
@@ -901,13 +929,18 @@ impl Target {
                 ));
             }
         }
-        positive(
+        seconds(
             "target.timeouts.connect_seconds",
             self.timeouts.connect_seconds,
+            true,
         )?;
-        positive("target.timeouts.read_seconds", self.timeouts.read_seconds)?;
+        seconds(
+            "target.timeouts.read_seconds",
+            self.timeouts.read_seconds,
+            true,
+        )?;
         if let Some(s) = self.timeouts.request_seconds {
-            positive("target.timeouts.request_seconds", s)?;
+            seconds("target.timeouts.request_seconds", s, true)?;
         }
         Ok(())
     }
@@ -973,11 +1006,13 @@ impl Profile {
                     "is empty; give at least one stream count, e.g. [1, 4, 8]",
                 ));
             }
-            if let Some(i) = streams.iter().position(|&s| s == 0) {
-                return Err(invalid(
-                    &format!("profile.streams[{i}]"),
-                    "0 streams send nothing; use 1 or more",
-                ));
+            steps("profile.streams", streams.len())?;
+            for (i, &n) in streams.iter().enumerate() {
+                let key = format!("profile.streams[{i}]");
+                if n == 0 {
+                    return Err(invalid(&key, "0 streams send nothing; use 1 or more"));
+                }
+                at_most(&key, n, MAX_STREAMS, "streams")?;
             }
         }
         if let Some(rates) = &self.rates {
@@ -987,28 +1022,35 @@ impl Profile {
                     "is empty; give at least one rate in requests per second, e.g. [5.0]",
                 ));
             }
+            steps("profile.rates", rates.len())?;
             for (i, &rate) in rates.iter().enumerate() {
-                positive(&format!("profile.rates[{i}]"), rate)?;
+                let key = format!("profile.rates[{i}]");
+                positive(&key, rate)?;
+                if rate < MIN_RATE_PER_S {
+                    return Err(invalid(&key, format!("{} requests per second is less than the minimum of {MIN_RATE_PER_S} (one request every 1000 s); give at least {MIN_RATE_PER_S}", shown(rate))));
+                }
+                if rate > MAX_RATE_PER_S {
+                    return Err(invalid(&key, format!("{} requests per second is more than the limit of {MAX_RATE_PER_S}; give at most {MAX_RATE_PER_S}", shown(rate))));
+                }
             }
         }
         if let Some(size) = self.sweep_size {
             if size < 2 {
                 return Err(invalid("profile.sweep_size", format!("{size} is too small: a sweep needs at least 2 benchmarks (synchronous and throughput)")));
             }
+            at_most("profile.sweep_size", size, MAX_STEPS, "benchmarks")?;
         }
-        if self.max_concurrency == Some(0) {
-            return Err(invalid(
-                "profile.max_concurrency",
-                "0 would send nothing; use 1 or more",
-            ));
-        }
-        if let Some(r) = self.rampup_seconds {
-            if !(r.is_finite() && r >= 0.0) {
+        if let Some(cap) = self.max_concurrency {
+            if cap == 0 {
                 return Err(invalid(
-                    "profile.rampup_seconds",
-                    format!("{r} must be zero or more seconds"),
+                    "profile.max_concurrency",
+                    "0 would send nothing; use 1 or more",
                 ));
             }
+            at_most("profile.max_concurrency", cap, MAX_STREAMS, "requests")?;
+        }
+        if let Some(r) = self.rampup_seconds {
+            seconds("profile.rampup_seconds", r, false)?;
         }
         Ok(())
     }
@@ -1023,27 +1065,28 @@ impl Constraints {
             });
         }
         if let Some(s) = self.max_seconds {
-            positive("constraints.max_seconds", s)?;
+            seconds("constraints.max_seconds", s, true)?;
         }
         if let Some(g) = self.interrupt_grace_seconds {
-            if !(g.is_finite() && g >= 0.0) {
+            seconds("constraints.interrupt_grace_seconds", g, false)?;
+        }
+        if let Some(n) = self.max_requests {
+            if n == 0 {
                 return Err(invalid(
-                    "constraints.interrupt_grace_seconds",
-                    format!("{g} must be zero or more seconds"),
+                    "constraints.max_requests",
+                    "0 requests measure nothing; use 1 or more",
                 ));
             }
+            at_most("constraints.max_requests", n, MAX_REQUESTS, "requests")?;
         }
-        if self.max_requests == Some(0) {
-            return Err(invalid(
-                "constraints.max_requests",
-                "0 requests measure nothing; use 1 or more",
-            ));
-        }
-        if self.max_errors == Some(0) {
-            return Err(invalid(
-                "constraints.max_errors",
-                "0 would stop before the first request; use 1 or more",
-            ));
+        if let Some(n) = self.max_errors {
+            if n == 0 {
+                return Err(invalid(
+                    "constraints.max_errors",
+                    "0 would stop before the first request; use 1 or more",
+                ));
+            }
+            at_most("constraints.max_errors", n, MAX_REQUESTS, "errors")?;
         }
         if let Some(rate) = self.max_error_rate {
             if !(rate > 0.0 && rate <= 1.0) {
@@ -1054,21 +1097,25 @@ impl Constraints {
             }
         }
         if let Some(o) = &self.over_saturation {
-            if !(o.min_seconds.is_finite() && o.min_seconds >= 0.0) {
-                return Err(invalid(
-                    "constraints.over_saturation.min_seconds",
-                    format!("{} must be zero or more", o.min_seconds),
-                ));
-            }
+            seconds(
+                "constraints.over_saturation.min_seconds",
+                o.min_seconds,
+                false,
+            )?;
             if !(o.window_seconds.is_finite() && o.window_seconds >= 3.0) {
                 return Err(invalid(
                     "constraints.over_saturation.window_seconds",
                     format!(
                         "{} is too short: the trends need at least 3 seconds",
-                        o.window_seconds
+                        shown(o.window_seconds)
                     ),
                 ));
             }
+            seconds(
+                "constraints.over_saturation.window_seconds",
+                o.window_seconds,
+                true,
+            )?;
             if !(o.confidence > 0.5 && o.confidence < 1.0) {
                 return Err(invalid(
                     "constraints.over_saturation.confidence",
@@ -1085,7 +1132,13 @@ impl Constraints {
                 "constraints.error_rate_window",
                 "must hold at least 1 request",
             )),
-            _ => Ok(()),
+            Some(n) => at_most(
+                "constraints.error_rate_window",
+                n,
+                MAX_ERROR_RATE_WINDOW,
+                "requests",
+            ),
+            None => Ok(()),
         }
     }
 }
@@ -1099,12 +1152,7 @@ impl Transient {
                 }
             }
             Transient::Seconds(s) => {
-                if !(s.is_finite() && s >= 0.0) {
-                    return Err(invalid(
-                        &format!("{key}.seconds"),
-                        format!("{s} must be zero or more"),
-                    ));
-                }
+                seconds(&format!("{key}.seconds"), s, false)?;
                 if let Some(max) = constraints.max_seconds {
                     if s >= max {
                         return Err(invalid(&format!("{key}.seconds"), format!("{s} s is not shorter than constraints.max_seconds = {max}; nothing would be measured")));
@@ -1112,6 +1160,7 @@ impl Transient {
                 }
             }
             Transient::Requests(n) => {
+                at_most(&format!("{key}.requests"), n, MAX_REQUESTS, "requests")?;
                 if let Some(max) = constraints.max_requests {
                     if n >= max {
                         return Err(invalid(&format!("{key}.requests"), format!("{n} is not fewer than constraints.max_requests = {max}; nothing would be measured")));
@@ -1209,12 +1258,23 @@ impl Data {
                 }
                 _ => {}
             }
-            if let Some(one) = &self.scenario {
-                Scenario::parse(one).map_err(|e| invalid("data.scenario", e.to_string()))?;
-            }
-            for (i, s) in self.scenarios.iter().flatten().enumerate() {
-                Scenario::parse(s)
-                    .map_err(|e| invalid(&format!("data.scenarios[{i}]"), e.to_string()))?;
+            let named = self
+                .scenario
+                .iter()
+                .map(|s| ("data.scenario".to_owned(), s))
+                .chain(
+                    self.scenarios
+                        .iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(i, s)| (format!("data.scenarios[{i}]"), s)),
+                );
+            for (key, text) in named {
+                let scenario = Scenario::parse(text).map_err(|e| invalid(&key, e.to_string()))?;
+                let largest = scenario.numbers().into_iter().max().unwrap_or(0);
+                if largest > MAX_TOKENS {
+                    return Err(invalid(&key, format!("`{text}` asks for {largest} tokens, more than the limit of {MAX_TOKENS}; give at most {MAX_TOKENS}")));
+                }
             }
         }
         for (key, value) in [
@@ -1226,6 +1286,22 @@ impl Data {
                 return Err(invalid(&format!("data.{key}"), "must be at least 1"));
             }
         }
+        if let Some(n) = self.samples {
+            at_most("data.samples", n, MAX_SAMPLES, "samples")?;
+        }
+        for (key, value) in [
+            ("prompt_tokens", self.prompt_tokens),
+            ("prompt_tokens_min", self.prompt_tokens_min),
+            ("prompt_tokens_max", self.prompt_tokens_max),
+            ("output_tokens", self.output_tokens),
+            ("output_tokens_min", self.output_tokens_min),
+            ("output_tokens_max", self.output_tokens_max),
+            ("prefix_tokens", self.prefix_tokens),
+        ] {
+            if let Some(n) = value {
+                at_most(&format!("data.{key}"), n, MAX_TOKENS, "tokens")?;
+            }
+        }
         for (key, stdev) in [
             ("prompt_tokens_stdev", self.prompt_tokens_stdev),
             ("output_tokens_stdev", self.output_tokens_stdev),
@@ -1234,7 +1310,13 @@ impl Data {
                 if !(s.is_finite() && s >= 0.0) {
                     return Err(invalid(
                         &format!("data.{key}"),
-                        format!("{s} must be zero or more"),
+                        format!("{} must be zero or more", shown(s)),
+                    ));
+                }
+                if s > f64::from(MAX_TOKENS) {
+                    return Err(invalid(
+                        &format!("data.{key}"),
+                        format!("{} tokens is more than the limit of {MAX_TOKENS}; give at most {MAX_TOKENS}", shown(s)),
                     ));
                 }
             }

@@ -10,7 +10,7 @@ pub(crate) mod svg;
 use std::fmt::Write as _;
 
 use crate::config::OutputFormat;
-use crate::schema::{Benchmark, Distribution, Report, StatusSplit, StrategyKind};
+use crate::schema::{Benchmark, Distribution, ErrorCount, Report, StatusSplit, StrategyKind};
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,35 @@ pub enum RenderError {
         /// The serializer's message.
         message: String,
     },
+}
+
+/// Decimal places of the figures the CSV and the autotuner's object write (docs/report.md):
+/// what the histograms resolve, and no float noise such as `8.508000000000001`.
+pub(crate) mod places {
+    /// Milliseconds: the histograms resolve 0.001 ms.
+    pub(crate) const MS: u32 = 3;
+    /// Seconds (the autotuner's times, window durations): the same microsecond.
+    pub(crate) const SECONDS: u32 = 6;
+    /// Per-second rates: requests, tokens, target rates, the time-weighted concurrency.
+    pub(crate) const RATE: u32 = 3;
+    /// Token statistics (a mean of token counts).
+    pub(crate) const TOKENS: u32 = 3;
+    /// Shares in [0, 1] (error rate, SLO attainment): a hundredth of a percent.
+    pub(crate) const SHARE: u32 = 4;
+}
+
+/// `value` rounded to `places` decimals, so that it prints with at most that many. Values too
+/// large to carry that many decimals, and non-finite ones, are returned as they are.
+pub(crate) fn round(value: f64, places: u32) -> f64 {
+    let factor = 10f64.powi(places as i32);
+    let scaled = value * factor;
+    // Past 2^52 a double has no fractional part to round.
+    if !scaled.is_finite() || scaled.abs() >= 4_503_599_627_370_496.0 {
+        return value;
+    }
+    // Dividing an exact integer by an exact power of ten gives the double nearest the
+    // decimal, which prints as that decimal; `+ 0.0` turns -0 into 0.
+    scaled.round() / factor + 0.0
 }
 
 /// Renders `report` in `format`.
@@ -80,9 +109,10 @@ const CSV_STATS: [&str; 9] = [
     "count", "mean", "stdev", "min", "p50", "p90", "p95", "p99", "max",
 ];
 
-fn csv_stat(d: &Distribution, stat: &str) -> f64 {
-    match stat {
-        "count" => d.count as f64,
+/// The CSV value of one statistic, rounded to `places` (a count is whole).
+fn csv_stat(d: &Distribution, stat: &str, places: u32) -> f64 {
+    let value = match stat {
+        "count" => return d.count as f64,
         "mean" => d.mean,
         "stdev" => d.stdev,
         "min" => d.min,
@@ -91,7 +121,8 @@ fn csv_stat(d: &Distribution, stat: &str) -> f64 {
         "p95" => d.percentiles.p95,
         "p99" => d.percentiles.p99,
         _ => d.max,
-    }
+    };
+    round(value, places)
 }
 
 /// One header row, then one row per benchmark. Distribution columns summarize successful
@@ -139,16 +170,19 @@ fn csv(report: &Report) -> String {
     for b in &report.benchmarks {
         let s = &b.strategy;
         let r = &b.metrics.rates;
-        let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let successful = |split: Option<&StatusSplit<f64>>| num(split.and_then(|s| s.successful));
+        let num = |v: Option<f64>, places: u32| {
+            v.map(|v| round(v, places).to_string()).unwrap_or_default()
+        };
+        let successful =
+            |split: Option<&StatusSplit<f64>>| num(split.and_then(|s| s.successful), places::RATE);
         let mut row = vec![
             b.index.to_string(),
             b.workload.clone(),
             strategy_name(s.kind).to_owned(),
             s.streams.map(|v| v.to_string()).unwrap_or_default(),
-            num(s.target_rate_per_s),
+            num(s.target_rate_per_s, places::RATE),
             s.max_concurrency.map(|v| v.to_string()).unwrap_or_default(),
-            b.window.duration_s.to_string(),
+            num(Some(b.window.duration_s), places::SECONDS),
             b.requests.successful.to_string(),
             b.requests.incomplete.to_string(),
             b.requests.errored.to_string(),
@@ -164,19 +198,23 @@ fn csv(report: &Report) -> String {
             successful(r.requests_per_s.as_ref()),
             successful(r.output_tokens_per_s.as_ref()),
             successful(r.total_tokens_per_s.as_ref()),
-            num(r.concurrency.map(|c| c.mean)),
+            num(r.concurrency.map(|c| c.mean), places::RATE),
             r.concurrency.map(|c| c.max.to_string()).unwrap_or_default(),
         ];
-        for (_, split) in distributions(b) {
+        for (name, split) in distributions(b) {
             let d = split.and_then(|s| s.successful.as_ref());
-            row.extend(
-                CSV_STATS
-                    .iter()
-                    .map(|stat| num(d.map(|d| csv_stat(d, stat)))),
-            );
+            let places = if name.ends_with("_ms") {
+                places::MS
+            } else {
+                places::TOKENS
+            };
+            row.extend(CSV_STATS.iter().map(|stat| {
+                d.map(|d| csv_stat(d, stat, places).to_string())
+                    .unwrap_or_default()
+            }));
         }
-        row.push(num(b.goodput.map(|g| g.slo_attainment)));
-        row.push(num(b.goodput.map(|g| g.requests_per_s)));
+        row.push(num(b.goodput.map(|g| g.slo_attainment), places::SHARE));
+        row.push(num(b.goodput.map(|g| g.requests_per_s), places::RATE));
         row.push(
             b.warnings
                 .iter()
@@ -264,7 +302,7 @@ pub fn summary_table(report: &Report) -> String {
         };
         let m = &b.metrics;
         rows.push(vec![
-            b.index.to_string(),
+            display_number(b).to_string(),
             strategy,
             b.workload.clone(),
             format!(
@@ -329,22 +367,78 @@ pub fn summary_table(report: &Report) -> String {
         let _ = writeln!(out, "warning [{}]: {}", w.code, w.message);
     }
     for b in &report.benchmarks {
+        let n = display_number(b);
         if let Some(reason) = b.stopped_by {
             let reason = serde_json::to_value(reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let _ = writeln!(out, "benchmark {}: stopped by {reason}", b.index);
+            let _ = writeln!(out, "benchmark {n}: stopped by {reason}");
         }
-        for w in &b.warnings {
+        if b.requests.successful == 0 {
             let _ = writeln!(
                 out,
-                "benchmark {} warning [{}]: {}",
-                b.index, w.code, w.message
+                "benchmark {n}: no successful request: its figures describe failures only"
             );
+        }
+        if b.requests.errored > 0 {
+            let _ = writeln!(
+                out,
+                "benchmark {n}: {} errored: {}",
+                b.requests.errored,
+                error_breakdown(&b.errors)
+            );
+        }
+        for w in &b.warnings {
+            let _ = writeln!(out, "benchmark {n} warning [{}]: {}", w.code, w.message);
         }
     }
     out
+}
+
+/// The number people see for a benchmark: its `index` (from 0 in JSON and CSV) plus 1, as
+/// in the logs and `validate`.
+pub(crate) fn display_number(b: &Benchmark) -> usize {
+    b.index + 1
+}
+
+/// The longest error example shown under the summary table, in characters.
+const EXAMPLE_CHARS: usize = 100;
+
+/// `http 501 ×1212 (e.g. "Unsupported method ('POST')"); timeout ×3`: each kind of failure
+/// with its status, count and a one-line example.
+fn error_breakdown(errors: &[ErrorCount]) -> String {
+    if errors.is_empty() {
+        return "no breakdown recorded".to_owned();
+    }
+    errors
+        .iter()
+        .map(|e| {
+            let mut part = match (e.kind.as_str(), e.status_code) {
+                ("http_status", Some(code)) => format!("http {code}"),
+                (kind, Some(code)) => format!("{kind} (http {code})"),
+                (kind, None) => kind.to_owned(),
+            };
+            let _ = write!(part, " ×{}", e.count);
+            if let Some(example) = e.example.as_deref().map(one_line).filter(|x| !x.is_empty()) {
+                let _ = write!(part, " (e.g. \"{example}\")");
+            }
+            part
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `text` on one line (every run of whitespace a single space), at most [`EXAMPLE_CHARS`]
+/// characters, with `…` where it was cut.
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= EXAMPLE_CHARS {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(EXAMPLE_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// The summary table's percentiles: 50, 95 or 99.
@@ -422,20 +516,269 @@ mod tests {
         // Spot checks of the shape the autotuner reads.
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["num_result_files"], 6);
+        assert_eq!(v["interrupted"], false);
+        assert_eq!(v["warnings"], serde_json::json!([]));
         let first = &v["raw_results"][0];
+        assert_eq!(first["strategy"], "synchronous");
         assert_eq!(first["iteration_type"], "num_concurrency");
         assert_eq!(first["num_concurrency"], 1);
+        assert!(first["max_concurrency"].is_null());
+        assert_eq!(first["stopped_by"], "max_seconds");
+        assert!(first["goodput"].is_null(), "the sweep had no [slo]");
         // Seconds, not milliseconds: the mock's TTFT is 30 ms plus prefill.
         let ttft = first["stats"]["ttft"]["mean"].as_f64().unwrap();
         assert!((0.030..0.060).contains(&ttft), "{ttft}");
-        assert_eq!(v["raw_results"][2]["iteration_type"], "request_rate");
-        assert!(v["raw_results"][2]["num_concurrency"].is_null());
+        // The throughput step is a concurrency level: its cap.
+        let throughput = &v["raw_results"][1];
+        assert_eq!(throughput["strategy"], "throughput");
+        assert_eq!(throughput["iteration_type"], "num_concurrency");
+        assert_eq!(throughput["num_concurrency"], 48);
+        assert_eq!(throughput["max_concurrency"], 48);
+        assert!(throughput["request_rate"].is_null());
+        let constant = &v["raw_results"][2];
+        assert_eq!(constant["strategy"], "constant");
+        assert_eq!(constant["iteration_type"], "request_rate");
+        assert!(constant["num_concurrency"].is_null());
+        assert_eq!(constant["max_concurrency"], 48);
+        assert!(constant["request_rate"].as_f64().unwrap() > 11.0);
+        assert_eq!(constant["warnings"][0]["code"], "client_bound");
         let max = v["max_output_throughput"].as_f64().unwrap();
         assert!(v["raw_results"].as_array().unwrap().iter().all(|r| r
             ["mean_output_throughput_tokens_per_s"]
             .as_f64()
             .unwrap()
             <= max));
+    }
+
+    /// A sweep in which benchmark 2 (index 1) only failed and benchmark 4 failed in two ways.
+    fn sweep_with_errors() -> Report {
+        let mut report = sweep();
+        let b = &mut report.benchmarks[1];
+        b.requests = crate::schema::RequestTotals::new(0, 3, 1212);
+        b.errors = vec![ErrorCount {
+            kind: "http_status".to_owned(),
+            status_code: Some(501),
+            count: 1212,
+            example: Some("Unsupported method ('POST')".to_owned()),
+        }];
+        let b = &mut report.benchmarks[3];
+        b.requests = crate::schema::RequestTotals::new(40, 7, 5);
+        b.errors = vec![
+            ErrorCount {
+                kind: "timeout".to_owned(),
+                status_code: None,
+                count: 3,
+                example: None,
+            },
+            ErrorCount {
+                kind: "server_error_object".to_owned(),
+                status_code: Some(200),
+                count: 2,
+                example: Some(format!(
+                    "{{\"error\":\n  {{\"message\": \"{}\"}}}}",
+                    "overloaded ".repeat(20)
+                )),
+            },
+        ];
+        report
+    }
+
+    #[test]
+    fn the_summary_table_lists_each_benchmarks_errors_and_says_when_none_succeeded() {
+        let table = summary_table(&sweep_with_errors());
+        snapshot("summary-errors.txt", &table);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines.contains(
+                &"benchmark 2: no successful request: its figures describe failures only"
+            ),
+            "{table}"
+        );
+        assert!(
+            lines.contains(
+                &"benchmark 2: 1212 errored: http 501 ×1212 (e.g. \"Unsupported method ('POST')\")"
+            ),
+            "{table}"
+        );
+        let four = lines
+            .iter()
+            .find(|l| l.starts_with("benchmark 4: 5 errored: "))
+            .unwrap();
+        assert!(four.starts_with("benchmark 4: 5 errored: timeout ×3; server_error_object (http 200) ×2 (e.g. \"{\"error\": {\"message\": \"overloaded overloaded"), "{four}");
+        // The example is cut to 100 characters, on one line.
+        let example = four
+            .split("(e.g. \"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches("\")");
+        assert_eq!(example.chars().count(), EXAMPLE_CHARS);
+        assert!(example.ends_with('…'));
+        assert!(!lines
+            .iter()
+            .any(|l| l.starts_with("benchmark 1: ") && l.contains("errored")));
+    }
+
+    /// Every number people read counts benchmarks from 1; JSON and CSV keep `index` from 0.
+    #[test]
+    fn benchmarks_are_numbered_from_1_for_people_and_from_0_in_data() {
+        let report = sweep_with_errors();
+        let table = summary_table(&report);
+        let numbers: Vec<&str> = table
+            .lines()
+            .skip(2)
+            .take(6)
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(numbers, ["1", "2", "3", "4", "5", "6"]);
+        assert!(table.contains("benchmark 1: stopped by max_seconds"));
+        assert!(!table.contains("benchmark 0"), "{table}");
+        let page = render(&report, OutputFormat::Html).unwrap();
+        assert!(page.contains("<tr><td>1</td>") && page.contains("<tr><td>6</td>"));
+        assert!(!page.contains("<tr><td>0</td>"));
+        assert!(page.contains("#1 synchronous") && !page.contains("#0 "));
+        assert!(page.contains("<li>benchmark 2: 1212 request(s) failed"));
+        let csv = render(&report, OutputFormat::Csv).unwrap();
+        let first_cells: Vec<&str> = csv.lines().skip(1).map(|l| &l[..1]).collect();
+        assert_eq!(first_cells, ["0", "1", "2", "3", "4", "5"]);
+    }
+
+    /// Decimals a number is written with: `8.508` has 3, `2.0` none, `1e-6` 6.
+    fn decimals(number: &str) -> i64 {
+        let (mantissa, exponent) = number
+            .split_once(['e', 'E'])
+            .map_or((number, 0), |(m, e)| (m, e.parse::<i64>().unwrap()));
+        let fraction = mantissa
+            .split_once('.')
+            .map_or("", |(_, f)| f)
+            .trim_end_matches('0');
+        (fraction.len() as i64 - exponent).max(0)
+    }
+
+    /// The fields of one CSV line (quoted ones unquoted).
+    fn fields(line: &str) -> Vec<String> {
+        let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => out.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        out.push(field);
+        out
+    }
+
+    /// The documented decimals (docs/report.md) of a CSV column.
+    fn csv_places(column: &str) -> i64 {
+        let places = if column.ends_with("_count") {
+            0
+        } else if column == "duration_s" {
+            places::SECONDS
+        } else if column == "slo_attainment" {
+            places::SHARE
+        } else if column.contains("_ms_") {
+            places::MS
+        } else if column.starts_with("prompt_tokens_") || column.starts_with("output_tokens_") {
+            places::TOKENS
+        } else if column.ends_with("_per_s") || column == "concurrency_mean" {
+            places::RATE
+        } else {
+            0
+        };
+        i64::from(places)
+    }
+
+    /// The documented decimals of a key of the autotuner's object, under its parent key.
+    fn autotuner_places(parent: &str, key: &str) -> i64 {
+        let places = match (parent, key) {
+            ("ttft" | "tpot" | "e2e_latency" | "output_latency", _) => places::SECONDS,
+            ("num_input_tokens" | "num_output_tokens", _) => places::TOKENS,
+            (_, "run_duration" | "mean_ttft" | "mean_tpot") => places::SECONDS,
+            (_, "error_rate" | "slo_attainment") => places::SHARE,
+            (_, k)
+                if k.contains("throughput")
+                    || k.ends_with("per_s")
+                    || k.ends_with("per_second")
+                    || k == "request_rate" =>
+            {
+                places::RATE
+            }
+            _ => 0,
+        };
+        i64::from(places)
+    }
+
+    /// Every number of the pretty-printed object with the keys above it.
+    fn json_numbers(text: &str) -> Vec<(String, String, String)> {
+        let mut stack: Vec<String> = Vec::new();
+        let mut found = Vec::new();
+        for line in text.lines().map(str::trim) {
+            let (key, value) = match line.split_once("\": ") {
+                Some((k, v)) => (k.trim_start_matches('"'), v.trim_end_matches(',')),
+                None => ("", line.trim_end_matches(',')),
+            };
+            match value {
+                "{" | "[" => stack.push(key.to_owned()),
+                "}" | "]" => {
+                    stack.pop();
+                }
+                v if v.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                    let parent = stack.last().cloned().unwrap_or_default();
+                    found.push((parent, key.to_owned(), v.to_owned()));
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn no_number_in_the_csv_or_the_autotuner_object_has_more_decimals_than_documented() {
+        let mut report = sweep();
+        // A goodput too, so that every field is checked.
+        report.benchmarks[2].goodput = Some(crate::schema::Goodput {
+            judged: 29,
+            met: 26,
+            slo_attainment: 26.0 / 29.0,
+            requests_per_s: 26.0 / 2.2017,
+        });
+        let csv = render(&report, OutputFormat::Csv).unwrap();
+        let mut rows = csv.lines().map(fields);
+        let header = rows.next().unwrap();
+        let mut checked = 0;
+        for row in rows {
+            for (column, cell) in header.iter().zip(row) {
+                if cell.parse::<f64>().is_ok() {
+                    assert!(decimals(&cell) <= csv_places(column), "{column} = {cell}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 400, "{checked} numbers checked");
+        let text = render(&report, OutputFormat::Autotuner).unwrap();
+        let numbers = json_numbers(&text);
+        assert!(numbers.len() > 400, "{} numbers found", numbers.len());
+        for (parent, key, number) in numbers {
+            assert!(
+                decimals(&number) <= autotuner_places(&parent, &key),
+                "{parent}.{key} = {number}"
+            );
+        }
+        assert_eq!(decimals("8.508"), 3);
+        assert_eq!(decimals("8.508000000000001"), 15, "the checker sees noise");
+        assert_eq!(decimals("1e-6"), 6);
+        assert_eq!(decimals("2.0"), 0);
+    }
+
+    #[test]
+    fn rounding_leaves_no_noise_and_keeps_what_cannot_be_rounded() {
+        assert_eq!(round(8.508000000000001, places::MS).to_string(), "8.508");
+        assert_eq!(round(0.1 + 0.2, 3).to_string(), "0.3");
+        assert_eq!(round(2.0000004, places::SECONDS).to_string(), "2");
+        assert_eq!(round(-0.0001, 3).to_string(), "0");
+        assert_eq!(round(1e300, 3), 1e300);
+        assert!(round(f64::NAN, 3).is_nan());
+        assert_eq!(round(f64::INFINITY, 3), f64::INFINITY);
     }
 
     #[test]

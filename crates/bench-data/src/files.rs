@@ -1,9 +1,10 @@
 //! Prompts read from dataset files: `.jsonl`, `.json` and `.csv`.
 //!
-//! Each row is an object (a JSON object, or a CSV record under its header). The prompt is the
-//! first of [`PROMPT_COLUMNS`] the file has, unless the user names the column; a ShareGPT-style
-//! row (`conversations` or `messages`, a list of turns) gives its first human turn, as
-//! `vllm bench serve` does. An optional output length comes from [`OUTPUT_COLUMNS`].
+//! Each row is an object (a JSON object, or a CSV record under its header). Unless the user
+//! names the column, each row finds its own prompt, so a file may mix kinds of rows: a
+//! ShareGPT-style row (`conversations` or `messages`, a list of turns) gives its first human
+//! turn, as `vllm bench serve` does, and any other row the first of [`PROMPT_COLUMNS`] it has.
+//! An optional output length comes from [`OUTPUT_COLUMNS`].
 //!
 //! A row that cannot be used (bad JSON, no prompt, an empty prompt) is skipped and counted
 //! with its line and reason, so one odd row does not stop a run; a file with no usable row at
@@ -44,7 +45,8 @@ const CONVERSATION_KEYS: [&str; 2] = ["conversations", "messages"];
 pub struct Dataset {
     /// The file that was read.
     pub path: PathBuf,
-    /// Where prompts came from: a column name, or `conversations` / `messages`.
+    /// Where prompts came from: column names and `conversations` / `messages`, in the order
+    /// rows first used them, joined by `, ` (e.g. `prompt, messages`).
     pub source: String,
     /// Rows in file order.
     pub rows: Vec<Row>,
@@ -104,7 +106,8 @@ impl Dataset {
             rows: Vec::new(),
             skipped: Vec::new(),
         };
-        let mut source: Option<Source> = prompt_column.map(|c| Source::Column(c.to_owned()));
+        let named = prompt_column.map(|c| Source::Column(c.to_owned()));
+        let mut sources: Vec<String> = Vec::new();
         for (line, record) in records {
             let object = match record {
                 Ok(object) => object,
@@ -113,7 +116,8 @@ impl Dataset {
                     continue;
                 }
             };
-            let found = source.clone().or_else(|| Source::detect(&object));
+            // Each row its own column: a file may mix `prompt`, `text` and `messages` rows.
+            let found = named.clone().or_else(|| Source::detect(&object));
             let Some(found) = found else {
                 dataset.skipped.push(Skipped {
                     line,
@@ -124,13 +128,21 @@ impl Dataset {
                 });
                 continue;
             };
-            source.get_or_insert(found.clone());
             match found.row(&object) {
-                Ok(row) => dataset.rows.push(row),
+                Ok(row) => {
+                    dataset.rows.push(row);
+                    let name = found.name();
+                    if !sources.contains(&name) {
+                        sources.push(name);
+                    }
+                }
                 Err(reason) => dataset.skipped.push(Skipped { line, reason }),
             }
         }
-        dataset.source = source.map(|s| s.name()).unwrap_or_default();
+        dataset.source = match (&named, sources.is_empty()) {
+            (Some(column), true) => column.name(),
+            _ => sources.join(", "),
+        };
         if dataset.rows.is_empty() {
             let why = match dataset.skipped.first() {
                 Some(first) => format!(
@@ -363,10 +375,58 @@ mod tests {
             ]"#,
         );
         let d = Dataset::load(&path, None).unwrap();
-        assert_eq!(d.source, "conversations");
-        assert_eq!(prompts(&d), ["name a river"]);
-        assert_eq!(d.skipped.len(), 2, "{:?}", d.skipped);
+        assert_eq!(d.source, "conversations, messages");
+        assert_eq!(prompts(&d), ["name a river", "name a mountain"]);
+        assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
         assert!(d.skipped[0].reason.contains("no human or user turn"));
+    }
+
+    /// Each row finds its own prompt, in the detection order; only rows with none are skipped.
+    #[test]
+    fn a_jsonl_file_may_mix_prompt_text_and_messages_rows() {
+        let (_dir, path) = write(
+            "mixed.jsonl",
+            "{\"prompt\": \"first, a prompt\"}\n\
+             {\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"second, a chat\"}]}\n\
+             {\"text\": \"third, a text\", \"max_tokens\": 7}\n\
+             {\"id\": 4}\n\
+             {\"text\": \"ignored\", \"prompt\": \"fifth, the prompt wins\"}\n\
+             {\"messages\": [{\"role\": \"assistant\", \"content\": \"no user\"}], \"prompt\": \"unused\"}\n",
+        );
+        let d = Dataset::load(&path, None).unwrap();
+        assert_eq!(
+            prompts(&d),
+            [
+                "first, a prompt",
+                "second, a chat",
+                "third, a text",
+                "fifth, the prompt wins"
+            ]
+        );
+        assert_eq!(d.rows[2].output_tokens, Some(7));
+        assert_eq!(d.source, "prompt, messages, text");
+        let skipped: Vec<(usize, &str)> = d
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(skipped[0].0, 4);
+        assert!(
+            skipped[0].1.starts_with("no prompt: none of the columns"),
+            "{skipped:?}"
+        );
+        // A conversation is looked for first, as before.
+        assert_eq!(
+            skipped[1],
+            (6, "`messages` has no human or user turn with text")
+        );
+
+        // A named column is read from every row; rows without it are skipped.
+        let d = Dataset::load(&path, Some("text")).unwrap();
+        assert_eq!(prompts(&d), ["third, a text", "ignored"]);
+        assert_eq!(d.source, "text");
+        assert_eq!(d.skipped.len(), 4);
     }
 
     #[test]

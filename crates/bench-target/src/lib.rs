@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{Api, Target};
 use bytes::Bytes;
 
@@ -109,8 +110,8 @@ pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetE
     let timeouts = &target.timeouts;
     Ok(reqwest::Client::builder()
         .default_headers(headers)
-        .connect_timeout(seconds(timeouts.connect_seconds))
-        .read_timeout(seconds(timeouts.read_seconds))
+        .connect_timeout(duration_from_secs(timeouts.connect_seconds))
+        .read_timeout(duration_from_secs(timeouts.read_seconds))
         .tcp_nodelay(true)
         .no_proxy())
 }
@@ -123,12 +124,6 @@ pub fn client(target: &Target) -> Result<reqwest::Client, TargetError> {
             key: "target".to_owned(),
             message: format!("cannot build an HTTP client from these settings: {e}"),
         })
-}
-
-/// Seconds as a `Duration`, saturating: validation bounds every configured duration, and a
-/// value that slipped through must not panic.
-pub fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 /// The target's base URL, without a trailing slash (empty when it has none).

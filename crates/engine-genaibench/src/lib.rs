@@ -11,7 +11,6 @@ mod parse;
 mod process;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bench_core::config::{
     Api, Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, Transient,
@@ -369,8 +368,9 @@ impl BenchmarkEngine for GenaiBench {
             );
             let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
             // A limit past what a `Duration` holds (max_seconds = 1e300) is no timeout at all.
-            let timeout = Duration::try_from_secs_f64(limit + self.options.overhead_seconds)
-                .unwrap_or(Duration::MAX);
+            let timeout = bench_core::config::limits::duration_from_secs(
+                limit + self.options.overhead_seconds,
+            );
             let mut started: Option<Timestamp> = None;
             let spawned = Timestamp::now();
             let finished = process::run(

@@ -5,8 +5,9 @@
 //! overlaps the window (GuideLLM's rule), and the rates count the requests that ended inside it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{Constraints, Slo};
 use bench_core::progress::Phase;
 use bench_core::schema::{
@@ -51,6 +52,158 @@ pub(crate) enum Boundary {
     Requests(u64),
 }
 
+/// `seconds` after `start`, or `None` when that lies past what an `Instant` can hold: a
+/// moment that never comes.
+pub(crate) fn after(start: Instant, seconds: f64) -> Option<Instant> {
+    start.checked_add(duration_from_secs(seconds))
+}
+
+/// Without `max_errors` or `max_error_rate`, a benchmark stops (as `max_error_rate`) once
+/// this many finished requests in a row failed (incomplete ones left out): enough that a
+/// burst of failures on a working server does not end it, few enough that a server failing
+/// every request is not hammered for the whole `max_seconds`.
+pub(crate) const DEFAULT_FAILURE_STREAK: u64 = 50;
+
+/// `concurrency_capped` when more than this share of a window's arrivals waited for a
+/// `max_concurrency` permit: a stray clump of a Poisson schedule stays under it, a server
+/// that completes requests more slowly than they arrive soon goes over.
+const CAPPED_SHARE: f64 = 0.01;
+/// The schedule lag p99 may reach this share of the mean gap between arrivals before the
+/// client counts as having distorted the schedule: below it the arrivals keep their spacing.
+const LAG_SHARE_OF_GAP: f64 = 0.1;
+/// ... and this share of the server's TTFT p50 (latency p50 without TTFT): below it the lag
+/// cannot move the figures a server is judged by. Both must be exceeded.
+const LAG_SHARE_OF_SERVER: f64 = 0.1;
+/// Below this share of the asked pace the client counts as behind its schedule.
+const MIN_PACE: f64 = 0.95;
+/// ... provided the lag grew by more than this over the window (ms): less is timer and
+/// scheduler jitter, which would otherwise decide a window of a few arrivals.
+const MIN_LAG_GROWTH_MS: f64 = 1.0;
+
+/// The open-loop schedule inside the measured window.
+#[derive(Debug)]
+struct Pace {
+    /// Arrivals sent inside the window.
+    arrivals: u64,
+    /// Those that waited for a `max_concurrency` permit, and how long (ms).
+    capped: u64,
+    capped_wait: Histogram,
+    /// The first and the last arrival: (intended, sent).
+    first: Option<(Instant, Instant)>,
+    last: Option<(Instant, Instant)>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            arrivals: 0,
+            capped: 0,
+            capped_wait: Histogram::for_milliseconds(),
+            first: None,
+            last: None,
+        }
+    }
+}
+
+/// What decides whether a rate benchmark's schedule was kept, as plain numbers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    pub(crate) target_rate: f64,
+    pub(crate) max_concurrency: Option<u32>,
+    /// Arrivals sent inside the window, and how many of them waited for a permit.
+    pub(crate) arrivals: u64,
+    pub(crate) capped: u64,
+    pub(crate) capped_wait_p99_ms: Option<f64>,
+    /// The schedule lag p99 (all outcomes), as the report gives it.
+    pub(crate) lag_p99_ms: Option<f64>,
+    /// The lag the client is judged by: the p99, but with fewer than 100 requests the
+    /// second-latest one's, so that one late request alone (a prompt built late, a first
+    /// connection) is never the evidence.
+    pub(crate) lag_judged_ms: Option<f64>,
+    /// TTFT p50 of the successful requests, else their latency p50.
+    pub(crate) server_p50_ms: Option<f64>,
+    /// Seconds from the window's first arrival to its last: as scheduled, and as sent.
+    pub(crate) spans_s: Option<(f64, f64)>,
+}
+
+/// Milliseconds with the precision a reader needs at that size.
+fn ms_text(ms: f64) -> String {
+    if ms.abs() >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.3}")
+    }
+}
+
+impl Pacing {
+    /// `concurrency_capped` when the cap held back more than [`CAPPED_SHARE`] of the arrivals
+    /// (and then never `client_bound`); else `client_bound` when the schedule lag p99 exceeds
+    /// both [`LAG_SHARE_OF_GAP`] of the mean gap and [`LAG_SHARE_OF_SERVER`] of the server's
+    /// p50, or when, with no arrival capped, the client sent below [`MIN_PACE`] of the pace
+    /// asked; else nothing.
+    pub(crate) fn judge(&self) -> Option<Warning> {
+        if !(self.target_rate.is_finite() && self.target_rate > 0.0) {
+            return None;
+        }
+        let lag = self.lag_p99_ms.map_or("?".to_owned(), ms_text);
+        if let Some(cap) = self.max_concurrency {
+            if self.capped as f64 > CAPPED_SHARE * self.arrivals as f64 {
+                return Some(Warning {
+                    code: "concurrency_capped".to_owned(),
+                    message: format!(
+                        "max_concurrency = {cap} held back {} of {} arrivals{}: the server completed requests more slowly than they arrived (saturated), so this benchmark measured it at {cap} requests in flight rather than at {:.2} req/s; schedule lag p99 {lag} ms",
+                        self.capped,
+                        self.arrivals,
+                        self.capped_wait_p99_ms
+                            .map_or(String::new(), |w| format!(" (wait p99 {} ms)", ms_text(w))),
+                        self.target_rate,
+                    ),
+                });
+            }
+        }
+        let mut evidence = Vec::new();
+        let gap_ms = 1000.0 / self.target_rate;
+        // The p99 is at least the judged lag, so the message holds whichever it quotes.
+        if let Some(judged) = self.lag_judged_ms {
+            let over_gap = judged > LAG_SHARE_OF_GAP * gap_ms;
+            let over_server = self
+                .server_p50_ms
+                .is_none_or(|p50| judged > LAG_SHARE_OF_SERVER * p50);
+            if over_gap && over_server {
+                evidence.push(format!(
+                    "schedule lag p99 {lag} ms, over {:.0} % of the {} ms between arrivals{}",
+                    LAG_SHARE_OF_GAP * 100.0,
+                    ms_text(gap_ms),
+                    self.server_p50_ms.map_or(String::new(), |p50| format!(
+                        " and over {:.0} % of the server's p50 of {} ms",
+                        LAG_SHARE_OF_SERVER * 100.0,
+                        ms_text(p50)
+                    )),
+                ));
+            }
+        }
+        if let Some((scheduled, sent)) = self.spans_s {
+            let pace = scheduled / sent;
+            let growth_ms = (sent - scheduled) * 1000.0;
+            if self.capped == 0 && sent > 0.0 && pace < MIN_PACE && growth_ms > MIN_LAG_GROWTH_MS {
+                evidence.push(format!(
+                    "sent {:.2} req/s of the {:.2} req/s asked ({:.0} %)",
+                    self.target_rate * pace,
+                    self.target_rate,
+                    pace * 100.0
+                ));
+            }
+        }
+        (!evidence.is_empty()).then(|| Warning {
+            code: "client_bound".to_owned(),
+            message: format!(
+                "the client could not keep the schedule, so it may have limited this benchmark: {}",
+                evidence.join("; ")
+            ),
+        })
+    }
+}
+
 /// Maps `Instant`s to wall-clock timestamps.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
@@ -93,11 +246,21 @@ pub(crate) struct Aggregator {
     window_start: Option<Instant>,
     window_end: Option<Instant>,
     sent: u64,
-    sent_in_window: u64,
     completed: u64,
     live: Live,
     error_window: VecDeque<bool>,
     error_window_size: usize,
+    max_error_rate: Option<f64>,
+    max_errors: Option<u64>,
+    /// Neither error limit was given: stop after [`DEFAULT_FAILURE_STREAK`] failures in a row.
+    default_error_stop: bool,
+    /// Finished requests that failed in a row, incomplete ones left out.
+    failure_streak: u64,
+    /// Whether the default error stop ended the benchmark.
+    stopped_on_failures: bool,
+    /// Requests (all, not only the window's) that failed for want of a file descriptor.
+    fd_failures: u64,
+    pace: Pace,
     // Measured window.
     totals: [u64; 3],
     errors: BTreeMap<(&'static str, Option<u16>), (u64, String)>,
@@ -107,6 +270,8 @@ pub(crate) struct Aggregator {
     tpot: SplitHistogram,
     decode: SplitHistogram,
     lag: SplitHistogram,
+    /// The same lags, outcomes pooled, for quantiles the summary does not carry.
+    pooled_lag: Histogram,
     from_intended: SplitHistogram,
     prompt_tokens: SplitHistogram,
     output_tokens: SplitHistogram,
@@ -154,20 +319,20 @@ impl Aggregator {
         slo: Option<Slo>,
     ) -> Self {
         let planned_requests = constraints.max_requests;
-        let planned_end = constraints
-            .max_seconds
-            .map(|s| start + std::time::Duration::from_secs_f64(s));
+        // An end past what an `Instant` holds never comes.
+        let planned_end = constraints.max_seconds.and_then(|s| after(start, s));
         let error_window_size = constraints.error_rate_window.unwrap_or(30) as usize;
         let over_saturation = constraints.over_saturation;
         let window_start = match warmup {
             None => Some(start),
-            Some(Boundary::Seconds(s)) => Some(start + std::time::Duration::from_secs_f64(s)),
+            Some(Boundary::Seconds(s)) => after(start, s),
             Some(Boundary::Requests(0)) => Some(start),
             Some(Boundary::Requests(_)) => None,
         };
         let window_end = match (cooldown, planned_end) {
+            // A cooldown longer than the benchmark leaves an empty window.
             (Some(Boundary::Seconds(s)), Some(end)) => {
-                Some(end - std::time::Duration::from_secs_f64(s))
+                Some(end.checked_sub(duration_from_secs(s)).unwrap_or(start))
             }
             _ => None,
         };
@@ -179,11 +344,18 @@ impl Aggregator {
             window_start,
             window_end,
             sent: 0,
-            sent_in_window: 0,
             completed: 0,
             live: Live::default(),
             error_window: VecDeque::new(),
             error_window_size,
+            max_error_rate: constraints.max_error_rate,
+            max_errors: constraints.max_errors,
+            default_error_stop: constraints.max_error_rate.is_none()
+                && constraints.max_errors.is_none(),
+            failure_streak: 0,
+            stopped_on_failures: false,
+            fd_failures: 0,
+            pace: Pace::default(),
             totals: [0; 3],
             errors: BTreeMap::new(),
             latency: ms(),
@@ -192,6 +364,7 @@ impl Aggregator {
             tpot: ms(),
             decode: ms(),
             lag: ms(),
+            pooled_lag: Histogram::for_milliseconds(),
             from_intended: ms(),
             prompt_tokens: SplitHistogram::new(1.0),
             output_tokens: SplitHistogram::new(1.0),
@@ -272,23 +445,51 @@ impl Aggregator {
             detector.in_flight(now, self.live.in_flight);
         }
         if self.in_window(now) {
-            self.sent_in_window += 1;
             self.max_in_flight = self.max_in_flight.max(self.live.in_flight);
         }
         self.sent - 1
     }
 
-    /// Records a finished request; returns true when `max_error_rate` is exceeded.
-    pub(crate) fn on_finish(&mut self, exchange: &Exchange, max_error_rate: Option<f64>) -> bool {
+    /// An arrival of the open-loop schedule, due at `intended`, was just sent (after
+    /// [`Aggregator::on_send`]); `capped_wait` is how long it waited for a `max_concurrency`
+    /// permit, if it had to.
+    pub(crate) fn on_arrival(&mut self, intended: Instant, capped_wait: Option<Duration>) {
+        let now = Instant::now();
+        if !self.in_window(now) {
+            return;
+        }
+        let pace = &mut self.pace;
+        pace.arrivals += 1;
+        if let Some(wait) = capped_wait {
+            pace.capped += 1;
+            let _ = pace.capped_wait.record(wait.as_secs_f64() * 1000.0);
+        }
+        pace.first.get_or_insert((intended, now));
+        pace.last = Some((intended, now));
+    }
+
+    /// Records a finished request; returns the error limit it reached, if any:
+    /// `max_errors`, `max_error_rate`, or without either the default stop (the last
+    /// [`DEFAULT_FAILURE_STREAK`] finished requests all failed), as `MaxErrorRate`.
+    pub(crate) fn on_finish(&mut self, exchange: &Exchange) -> Option<StopReason> {
         let now = Instant::now();
         self.advance(now);
-        self.live.in_flight -= 1;
+        self.live.in_flight = self.live.in_flight.saturating_sub(1);
         self.completed += 1;
         let errored = matches!(exchange.outcome, Outcome::Errored(_));
-        match exchange.outcome {
-            Outcome::Successful => self.live.successful += 1,
+        match &exchange.outcome {
+            Outcome::Successful => {
+                self.live.successful += 1;
+                self.failure_streak = 0;
+            }
             Outcome::Incomplete => self.live.incomplete += 1,
-            Outcome::Errored(_) => self.live.errored += 1,
+            Outcome::Errored(failure) => {
+                self.live.errored += 1;
+                self.failure_streak += 1;
+                if failure.kind == crate::client::FD_LIMIT {
+                    self.fd_failures += 1;
+                }
+            }
         }
         let output_tokens = exchange
             .usage
@@ -316,12 +517,25 @@ impl Aggregator {
         if overlaps {
             self.record(exchange, output_tokens);
         }
-        max_error_rate.is_some_and(|limit| {
+        if !errored {
+            return None;
+        }
+        let rate_exceeded = self.max_error_rate.is_some_and(|limit| {
             self.error_window.len() >= self.error_window_size
                 && self.error_window.iter().filter(|e| **e).count() as f64
                     / self.error_window.len() as f64
                     >= limit
-        })
+        });
+        if self.max_errors.is_some_and(|max| self.live.errored >= max) {
+            Some(StopReason::MaxErrors)
+        } else if rate_exceeded {
+            Some(StopReason::MaxErrorRate)
+        } else if self.default_error_stop && self.failure_streak >= DEFAULT_FAILURE_STREAK {
+            self.stopped_on_failures = true;
+            Some(StopReason::MaxErrorRate)
+        } else {
+            None
+        }
     }
 
     fn record(&mut self, ex: &Exchange, output_tokens: u64) {
@@ -338,7 +552,9 @@ impl Aggregator {
         let timings = Timings::of(ex, output_tokens);
         // Values are finite by construction (durations and counts).
         let _ = self.latency.record(p, timings.latency_ms);
-        let _ = self.lag.record(p, ms(ex.intended, ex.sent));
+        let lag_ms = ms(ex.intended, ex.sent);
+        let _ = self.lag.record(p, lag_ms);
+        let _ = self.pooled_lag.record(lag_ms);
         let _ = self.from_intended.record(p, ms(ex.intended, ex.end));
         let prompt = ex
             .usage
@@ -436,24 +652,66 @@ impl Aggregator {
             })
         };
         let lag = self.lag.summary();
-        if let Some(target) = strategy.target_rate_per_s {
-            let achieved = (duration_s > 0.0).then(|| self.sent_in_window as f64 / duration_s);
-            let lag_p99 = lag
-                .as_ref()
-                .and_then(|l| l.total.as_ref())
-                .map(|d| d.percentiles.p99);
-            let behind = achieved.is_some_and(|a| a < 0.99 * target);
-            let late = lag_p99.is_some_and(|p99| p99 > 1.0);
-            if behind || late {
-                warnings.push(Warning {
-                    code: "client_bound".to_owned(),
-                    message: format!(
-                        "the client, not the server, may have limited this benchmark: sent {} req/s of the {target:.2} req/s asked, schedule lag p99 {} ms",
-                        achieved.map_or("?".to_owned(), |a| format!("{a:.2}")),
-                        lag_p99.map_or("?".to_owned(), |p| format!("{p:.3}"))
-                    ),
-                });
-            }
+        let ttft = self.ttft.summary();
+        let latency = self.latency.summary();
+        if let Some(target_rate) = strategy.target_rate_per_s {
+            let p50 = |split: &Option<StatusSplit<bench_core::schema::Distribution>>| {
+                split
+                    .as_ref()
+                    .and_then(|s| s.successful.as_ref())
+                    .map(|d| d.median)
+            };
+            let pacing = Pacing {
+                target_rate,
+                max_concurrency: strategy.max_concurrency,
+                arrivals: self.pace.arrivals,
+                capped: self.pace.capped,
+                capped_wait_p99_ms: self.pace.capped_wait.quantile(0.99),
+                lag_p99_ms: lag
+                    .as_ref()
+                    .and_then(|l| l.total.as_ref())
+                    .map(|d| d.percentiles.p99),
+                lag_judged_ms: {
+                    let n = self.pooled_lag.count() as f64;
+                    (n >= 2.0)
+                        .then(|| self.pooled_lag.quantile(0.99f64.min((n - 1.0) / n)))
+                        .flatten()
+                },
+                server_p50_ms: p50(&ttft).or_else(|| p50(&latency)),
+                spans_s: self.pace.first.zip(self.pace.last).and_then(
+                    |((first_intended, first_sent), (last_intended, last_sent))| {
+                        (self.pace.arrivals >= 2).then(|| {
+                            (
+                                last_intended
+                                    .saturating_duration_since(first_intended)
+                                    .as_secs_f64(),
+                                last_sent
+                                    .saturating_duration_since(first_sent)
+                                    .as_secs_f64(),
+                            )
+                        })
+                    },
+                ),
+            };
+            warnings.extend(pacing.judge());
+        }
+        if self.stopped_on_failures && stopped_by == Some(StopReason::MaxErrorRate) {
+            warnings.push(Warning {
+                code: "stopped_on_failures".to_owned(),
+                message: format!(
+                    "the last {DEFAULT_FAILURE_STREAK} finished requests all failed, so the benchmark stopped early (the default without constraints.max_errors or max_error_rate)"
+                ),
+            });
+        }
+        if self.fd_failures > 0 {
+            warnings.push(Warning {
+                code: "client_fd_limit".to_owned(),
+                message: format!(
+                    "{} requests failed because the client ran out of file descriptors (limit {}): these are not server errors; raise `ulimit -n`",
+                    self.fd_failures,
+                    crate::cpu::open_files_limit().map_or("unknown".to_owned(), |l| l.to_string())
+                ),
+            });
         }
         if let Some(message) = self.saturation_warning.take() {
             warnings.push(Warning {
@@ -509,8 +767,8 @@ impl Aggregator {
             stopped_by,
             warnings,
             metrics: Metrics {
-                request_latency_ms: self.latency.summary(),
-                ttft_ms: self.ttft.summary(),
+                request_latency_ms: latency,
+                ttft_ms: ttft,
                 itl_ms: self.itl.summary(),
                 tpot_ms: self.tpot.summary(),
                 decode_time_ms: self.decode.summary(),
@@ -539,5 +797,307 @@ impl Aggregator {
             (_, Some(e)) if now > e => Phase::Cooldown,
             _ => Phase::Active,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Failure;
+
+    #[test]
+    fn any_number_of_seconds_is_a_duration_and_an_end_past_an_instant_is_never() {
+        assert_eq!(duration_from_secs(1.5), Duration::from_millis(1500));
+        assert_eq!(duration_from_secs(1e300), Duration::MAX);
+        assert_eq!(duration_from_secs(f64::INFINITY), Duration::MAX);
+        assert_eq!(duration_from_secs(-1.0), Duration::ZERO);
+        assert_eq!(duration_from_secs(f64::NAN), Duration::ZERO);
+        let now = Instant::now();
+        assert_eq!(after(now, 2.0), Some(now + Duration::from_secs(2)));
+        assert_eq!(after(now, 1e300), None);
+        assert_eq!(after(now, f64::INFINITY), None);
+    }
+
+    #[test]
+    fn huge_limits_and_transients_build_an_aggregator_without_panicking() {
+        let constraints = Constraints {
+            max_seconds: Some(1e300),
+            ..Constraints::default()
+        };
+        let start = Instant::now();
+        let aggregator = Aggregator::new(
+            start,
+            Some(Boundary::Seconds(1e300)),
+            Some(Boundary::Seconds(1e300)),
+            &constraints,
+            None,
+        );
+        assert!(
+            aggregator.window_start.is_none(),
+            "a warmup that never ends"
+        );
+        assert_eq!(aggregator.phase(start), Phase::Warmup);
+        // A cooldown longer than a benchmark that does end: an empty window, no panic.
+        let constraints = Constraints {
+            max_seconds: Some(1.0),
+            ..Constraints::default()
+        };
+        let aggregator = Aggregator::new(
+            start,
+            None,
+            Some(Boundary::Seconds(1e300)),
+            &constraints,
+            None,
+        );
+        assert_eq!(aggregator.window_end, Some(start));
+        let benchmark = aggregator.finish(
+            0,
+            strategy(10.0, None),
+            "w",
+            start + Duration::from_millis(10),
+            None,
+            &Clock::new(),
+        );
+        assert_eq!(benchmark.window.duration_s, 0.0);
+    }
+
+    fn strategy(rate: f64, max_concurrency: Option<u32>) -> Strategy {
+        Strategy {
+            kind: bench_core::schema::StrategyKind::Constant,
+            streams: None,
+            target_rate_per_s: Some(rate),
+            max_concurrency,
+        }
+    }
+
+    fn exchange(failed: bool) -> Exchange {
+        let now = Instant::now();
+        Exchange {
+            intended: now,
+            sent: now,
+            first_token: (!failed).then_some(now),
+            last_token: (!failed).then_some(now),
+            end: now,
+            gaps_ms: Vec::new(),
+            content_chunks: u32::from(!failed),
+            usage: None,
+            server_timings: None,
+            client_prompt_tokens: 4,
+            outcome: if failed {
+                Outcome::Errored(Failure {
+                    kind: "http_status",
+                    status: Some(500),
+                    message: "boom".to_owned(),
+                    retry_after: None,
+                })
+            } else {
+                Outcome::Successful
+            },
+        }
+    }
+
+    /// Feeds `pattern` (true: failed) through an aggregator; the index at which it asked to
+    /// stop, and why.
+    fn first_stop(constraints: &Constraints, pattern: &[bool]) -> Option<(usize, StopReason)> {
+        let mut aggregator = Aggregator::new(Instant::now(), None, None, constraints, None);
+        pattern.iter().enumerate().find_map(|(i, failed)| {
+            aggregator.on_send();
+            aggregator.on_finish(&exchange(*failed)).map(|r| (i, r))
+        })
+    }
+
+    #[test]
+    fn without_error_limits_fifty_failures_in_a_row_stop_a_benchmark() {
+        let none = Constraints::default();
+        let all_fail = [true; 60];
+        assert_eq!(
+            first_stop(&none, &all_fail),
+            Some((
+                DEFAULT_FAILURE_STREAK as usize - 1,
+                StopReason::MaxErrorRate
+            ))
+        );
+        // One success in every 50 keeps it going.
+        let mostly: Vec<bool> = (0..500).map(|i| i % 50 != 0).collect();
+        assert_eq!(first_stop(&none, &mostly), None);
+        // A limit of the user's own replaces the default.
+        let own = Constraints {
+            max_errors: Some(1000),
+            ..Constraints::default()
+        };
+        assert_eq!(first_stop(&own, &all_fail), None);
+        let own = Constraints {
+            max_errors: Some(3),
+            ..Constraints::default()
+        };
+        assert_eq!(
+            first_stop(&own, &all_fail),
+            Some((2, StopReason::MaxErrors))
+        );
+        let rate = Constraints {
+            max_error_rate: Some(0.5),
+            error_rate_window: Some(10),
+            ..Constraints::default()
+        };
+        assert_eq!(
+            first_stop(&rate, &all_fail),
+            Some((9, StopReason::MaxErrorRate))
+        );
+    }
+
+    /// A run that keeps its schedule at 20 req/s: lag p99 1.7 ms, TTFT p50 37 ms.
+    fn kept() -> Pacing {
+        Pacing {
+            target_rate: 20.0,
+            max_concurrency: None,
+            arrivals: 60,
+            capped: 0,
+            capped_wait_p99_ms: None,
+            lag_p99_ms: Some(1.7),
+            lag_judged_ms: Some(1.7),
+            server_p50_ms: Some(37.0),
+            spans_s: Some((2.95, 2.95 - 0.001)),
+        }
+    }
+
+    #[test]
+    fn a_kept_schedule_raises_nothing_even_when_it_sent_a_little_more_than_asked() {
+        assert_eq!(kept().judge(), None);
+        // The report that once said "sent 20.48 req/s of the 20.00 asked": ahead is not behind.
+        let ahead = Pacing {
+            spans_s: Some((2.95, 2.88)),
+            ..kept()
+        };
+        assert_eq!(ahead.judge(), None);
+        // One request of 81 late by 47 ms (its prompt built on the request path): the p99 of
+        // so few is that one, the second-latest was on time.
+        let one_late = Pacing {
+            arrivals: 81,
+            lag_p99_ms: Some(47.0),
+            lag_judged_ms: Some(0.9),
+            ..kept()
+        };
+        assert_eq!(one_late.judge(), None);
+        // Lag over 10 % of the gap (5 ms) but under 10 % of a slow server's TTFT.
+        let slow_server = Pacing {
+            lag_p99_ms: Some(8.0),
+            lag_judged_ms: Some(8.0),
+            server_p50_ms: Some(400.0),
+            ..kept()
+        };
+        assert_eq!(slow_server.judge(), None);
+        // Lag over 10 % of TTFT but under 10 % of a wide gap.
+        let sparse = Pacing {
+            target_rate: 1.0,
+            lag_p99_ms: Some(8.0),
+            lag_judged_ms: Some(8.0),
+            server_p50_ms: Some(30.0),
+            ..kept()
+        };
+        assert_eq!(sparse.judge(), None);
+        // Behind by less than a millisecond over a short window: jitter.
+        let jitter = Pacing {
+            target_rate: 10_000.0,
+            spans_s: Some((0.0002, 0.0003)),
+            lag_p99_ms: Some(0.05),
+            lag_judged_ms: Some(0.05),
+            ..kept()
+        };
+        assert_eq!(jitter.judge(), None);
+        // No rate to judge against.
+        let nonsense = Pacing {
+            target_rate: 0.0,
+            lag_p99_ms: Some(1e6),
+            lag_judged_ms: Some(1e6),
+            ..kept()
+        };
+        assert_eq!(nonsense.judge(), None);
+    }
+
+    #[test]
+    fn a_client_that_falls_behind_is_client_bound() {
+        let late = Pacing {
+            lag_p99_ms: Some(12.0),
+            lag_judged_ms: Some(12.0),
+            ..kept()
+        };
+        let warning = late.judge().unwrap();
+        assert_eq!(warning.code, "client_bound");
+        assert!(
+            warning.message.contains("schedule lag p99 12.0 ms")
+                && warning.message.contains("50.0 ms between arrivals")
+                && warning.message.contains("37.0 ms")
+                && !warning.message.contains("req/s of the"),
+            "{}",
+            warning.message
+        );
+        // 1e6 req/s asked, arrivals sent over 40 ms instead of 4 ms.
+        let flood = Pacing {
+            target_rate: 1e6,
+            arrivals: 3000,
+            lag_p99_ms: Some(35.0),
+            lag_judged_ms: Some(35.0),
+            server_p50_ms: Some(0.4),
+            spans_s: Some((0.004, 0.040)),
+            ..kept()
+        };
+        let warning = flood.judge().unwrap();
+        assert_eq!(warning.code, "client_bound");
+        assert!(
+            warning
+                .message
+                .contains("sent 100000.00 req/s of the 1000000.00 req/s asked (10 %)"),
+            "{}",
+            warning.message
+        );
+        // Behind alone, with a small lag p99, is enough.
+        let behind = Pacing {
+            spans_s: Some((2.95, 3.3)),
+            ..kept()
+        };
+        assert_eq!(behind.judge().unwrap().code, "client_bound");
+        // Without a server figure (every request failed) the gap alone decides the lag.
+        let no_server = Pacing {
+            lag_p99_ms: Some(6.0),
+            lag_judged_ms: Some(6.0),
+            server_p50_ms: None,
+            ..kept()
+        };
+        assert_eq!(no_server.judge().unwrap().code, "client_bound");
+    }
+
+    #[test]
+    fn a_concurrency_cap_that_held_arrivals_back_is_not_the_clients_fault() {
+        let capped = Pacing {
+            target_rate: 50.0,
+            max_concurrency: Some(2),
+            arrivals: 100,
+            capped: 80,
+            capped_wait_p99_ms: Some(900.0),
+            lag_p99_ms: Some(950.0),
+            lag_judged_ms: Some(950.0),
+            server_p50_ms: Some(50.0),
+            spans_s: Some((2.0, 6.0)),
+        };
+        let warning = capped.judge().unwrap();
+        assert_eq!(warning.code, "concurrency_capped");
+        assert_eq!(
+            warning.message,
+            "max_concurrency = 2 held back 80 of 100 arrivals (wait p99 900.0 ms): the server completed requests more slowly than they arrived (saturated), so this benchmark measured it at 2 requests in flight rather than at 50.00 req/s; schedule lag p99 950.0 ms"
+        );
+        // One arrival in a hundred is a clump, not a cap: judged as any other run.
+        let clump = Pacing {
+            max_concurrency: Some(64),
+            arrivals: 100,
+            capped: 1,
+            ..kept()
+        };
+        assert_eq!(clump.judge(), None);
+        // With an arrival capped the slower pace is not blamed on the client.
+        let clump_behind = Pacing {
+            spans_s: Some((2.95, 3.3)),
+            ..clump
+        };
+        assert_eq!(clump_behind.judge(), None);
     }
 }

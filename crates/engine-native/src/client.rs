@@ -209,7 +209,56 @@ async fn timed(
     }
 }
 
+/// The error kind of a request that failed because the client had no file descriptor left:
+/// the client's failure, never the server's.
+pub(crate) const FD_LIMIT: &str = "client_fd_limit";
+
+/// `EMFILE` (this process) and `ENFILE` (the whole system): no file descriptor left.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// The OS error code when `error` or an error in its source chain is an `io::Error` for
+/// `EMFILE` or `ENFILE`. An `io::Error` that wraps another error is looked into as well, since
+/// its `source()` skips the wrapped error itself.
+fn fd_exhaustion(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error().filter(|c| *c == EMFILE || *c == ENFILE) {
+                return Some(code);
+            }
+            if let Some(code) = io.get_ref().and_then(|inner| fd_exhaustion(inner)) {
+                return Some(code);
+            }
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// A request that failed for want of a file descriptor (`code` is `EMFILE` or `ENFILE`).
+fn fd_failure(code: i32) -> Failure {
+    let limit =
+        crate::cpu::open_files_limit().map_or("unknown".to_owned(), |limit| limit.to_string());
+    let whose = if code == ENFILE {
+        "the system ran out of file descriptors"
+    } else {
+        "the client ran out of file descriptors"
+    };
+    Failure::new(
+        FD_LIMIT,
+        None,
+        format!(
+            "{whose} ({}; open-files limit {limit}): not a server error; raise the limit with `ulimit -n` before the run",
+            std::io::Error::from_raw_os_error(code)
+        ),
+    )
+}
+
 fn transport_failure(error: &reqwest::Error, reading: bool) -> Failure {
+    if let Some(code) = fd_exhaustion(error) {
+        return fd_failure(code);
+    }
     let kind = if error.is_timeout() {
         "timeout"
     } else if error.is_connect() {
@@ -495,6 +544,57 @@ mod tests {
                 assert!((got - per_token_ms).abs() < 1e-3, "{i}: {got}");
             }
         }
+    }
+
+    /// An error chain the way hyper builds one for a connection that could not be opened.
+    #[derive(Debug)]
+    struct Wrapped(&'static str, Box<dyn std::error::Error + Send + Sync>);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.1)
+        }
+    }
+
+    #[test]
+    fn running_out_of_file_descriptors_is_found_anywhere_in_the_chain() {
+        let emfile = || std::io::Error::from_raw_os_error(24);
+        let direct = emfile();
+        assert_eq!(fd_exhaustion(&direct), Some(24));
+        let deep = Wrapped(
+            "client error (Connect)",
+            Box::new(Wrapped("tcp open error", Box::new(emfile()))),
+        );
+        assert_eq!(fd_exhaustion(&deep), Some(24));
+        // An io::Error wrapping one: its source() skips the wrapped error.
+        let custom = std::io::Error::other(std::io::Error::from_raw_os_error(23));
+        let deep = Wrapped("client error (Connect)", Box::new(custom));
+        assert_eq!(fd_exhaustion(&deep), Some(23));
+        let refused = Wrapped(
+            "client error (Connect)",
+            Box::new(std::io::Error::from_raw_os_error(111)),
+        );
+        assert_eq!(
+            fd_exhaustion(&refused),
+            None,
+            "ECONNREFUSED is the server's"
+        );
+        let failure = fd_failure(24);
+        assert_eq!(failure.kind, FD_LIMIT);
+        assert!(
+            failure
+                .message
+                .contains("the client ran out of file descriptors")
+                && failure.message.contains("ulimit -n"),
+            "{}",
+            failure.message
+        );
     }
 
     /// mistral.rs puts `usage: null` in every chunk until the last: null is no usage, and

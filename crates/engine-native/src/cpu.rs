@@ -3,6 +3,8 @@
 //! Linux only: the sum of user and system time of this process's threads, read from
 //! `/proc/self/task`, leaving out the embedded mock server's threads (named `bench-mock`),
 //! which share the process but not the client's work. Elsewhere it is unknown.
+//! Also the open-files limit, for the message of a request that failed for want of a file
+//! descriptor.
 
 /// Clock ticks per second of `/proc` times (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -31,6 +33,18 @@ pub(crate) fn client_cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / TICKS_PER_SECOND)
 }
 
+/// The soft limit on this process's open files (`ulimit -n`), if this platform tells:
+/// the "Max open files" row of `/proc/self/limits`.
+pub(crate) fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let row = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    row["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -46,5 +60,14 @@ mod tests {
         std::hint::black_box(x);
         let after = super::client_cpu_seconds().unwrap();
         assert!(after - before >= 0.1, "{before} -> {after}");
+    }
+
+    #[test]
+    fn the_open_files_limit_is_read_on_linux() {
+        if !std::path::Path::new("/proc/self/limits").exists() {
+            return; // Not Linux: unknown.
+        }
+        let limit = super::open_files_limit().unwrap();
+        assert!(limit >= 3, "stdin, stdout and stderr fit: {limit}");
     }
 }

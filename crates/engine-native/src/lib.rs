@@ -17,6 +17,7 @@ mod workload;
 
 use std::sync::Arc;
 
+use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{
     Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing, Transient,
 };
@@ -448,7 +449,7 @@ impl NativeEngine {
                 client,
                 url,
                 stream: self.options.stream,
-                request_timeout: timeouts.request_seconds.map(bench_target::seconds),
+                request_timeout: timeouts.request_seconds.map(duration_from_secs),
             },
             timer,
             clock: Clock::new(),

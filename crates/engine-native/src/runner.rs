@@ -13,10 +13,12 @@ use bench_timer::Timer;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp1};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 
-use crate::aggregate::{Aggregator, Boundary, Clock};
+use bench_core::config::limits::duration_from_secs;
+
+use crate::aggregate::{after, Aggregator, Boundary, Clock};
 use crate::client::{self, Endpoint, Outcome};
 use crate::workload::Workload;
 
@@ -113,6 +115,12 @@ impl Benchmarking {
 
     /// Claims the right to send one more request, or stops scheduling at `max_requests`.
     fn claim(&self) -> bool {
+        self.claim_arrival(None)
+    }
+
+    /// [`Benchmarking::claim`] for an arrival of the open-loop schedule: its intended time,
+    /// and how long it waited for a `max_concurrency` permit if it had to.
+    fn claim_arrival(&self, arrival: Option<(Instant, Option<Duration>)>) -> bool {
         if self.control.stopping() {
             return false;
         }
@@ -127,6 +135,9 @@ impl Benchmarking {
             return false;
         }
         aggregator.on_send();
+        if let Some((intended, capped_wait)) = arrival {
+            aggregator.on_arrival(intended, capped_wait);
+        }
         true
     }
 
@@ -147,23 +158,21 @@ impl Benchmarking {
             if let Some(records) = &self.shared.records {
                 records.record(self.index, &prepared.id, &exchange, &self.shared.clock);
             }
-            let (rate_exceeded, errored) = {
-                let mut aggregator = self.lock();
-                let exceeded = aggregator.on_finish(&exchange, self.constraints.max_error_rate);
-                (exceeded, aggregator.live().errored)
-            };
+            let limit = self.lock().on_finish(&exchange);
             let Outcome::Errored(failure) = &exchange.outcome else {
                 return;
             };
-            if self
-                .constraints
-                .max_errors
-                .is_some_and(|max| errored >= max)
-            {
-                self.control.stop(StopReason::MaxErrors, true);
-                return;
-            } else if rate_exceeded {
-                self.control.stop(StopReason::MaxErrorRate, true);
+            if let Some(reason) = limit {
+                let defaulted = self.constraints.max_errors.is_none()
+                    && self.constraints.max_error_rate.is_none();
+                if defaulted && !self.control.stopping() {
+                    tracing::warn!(
+                        "benchmark {}: the last {} finished requests all failed; stopping it (set constraints.max_errors or max_error_rate to choose)",
+                        self.index + 1,
+                        crate::aggregate::DEFAULT_FAILURE_STREAK
+                    );
+                }
+                self.control.stop(reason, true);
                 return;
             }
             let retry = &self.shared.retry;
@@ -191,10 +200,8 @@ impl Benchmarking {
 pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     let start = Instant::now();
     let cpu_at_start = crate::cpu::client_cpu_seconds();
-    let planned_end = plan
-        .constraints
-        .max_seconds
-        .map(|s| start + Duration::from_secs_f64(s));
+    // An end past what an `Instant` holds never comes.
+    let planned_end = plan.constraints.max_seconds.and_then(|s| after(start, s));
     let aggregator = Aggregator::new(
         start,
         plan.warmup,
@@ -311,11 +318,17 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
             let streams = s.streams.or(s.max_concurrency).unwrap_or(1).max(1);
             for i in 0..streams {
                 let state = state.clone();
-                let delay =
-                    Duration::from_secs_f64(plan.rampup_s * f64::from(i) / f64::from(streams));
+                let delay = duration_from_secs(plan.rampup_s * f64::from(i) / f64::from(streams));
                 tasks.spawn(async move {
                     if !delay.is_zero() {
-                        state.shared.timer.sleep_until(Instant::now() + delay).await;
+                        // A stream due past what an `Instant` holds never starts.
+                        let Some(at) = Instant::now().checked_add(delay) else {
+                            return;
+                        };
+                        tokio::select! {
+                            () = state.shared.timer.sleep_until(at) => {}
+                            () = state.control.in_flight.cancelled() => return,
+                        }
                     }
                     // Closed loop: the next request goes out when the last one ends; its
                     // intended send is that moment.
@@ -337,21 +350,32 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize)));
             let origin = Instant::now();
-            loop {
-                let intended = origin + Duration::from_secs_f64(arrivals.next_offset_s());
+            // An arrival past what an `Instant` holds (a rate of 0) never comes.
+            while let Some(intended) = after(origin, arrivals.next_offset_s()) {
                 // A late arrival goes out at once: the schedule is never thinned.
                 tokio::select! {
                     () = state.shared.timer.sleep_until_precise(intended, PACER_SPIN) => {}
                     () = state.control.in_flight.cancelled() => break,
                 }
-                let permit = match &limit {
-                    None => None,
-                    Some(semaphore) => tokio::select! {
-                        permit = semaphore.clone().acquire_owned() => permit.ok(),
-                        () = state.control.in_flight.cancelled() => break,
+                // An arrival that finds every permit taken waits for one; those waits tell a
+                // saturated server (`concurrency_capped`) from a slow client.
+                let (permit, capped_wait) = match &limit {
+                    None => (None, None),
+                    Some(semaphore) => match semaphore.clone().try_acquire_owned() {
+                        Ok(permit) => (Some(permit), None),
+                        Err(TryAcquireError::Closed) => (None, None),
+                        Err(TryAcquireError::NoPermits) => {
+                            let waiting = Instant::now();
+                            tokio::select! {
+                                permit = semaphore.clone().acquire_owned() => {
+                                    (permit.ok(), Some(waiting.elapsed()))
+                                }
+                                () = state.control.in_flight.cancelled() => break,
+                            }
+                        }
                     },
                 };
-                if !state.claim() {
+                if !state.claim_arrival(Some((intended, capped_wait))) {
                     break;
                 }
                 let state = state.clone();
@@ -384,15 +408,20 @@ impl Arrivals {
         Self {
             rate,
             poisson,
-            rampup_s,
+            // A negative or NaN ramp-up is none.
+            rampup_s: rampup_s.max(0.0),
             rng: StdRng::seed_from_u64(seed),
             units: 0.0,
             first: true,
         }
     }
 
-    /// Seconds from the start to the next arrival.
+    /// Seconds from the start to the next arrival; infinite (never) when the rate is not a
+    /// positive finite number or the arithmetic has no answer.
     pub(crate) fn next_offset_s(&mut self) -> f64 {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return f64::INFINITY;
+        }
         if self.first {
             self.first = false;
         } else if self.poisson {
@@ -403,10 +432,15 @@ impl Arrivals {
         }
         // Invert the expected count N(t): rate t^2 / (2 R) during the ramp, linear after.
         let ramp_units = self.rate * self.rampup_s / 2.0;
-        if self.rampup_s > 0.0 && self.units < ramp_units {
+        let offset = if self.rampup_s > 0.0 && self.units < ramp_units {
             (2.0 * self.rampup_s * self.units / self.rate).sqrt()
         } else {
             self.rampup_s + (self.units - ramp_units) / self.rate
+        };
+        if offset.is_nan() {
+            f64::INFINITY
+        } else {
+            offset
         }
     }
 }
@@ -492,6 +526,32 @@ mod tests {
         assert!((times[10] - 2.0).abs() < 1e-9, "{times:?}");
         assert!((times[11] - 2.1).abs() < 1e-9);
         assert!(times[1] > 0.1, "slower at the start of the ramp");
+    }
+
+    #[test]
+    fn rates_with_no_schedule_never_arrive_and_never_panic() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            for poisson in [false, true] {
+                let mut a = Arrivals::new(rate, poisson, 1.0, 1);
+                for _ in 0..3 {
+                    let offset = a.next_offset_s();
+                    assert_eq!(offset, f64::INFINITY, "rate {rate}");
+                    assert_eq!(after(Instant::now(), offset), None, "never comes");
+                }
+            }
+        }
+        // A huge or nonsensical ramp-up gives offsets, never a panic or a NaN.
+        for rampup in [1e300, f64::INFINITY, f64::NAN, -5.0] {
+            let mut a = Arrivals::new(10.0, false, rampup, 1);
+            for _ in 0..3 {
+                let offset = a.next_offset_s();
+                assert!(!offset.is_nan(), "ramp-up {rampup}");
+                let _ = after(Instant::now(), offset);
+            }
+        }
+        let mut tiny = Arrivals::new(1e-300, false, 0.0, 1);
+        assert_eq!(tiny.next_offset_s(), 0.0);
+        assert_eq!(after(Instant::now(), tiny.next_offset_s()), None);
     }
 
     #[test]

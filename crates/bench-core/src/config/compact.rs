@@ -152,18 +152,270 @@ mod tests {
 }
 
 /// Property tests: whatever the document, loading it returns a config or an error, never a
-/// panic.
+/// panic; and a config that loads holds only values an engine can turn into durations and
+/// counts.
 #[cfg(test)]
 mod properties {
+    use std::time::Duration;
+
     use proptest::prelude::*;
 
-    use crate::config::{Config, ConfigFormat};
+    use crate::config::limits::{
+        MAX_ERROR_RATE_WINDOW, MAX_RATE_PER_S, MAX_REQUESTS, MAX_SAMPLES, MAX_SECONDS, MAX_STEPS,
+        MAX_STREAMS, MAX_TOKENS, MIN_RATE_PER_S,
+    };
+    use crate::config::{Config, ConfigFormat, PlannedStrategy, Transient};
+
+    /// A float as TOML spells it: everyday values, any bit pattern, and the edges of the limits.
+    fn float() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => (0.0f64..1.0).prop_map(toml_float),
+            6 => (1.0f64..200.0).prop_map(toml_float),
+            1 => any::<f64>().prop_map(toml_float),
+            1 => prop::sample::select(vec![
+                "nan", "inf", "-inf", "0.0", "-0.0", "5e-324", "1e-300", "1e300",
+                "1.7976931348623157e308", "2592000.0", "2592000.0000001", "1e6", "1000000.1",
+                "0.001", "0.000999", "1e7", "10000000.5", "2592000000.0", "2592000000.1",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn toml_float(v: f64) -> String {
+        if v.is_nan() {
+            "nan".to_owned()
+        } else if v.is_infinite() {
+            if v > 0.0 { "inf" } else { "-inf" }.to_owned()
+        } else {
+            format!("{v:?}")
+        }
+    }
+
+    /// A whole number: everyday, any i64, and the edges of the limits and of the types.
+    fn int() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => (1u64..50).prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec![
+                "0", "1", "-1", "1000", "1001", "1000000", "1000001", "10000000", "10000001",
+                "1000000000", "1000000001", "4294967295", "4294967296", "9223372036854775807",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn list(item: BoxedStrategy<String>) -> impl Strategy<Value = String> {
+        prop::collection::vec(item, 1..4).prop_map(|v| format!("[{}]", v.join(", ")))
+    }
+
+    fn maybe(s: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Option<String>> {
+        proptest::option::weighted(0.25, s).boxed()
+    }
+
+    /// Keys a config needs (when its kind reads them) are there most of the time.
+    fn mostly(s: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Option<String>> {
+        proptest::option::weighted(0.9, s).boxed()
+    }
+
+    /// The keys that hold durations, counts and rates, by table.
+    fn keys() -> Vec<(&'static str, &'static str, BoxedStrategy<Option<String>>)> {
+        let f = || maybe(float());
+        let i = || maybe(int());
+        vec![
+            ("target.timeouts", "connect_seconds", f()),
+            ("target.timeouts", "read_seconds", f()),
+            ("target.timeouts", "request_seconds", f()),
+            ("profile", "streams", mostly(list(int().boxed()))),
+            ("profile", "rates", mostly(list(float().boxed()))),
+            ("profile", "sweep_size", i()),
+            ("profile", "max_concurrency", i()),
+            ("profile", "rampup_seconds", f()),
+            (
+                "constraints",
+                "max_seconds",
+                proptest::option::weighted(0.7, float()).boxed(),
+            ),
+            (
+                "constraints",
+                "max_requests",
+                proptest::option::weighted(0.7, int()).boxed(),
+            ),
+            ("constraints", "max_errors", i()),
+            ("constraints", "", maybe(error_rate())),
+            ("constraints", "interrupt_grace_seconds", f()),
+            ("constraints.over_saturation", "min_seconds", f()),
+            ("constraints.over_saturation", "window_seconds", f()),
+            ("warmup", "", maybe(transient())),
+            ("cooldown", "", maybe(transient())),
+            ("data", "prompt_tokens", mostly(int())),
+            ("data", "prompt_tokens_stdev", f()),
+            ("data", "prompt_tokens_min", i()),
+            ("data", "prompt_tokens_max", i()),
+            ("data", "output_tokens", mostly(int())),
+            ("data", "output_tokens_stdev", f()),
+            ("data", "output_tokens_min", i()),
+            ("data", "output_tokens_max", i()),
+            ("data", "prefix_tokens", i()),
+            ("data", "samples", i()),
+            ("slo", "ttft_ms", f()),
+            ("slo", "e2e_ms", f()),
+        ]
+    }
+
+    /// `max_error_rate`, mostly a share, with or without its window.
+    fn error_rate() -> impl Strategy<Value = String> {
+        let share = prop_oneof![4 => (0.0f64..1.0).prop_map(toml_float), 1 => float()];
+        (share, proptest::option::of(int())).prop_map(|(rate, window)| match window {
+            Some(n) => format!("max_error_rate = {rate}\nerror_rate_window = {n}"),
+            None => format!("max_error_rate = {rate}"),
+        })
+    }
+
+    fn transient() -> impl Strategy<Value = String> {
+        prop_oneof![
+            float().prop_map(|v| format!("fraction = {v}")),
+            float().prop_map(|v| format!("seconds = {v}")),
+            int().prop_map(|v| format!("requests = {v}")),
+        ]
+    }
+
+    /// Profile keys each kind reads, so that most documents get past the kind checks.
+    fn reads(kind: &str, key: &str) -> bool {
+        match kind {
+            "synchronous" => false,
+            "concurrent" => matches!(key, "streams" | "rampup_seconds"),
+            "throughput" => matches!(key, "max_concurrency" | "rampup_seconds"),
+            "constant" | "poisson" => matches!(key, "rates" | "max_concurrency" | "rampup_seconds"),
+            _ => matches!(key, "sweep_size" | "max_concurrency" | "rampup_seconds"),
+        }
+    }
+
+    /// A TOML config with arbitrary numbers in every duration, count and rate key.
+    fn document() -> impl Strategy<Value = String> {
+        let keys = keys();
+        let names: Vec<(&str, &str)> = keys.iter().map(|(t, k, _)| (*t, *k)).collect();
+        let values: Vec<_> = keys.into_iter().map(|(_, _, v)| v).collect();
+        let kinds = prop::sample::select(vec![
+            "synchronous",
+            "concurrent",
+            "throughput",
+            "constant",
+            "poisson",
+            "sweep",
+        ]);
+        let scenario = proptest::option::weighted(
+            0.3,
+            (int(), int()).prop_map(|(a, b)| format!("\"D({a},{b})\"")),
+        );
+        (kinds, scenario, values).prop_map(move |(kind, scenario, values)| {
+            // Tables in first-seen order, each written once.
+            let mut tables: Vec<(&str, Vec<String>)> = vec![
+                ("profile", vec![format!("kind = \"{kind}\"")]),
+                ("data", vec!["approximate = true".to_owned()]),
+            ];
+            match &scenario {
+                Some(s) => tables[1]
+                    .1
+                    .extend(["kind = \"scenario\"".to_owned(), format!("scenario = {s}")]),
+                None => tables[1].1.push("kind = \"synthetic\"".to_owned()),
+            }
+            for ((table, key), value) in names.iter().zip(values) {
+                let Some(value) = value else { continue };
+                if *table == "profile" && !reads(kind, key) {
+                    continue;
+                }
+                if *table == "data" && scenario.is_some() && *key != "samples" {
+                    continue;
+                }
+                let line = if key.is_empty() {
+                    value
+                } else {
+                    format!("{key} = {value}")
+                };
+                match tables.iter_mut().find(|(t, _)| t == table) {
+                    Some((_, lines)) => lines.push(line),
+                    None => tables.push((table, vec![line])),
+                }
+            }
+            tables
+                .iter()
+                .map(|(table, lines)| format!("[{table}]\n{}\n", lines.join("\n")))
+                .collect::<String>()
+        })
+    }
+
+    /// Every seconds value of a loaded config, by key.
+    fn seconds_of(config: &Config) -> Vec<(&'static str, f64)> {
+        let c = &config.constraints;
+        let t = &config.target.timeouts;
+        let mut all = vec![
+            ("connect_seconds", t.connect_seconds),
+            ("read_seconds", t.read_seconds),
+        ];
+        let optional = [
+            ("request_seconds", t.request_seconds),
+            ("max_seconds", c.max_seconds),
+            ("interrupt_grace_seconds", c.interrupt_grace_seconds),
+            ("rampup_seconds", config.profile.rampup_seconds),
+            ("min_seconds", c.over_saturation.map(|o| o.min_seconds)),
+            (
+                "window_seconds",
+                c.over_saturation.map(|o| o.window_seconds),
+            ),
+        ];
+        all.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        for (key, transient) in [("warmup", config.warmup), ("cooldown", config.cooldown)] {
+            if let Some(Transient::Seconds(s)) = transient {
+                all.push((key, s));
+            }
+        }
+        all
+    }
 
     proptest! {
         #[test]
         fn any_document_loads_or_fails_cleanly(text in "\\PC{0,200}") {
             for format in [ConfigFormat::Toml, ConfigFormat::Yaml, ConfigFormat::Json] {
                 let _ = Config::load(&text, format, &[]);
+            }
+        }
+
+        /// Huge, tiny, negative and non-finite numbers in every duration, count and rate key:
+        /// a config that loads has only values within the limits, each duration converts to a
+        /// `Duration`, and it plans.
+        #[test]
+        fn any_numbers_in_a_structured_config_load_within_the_limits_and_plan(text in document()) {
+            let Ok(config) = Config::load(&text, ConfigFormat::Toml, &[]) else {
+                return Ok(());
+            };
+            for (key, s) in seconds_of(&config) {
+                prop_assert!((0.0..=MAX_SECONDS).contains(&s), "{} = {} in\n{}", key, s, text);
+                prop_assert!(Duration::try_from_secs_f64(s).is_ok(), "{} = {}", key, s);
+            }
+            prop_assert!(config.constraints.interrupt_grace() <= Duration::from_secs_f64(MAX_SECONDS));
+            let c = &config.constraints;
+            for n in [c.max_requests, c.max_errors].into_iter().flatten() {
+                prop_assert!((1..=MAX_REQUESTS).contains(&n), "{}", text);
+            }
+            prop_assert!(c.error_rate_window.is_none_or(|n| (1..=MAX_ERROR_RATE_WINDOW).contains(&n)));
+            let d = &config.data;
+            for n in [d.prompt_tokens, d.prompt_tokens_min, d.prompt_tokens_max, d.output_tokens,
+                      d.output_tokens_min, d.output_tokens_max, d.prefix_tokens].into_iter().flatten() {
+                prop_assert!(n <= MAX_TOKENS, "{}", text);
+            }
+            prop_assert!(d.samples.is_none_or(|n| (1..=MAX_SAMPLES).contains(&n)));
+            let plan = config.plan();
+            prop_assert!(!plan.is_empty() && plan.len() <= MAX_STEPS as usize, "{} benchmarks", plan.len());
+            for planned in &plan {
+                let PlannedStrategy::Fixed(s) = &planned.strategy else { continue };
+                for n in [s.streams, s.max_concurrency].into_iter().flatten() {
+                    prop_assert!((1..=MAX_STREAMS).contains(&n), "{}", text);
+                }
+                if let Some(rate) = s.target_rate_per_s {
+                    prop_assert!((MIN_RATE_PER_S..=MAX_RATE_PER_S).contains(&rate), "{}", text);
+                    // The gap between two arrivals is a duration too.
+                    prop_assert!(Duration::try_from_secs_f64(1.0 / rate).is_ok());
+                }
             }
         }
 

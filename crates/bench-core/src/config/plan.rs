@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Config, DataKind, ProfileKind, RateStrategy, Spacing};
+use super::{Config, DataKind, ProfileKind, RateStrategy, Scenario, Spacing};
 use crate::schema::{Strategy, StrategyKind};
 
 /// The throughput level used by `throughput` and `sweep` when `max_concurrency` is not given.
@@ -168,11 +168,12 @@ fn workloads(config: &Config) -> Vec<String> {
     let data = &config.data;
     match data.kind {
         DataKind::Synthetic => vec![data.synthetic_label()],
+        // In genai-bench's spelling, so labels match its own reports.
         DataKind::Scenario => data
             .scenario
             .iter()
             .chain(data.scenarios.iter().flatten())
-            .cloned()
+            .map(|s| Scenario::canonical(s).unwrap_or_else(|| s.clone()))
             .collect(),
         DataKind::File => data.path.iter().cloned().collect(),
     }

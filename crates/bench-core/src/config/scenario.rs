@@ -237,6 +237,48 @@ impl Scenario {
         }
     }
 
+    /// genai-bench's spelling of a valid scenario: the text as given, each number without
+    /// leading zeros (`D(0100,50)` is `D(100,50)`); `None` when it does not parse.
+    pub fn canonical(text: &str) -> Option<String> {
+        Self::parse(text).ok()?;
+        let mut out = String::with_capacity(text.len());
+        let mut digits = String::new();
+        for c in text.chars().chain(std::iter::once('\0')) {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            if !digits.is_empty() {
+                let trimmed = digits.trim_start_matches('0');
+                out.push_str(if trimmed.is_empty() { "0" } else { trimmed });
+                digits.clear();
+            }
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        Some(out)
+    }
+
+    /// Every number of the scenario, for bounds checks.
+    pub(crate) fn numbers(&self) -> [u32; 4] {
+        match *self {
+            Scenario::Deterministic { input, output } => [input, output, 0, 0],
+            Scenario::Normal {
+                input_mean,
+                input_stdev,
+                output_mean,
+                output_stdev,
+            } => [input_mean, input_stdev, output_mean, output_stdev],
+            Scenario::Uniform {
+                input_min,
+                input_max,
+                output_min,
+                output_max,
+            } => [input_min, input_max, output_min, output_max],
+        }
+    }
+
     /// genai-bench's file-name form: `/` and `,` become `_`, parentheses go (`N100_20_40_10`).
     pub fn file_label(text: &str) -> String {
         text.chars()
@@ -287,6 +329,15 @@ mod tests {
             })
         );
         assert_eq!(Scenario::file_label("N(100,20)/(40,10)"), "N100_20_40_10");
+        for (given, canonical) in [
+            ("D(100,50)", Some("D(100,50)")),
+            ("D(0100,050)", Some("D(100,50)")),
+            ("N(480,0)/(300,00)", Some("N(480,0)/(300,0)")),
+            ("U(100,200)", Some("U(100,200)")),
+            ("D(1, 2)", None),
+        ] {
+            assert_eq!(Scenario::canonical(given).as_deref(), canonical, "{given}");
+        }
         assert_eq!(Scenario::file_label("D(100,50)"), "D100_50");
     }
 

@@ -3,16 +3,24 @@
 //!
 //! Times are in **seconds** (genai-bench's default `--metrics-time-unit s`), token counts in
 //! tokens, throughputs per second. Statistics are over successful requests. A figure that was
-//! not measured is `null`.
+//! not measured is `null`. Figures are rounded to what was measured (`super::places`).
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::schema::{Benchmark, Distribution, Report, StatusSplit, StrategyKind};
+use super::{places, round};
+use crate::config::{DataKind, Scenario};
+use crate::schema::{
+    Benchmark, Distribution, Goodput, Report, StatusSplit, StopReason, StrategyKind, Warning,
+};
 
 /// The whole object.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct AutotunerMetrics {
+    /// True when the run was stopped early by the user; the results hold what was measured.
+    pub interrupted: bool,
+    /// Warnings about the run as a whole (each benchmark's own are in its `raw_results` entry).
+    pub warnings: Vec<Warning>,
     /// Benchmarks in `raw_results` (genai-bench: run files).
     pub num_result_files: usize,
     /// One entry per benchmark, in run order.
@@ -30,14 +38,21 @@ pub struct AutotunerMetrics {
 /// One benchmark.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RawResult {
-    /// The workload label: a traffic scenario such as `D(100,100)`, or the synthetic spec.
+    /// The workload label: a traffic scenario in genai-bench's own spelling such as
+    /// `D(100,100)` or `N(480,240)/(300,150)`, or the synthetic spec, or the data file.
     pub scenario: String,
-    /// Concurrent streams (`synchronous` = 1); `null` for rate-based benchmarks.
+    /// How load was generated.
+    pub strategy: StrategyKind,
+    /// Requests held in flight: the streams of `synchronous` (1) and `concurrent`, the
+    /// concurrency cap of `throughput`; `null` for `constant` and `poisson`.
     pub num_concurrency: Option<u32>,
-    /// `num_concurrency` for closed-loop benchmarks, `request_rate` for rate-based ones.
-    pub iteration_type: &'static str,
-    /// The target rate of a rate-based benchmark, requests per second; `null` otherwise.
+    /// `num_concurrency` for `synchronous`, `concurrent` and `throughput`, `request_rate` for
+    /// `constant` and `poisson`.
+    pub iteration_type: IterationType,
+    /// The target rate of `constant` and `poisson`, requests per second; `null` otherwise.
     pub request_rate: Option<f64>,
+    /// The cap on requests in flight, when one applied.
+    pub max_concurrency: Option<u32>,
     /// The measured window, seconds.
     pub run_duration: f64,
     /// Output tokens of successful requests per second of the window.
@@ -56,8 +71,24 @@ pub struct RawResult {
     pub num_requests: u64,
     /// `num_error_requests / num_requests` (0 when there were none).
     pub error_rate: f64,
+    /// What ended the benchmark early; `null` when it ran out of work on its own.
+    pub stopped_by: Option<StopReason>,
+    /// The benchmark's own warnings (client-bound, approximate tokens, ...).
+    pub warnings: Vec<Warning>,
+    /// Requests meeting the config's `[slo]`; `null` without one.
+    pub goodput: Option<Goodput>,
     /// Distributions over successful requests.
     pub stats: Stats,
+}
+
+/// What a benchmark's step varied, in genai-bench's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IterationType {
+    /// Closed loop: requests in flight (`num_concurrency`).
+    NumConcurrency,
+    /// Open loop: arrivals per second (`request_rate`).
+    RequestRate,
 }
 
 /// The distributions genai-bench reports, under its names.
@@ -107,21 +138,23 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn from(d: &Distribution, scale: f64) -> Self {
+    /// `d` times `scale`, rounded to `places` decimals.
+    fn from(d: &Distribution, scale: f64, places: u32) -> Self {
         let p = &d.percentiles;
+        let r = |v: f64| round(v * scale, places);
         Self {
-            min: d.min * scale,
-            max: d.max * scale,
-            mean: d.mean * scale,
-            median: d.median * scale,
-            stddev: d.stdev * scale,
-            sum: d.sum * scale,
-            p25: p.p25 * scale,
-            p50: p.p50 * scale,
-            p75: p.p75 * scale,
-            p90: p.p90 * scale,
-            p95: p.p95 * scale,
-            p99: p.p99 * scale,
+            min: r(d.min),
+            max: r(d.max),
+            mean: r(d.mean),
+            median: r(d.median),
+            stddev: r(d.stdev),
+            sum: r(d.sum),
+            p25: r(p.p25),
+            p50: r(p.p50),
+            p75: r(p.p75),
+            p90: r(p.p90),
+            p95: r(p.p95),
+            p99: r(p.p99),
         }
     }
 }
@@ -129,85 +162,119 @@ impl Stat {
 /// Milliseconds to seconds.
 const MS: f64 = 1e-3;
 
-fn stat(split: &Option<StatusSplit<Distribution>>, scale: f64) -> Option<Stat> {
-    split
-        .as_ref()
-        .and_then(|s| s.successful.as_ref())
-        .map(|d| Stat::from(d, scale))
+/// A time distribution in milliseconds, written in seconds.
+fn seconds(split: &Option<StatusSplit<Distribution>>) -> Option<Stat> {
+    successful(split).map(|d| Stat::from(d, MS, places::SECONDS))
 }
 
-fn raw(b: &Benchmark) -> RawResult {
+fn tokens(split: &Option<StatusSplit<Distribution>>) -> Option<Stat> {
+    successful(split).map(|d| Stat::from(d, 1.0, places::TOKENS))
+}
+
+fn successful(split: &Option<StatusSplit<Distribution>>) -> Option<&Distribution> {
+    split.as_ref().and_then(|s| s.successful.as_ref())
+}
+
+/// genai-bench's spelling of a traffic scenario (`D(100,100)`, no leading zeros); any other
+/// label as it is.
+fn scenario_label(workload: &str, data_kind: DataKind) -> String {
+    if data_kind == DataKind::Scenario {
+        if let Some(canonical) = Scenario::canonical(workload) {
+            return canonical;
+        }
+    }
+    workload.to_owned()
+}
+
+fn raw(b: &Benchmark, data_kind: DataKind) -> RawResult {
     let m = &b.metrics;
     let ok = |split: &Option<StatusSplit<f64>>| split.as_ref().and_then(|s| s.successful);
+    let rate = |v: Option<f64>| v.map(|v| round(v, places::RATE));
     let output = ok(&m.rates.output_tokens_per_s);
     let total = ok(&m.rates.total_tokens_per_s);
-    let closed = matches!(
-        b.strategy.kind,
-        StrategyKind::Synchronous | StrategyKind::Concurrent
-    );
+    let s = &b.strategy;
+    let (num_concurrency, iteration_type) = match s.kind {
+        StrategyKind::Synchronous => (Some(s.streams.unwrap_or(1)), IterationType::NumConcurrency),
+        StrategyKind::Concurrent => (s.streams, IterationType::NumConcurrency),
+        StrategyKind::Throughput => (s.max_concurrency, IterationType::NumConcurrency),
+        StrategyKind::Constant | StrategyKind::Poisson => (None, IterationType::RequestRate),
+    };
     let requests = b.requests;
     RawResult {
-        scenario: b.workload.clone(),
-        num_concurrency: if closed {
-            Some(b.strategy.streams.unwrap_or(1))
-        } else {
-            None
-        },
-        iteration_type: if closed {
-            "num_concurrency"
-        } else {
-            "request_rate"
-        },
-        request_rate: b.strategy.target_rate_per_s,
-        run_duration: b.window.duration_s,
-        mean_output_throughput_tokens_per_s: output,
-        mean_input_throughput_tokens_per_s: total.zip(output).map(|(t, o)| t - o),
-        mean_total_tokens_throughput_tokens_per_s: total,
-        requests_per_second: ok(&m.rates.requests_per_s),
+        scenario: scenario_label(&b.workload, data_kind),
+        strategy: s.kind,
+        num_concurrency,
+        iteration_type,
+        request_rate: rate(s.target_rate_per_s),
+        max_concurrency: s.max_concurrency,
+        run_duration: round(b.window.duration_s, places::SECONDS),
+        mean_output_throughput_tokens_per_s: rate(output),
+        mean_input_throughput_tokens_per_s: rate(total.zip(output).map(|(t, o)| t - o)),
+        mean_total_tokens_throughput_tokens_per_s: rate(total),
+        requests_per_second: rate(ok(&m.rates.requests_per_s)),
         num_completed_requests: requests.successful,
         num_error_requests: requests.errored,
         num_requests: requests.total,
         error_rate: if requests.total == 0 {
             0.0
         } else {
-            requests.errored as f64 / requests.total as f64
+            round(
+                requests.errored as f64 / requests.total as f64,
+                places::SHARE,
+            )
         },
+        stopped_by: b.stopped_by,
+        warnings: b.warnings.clone(),
+        goodput: b.goodput.map(|g| Goodput {
+            slo_attainment: round(g.slo_attainment, places::SHARE),
+            requests_per_s: round(g.requests_per_s, places::RATE),
+            ..g
+        }),
         stats: Stats {
-            ttft: stat(&m.ttft_ms, MS),
-            tpot: stat(&m.tpot_ms, MS),
-            e2e_latency: stat(&m.request_latency_ms, MS),
-            output_latency: stat(&m.decode_time_ms, MS),
-            num_input_tokens: stat(&m.prompt_tokens, 1.0),
-            num_output_tokens: stat(&m.output_tokens, 1.0),
+            ttft: seconds(&m.ttft_ms),
+            tpot: seconds(&m.tpot_ms),
+            e2e_latency: seconds(&m.request_latency_ms),
+            output_latency: seconds(&m.decode_time_ms),
+            num_input_tokens: tokens(&m.prompt_tokens),
+            num_output_tokens: tokens(&m.output_tokens),
         },
     }
 }
 
 /// The autotuner's object for `report`.
 pub fn metrics(report: &Report) -> AutotunerMetrics {
-    let raw_results: Vec<RawResult> = report.benchmarks.iter().map(raw).collect();
-    let mean = |values: Vec<f64>| {
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    let raw_results: Vec<RawResult> = report
+        .benchmarks
+        .iter()
+        .map(|b| raw(b, report.config.data.kind))
+        .collect();
+    let mean = |values: Vec<f64>, places: u32| {
+        (!values.is_empty())
+            .then(|| round(values.iter().sum::<f64>() / values.len() as f64, places))
     };
     let throughputs: Vec<f64> = raw_results
         .iter()
         .filter_map(|r| r.mean_output_throughput_tokens_per_s)
         .collect();
     AutotunerMetrics {
+        interrupted: report.interrupted,
+        warnings: report.warnings.clone(),
         num_result_files: raw_results.len(),
         mean_ttft: mean(
             raw_results
                 .iter()
                 .filter_map(|r| r.stats.ttft.as_ref().map(|s| s.mean))
                 .collect(),
+            places::SECONDS,
         ),
         mean_tpot: mean(
             raw_results
                 .iter()
                 .filter_map(|r| r.stats.tpot.as_ref().map(|s| s.mean))
                 .collect(),
+            places::SECONDS,
         ),
-        mean_output_throughput: mean(throughputs.clone()),
+        mean_output_throughput: mean(throughputs.clone(), places::RATE),
         max_output_throughput: throughputs.into_iter().reduce(f64::max),
         raw_results,
     }

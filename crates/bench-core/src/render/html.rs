@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::svg::{self, escape, LineChart, Series, Span};
-use super::{fixed, percentile, strategy_label, successful};
+use super::{display_number, fixed, percentile, strategy_label, successful};
 use crate::schema::{Benchmark, Distribution, Report, StatusSplit};
 
 const STYLE: &str = "
@@ -85,7 +85,7 @@ fn ok_rate(split: &Option<StatusSplit<f64>>) -> Option<f64> {
 }
 
 fn label(b: &Benchmark) -> String {
-    format!("#{} {}", b.index, strategy_label(&b.strategy))
+    format!("#{} {}", display_number(b), strategy_label(&b.strategy))
 }
 
 fn tiles(report: &Report) -> String {
@@ -361,7 +361,7 @@ fn table(benchmarks: &[Benchmark]) -> String {
             out,
             "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
-            b.index,
+            display_number(b),
             escape(&strategy_label(&b.strategy)),
             escape(&b.workload),
             b.requests.successful,
@@ -394,7 +394,7 @@ fn warnings(report: &Report) -> String {
         for w in &b.warnings {
             items.push(format!(
                 "<li>benchmark {}: <code>{}</code> {}</li>",
-                b.index,
+                display_number(b),
                 escape(&w.code),
                 escape(&w.message)
             ));
@@ -402,7 +402,7 @@ fn warnings(report: &Report) -> String {
         for e in &b.errors {
             items.push(format!(
                 "<li>benchmark {}: {} request(s) failed with <code>{}</code>{}{}</li>",
-                b.index,
+                display_number(b),
                 e.count,
                 escape(&e.kind),
                 e.status_code
