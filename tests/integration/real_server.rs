@@ -33,10 +33,14 @@ fn real_server() -> Option<RealServer> {
         var("LLM_BENCH_REAL_SERVER"),
         var("LLM_BENCH_REAL_SERVER_TOKENIZER"),
     ) {
-        (Some(url), Some(tokenizer)) => Some(RealServer {
-            url,
-            tokenizer: tokenizer.into(),
-        }),
+        (Some(url), Some(tokenizer)) => {
+            // Every test starts on an idle server, whatever the one before left running.
+            idle_metrics(&url);
+            Some(RealServer {
+                url,
+                tokenizer: tokenizer.into(),
+            })
+        }
         _ if std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") => panic!(
             "LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_REAL_SERVER=<url> and LLM_BENCH_REAL_SERVER_TOKENIZER=<dir> (.ci/run starts `cargo xtask real-server`)"
         ),
@@ -76,6 +80,26 @@ fn metrics(url: &str) -> BTreeMap<String, f64> {
             ))
         })
         .collect()
+}
+
+/// `/metrics` once the server has finished every request: a request the last run cancelled
+/// may still be generating (llama.cpp notices a closed connection only at its next token),
+/// and its tokens would land in this test's counts and compete for its slots.
+fn idle_metrics(url: &str) -> BTreeMap<String, f64> {
+    let started = std::time::Instant::now();
+    loop {
+        let now = metrics(url);
+        let busy = now.get("requests_processing").copied().unwrap_or(0.0)
+            + now.get("requests_deferred").copied().unwrap_or(0.0);
+        if busy == 0.0 {
+            return now;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the real server is still busy after 60 s: {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// What the server counted between two `/metrics` readings: prompt tokens (evaluated and
@@ -147,7 +171,7 @@ async fn every_profile_runs_and_its_totals_match_the_servers_counters() {
         ("kind = \"constant\"\nrates = [8]", 8),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let before = metrics(&server.url);
+        let before = idle_metrics(&server.url);
         let (report, records) = run(
             &server,
             dir.path(),
@@ -183,6 +207,7 @@ async fn every_profile_runs_and_its_totals_match_the_servers_counters() {
     }
 
     // A short sweep: synchronous, throughput and one constant rate between them.
+    idle_metrics(&server.url);
     let dir = tempfile::tempdir().unwrap();
     let (report, _) = run(
         &server,
@@ -356,7 +381,7 @@ async fn unique_prompt_leads_defeat_the_prompt_cache() {
         ),
         "[data]\nkind = \"synthetic\"\nprompt_tokens = 1000\noutput_tokens = 8\ntokenizer = TOKENIZER\n".to_owned(),
     ] {
-        let before = metrics(&server.url);
+        let before = idle_metrics(&server.url);
         let (report, records) = run(
             &server,
             dir.path(),

@@ -340,7 +340,7 @@ impl Constraints {
         let grace = self
             .interrupt_grace_seconds
             .unwrap_or(DEFAULT_INTERRUPT_GRACE_SECONDS);
-        limits::duration_from_secs(grace.min(MAX_SECONDS))
+        limits::duration_from_secs(grace).min(limits::duration_from_secs(MAX_SECONDS))
     }
 }
 
