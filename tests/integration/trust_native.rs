@@ -174,6 +174,35 @@ fn timed_a_rate_the_client_easily_keeps_is_not_client_bound() {
     );
 }
 
+/// The README's quickstart itself (a 20 s sweep against the embedded mock, run alone): on an
+/// idle machine no benchmark is `client_bound`; it used to be in 1 or 2 of 3 runs.
+#[test]
+fn timed_the_quickstart_raises_no_client_bound() {
+    let quickstart =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("quickstart.json");
+    let out = llm_bench([
+        "run".as_ref(),
+        "--config".as_ref(),
+        quickstart.as_os_str(),
+        "--no-progress".as_ref(),
+        "--output".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let report: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report.benchmarks.len(), 5);
+    for b in &report.benchmarks {
+        assert!(
+            !codes(b).contains(&"client_bound"),
+            "benchmark {}: {:?}",
+            b.index + 1,
+            b.warnings
+        );
+    }
+}
+
 /// 1e6 req/s is beyond any client: the pacer hands out arrivals faster than tasks can send
 /// them, the lag grows to many times the server's TTFT, and the report says so.
 #[test]

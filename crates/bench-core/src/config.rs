@@ -456,7 +456,8 @@ pub struct Data {
     /// Number of distinct requests prepared, reused in a cycle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u32>,
-    /// A local Hugging Face `tokenizer.json`, or a directory holding one.
+    /// A local Hugging Face `tokenizer.json`, or a directory holding one; relative to the
+    /// config file's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
     /// `synthetic`, `scenario`: build prompts without a tokenizer, of approximate length; the
@@ -469,7 +470,8 @@ pub struct Data {
     /// `scenario`: several traffic scenarios, each run with every profile step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenarios: Option<Vec<String>>,
-    /// `file`: a `.jsonl`, `.json` or `.csv` file of prompts.
+    /// `file`: a `.jsonl`, `.json` or `.csv` file of prompts; relative to the config file's
+    /// folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// `file`: the column holding the prompt (detected when absent).
