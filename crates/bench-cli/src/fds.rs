@@ -103,6 +103,14 @@ fn need(config: &Config) -> Option<Need> {
                 what: "profile.max_concurrency",
             },
         };
+        // No more requests are in flight than a benchmark may send.
+        let need = Need {
+            in_flight: config
+                .constraints
+                .max_requests
+                .map_or(need.in_flight, |max| need.in_flight.min(max)),
+            ..need
+        };
         if worst.is_none_or(|w| need.in_flight > w.in_flight) {
             worst = Some(need);
         }
@@ -197,6 +205,19 @@ mod tests {
                 limits
             ),
             Fit::Fits
+        );
+        let few = config("kind = \"concurrent\"\nstreams = [2000]");
+        let few = Config {
+            constraints: bench_core::config::Constraints {
+                max_requests: Some(100),
+                ..few.constraints.clone()
+            },
+            ..few
+        };
+        assert_eq!(
+            fit(&few, limits),
+            Fit::Fits,
+            "at most 100 requests are sent"
         );
     }
 }

@@ -369,6 +369,11 @@ fn first_event(bytes: &[u8]) -> Option<String> {
 }
 
 fn without_tags(html: &str) -> String {
+    // The body says what happened; the head repeats its title.
+    let html = html
+        .to_ascii_lowercase()
+        .find("<body")
+        .map_or(html, |at| &html[at..]);
     let mut text = String::with_capacity(html.len());
     let mut in_tag = false;
     for c in html.chars() {
@@ -438,6 +443,10 @@ mod tests {
     #[test]
     fn quotes_are_short_and_on_one_line() {
         assert_eq!(quote(b"<html>\n  <body>x</body>\n"), "x");
+        assert_eq!(
+            quote(b"<html><head><title>Error</title></head><body><h1>Error</h1></body></html>"),
+            "Error"
+        );
         assert_eq!(quote(b"{\"error\":\n \"no\"}"), r#"{"error": "no"}"#);
         assert_eq!(quote(b""), "(empty body)");
         let long = vec![b'a'; 500];
