@@ -203,5 +203,5 @@ fn a_server_that_fails_every_request_is_stopped_early_and_exits_4() {
         Some(bench_core::schema::StopReason::MaxErrorRate)
     );
     // The console shows what failed, not only counts.
-    assert!(out.stdout.contains("500"), "{}", out.stdout);
+    assert!(out.stdout.contains("http 500 ×"), "{}", out.stdout);
 }

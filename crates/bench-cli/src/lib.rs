@@ -255,8 +255,15 @@ fn run_command(
     // Every engine's preflight passes before the first one sends a request. The target is
     // left out: each engine checks it as its run begins (the embedded mock starts only then).
     let runtime = runtime()?;
+    let mut found = Vec::new();
     for (per_engine, engine) in &planned {
-        preflight(&runtime, per_engine, engine.as_ref(), true, limits)?;
+        found.push(preflight(
+            &runtime,
+            per_engine,
+            engine.as_ref(),
+            true,
+            limits,
+        )?);
     }
     drop(runtime);
     // With `--progress-json -` standard output carries JSON lines only.
@@ -272,13 +279,19 @@ fn run_command(
     let cancel = CancelToken::new();
     let mut reports = Vec::new();
     let mut interrupted = false;
-    for (per_engine, engine) in planned {
+    for ((per_engine, engine), preflight_warnings) in planned.into_iter().zip(found) {
         if cancel.is_cancelled() {
             break;
         }
         let checkpoint = Arc::new(progress::Checkpoint::new(engine.name(), &per_engine));
         let context = run_context(args, cancel.clone(), checkpoint.clone())?;
-        let report = execute(&per_engine, engine.as_ref(), &context, &checkpoint)?;
+        let mut report = execute(&per_engine, engine.as_ref(), &context, &checkpoint)?;
+        // What the preflight found belongs in the report, once.
+        for warning in preflight_warnings {
+            if !report.warnings.contains(&warning) {
+                report.warnings.push(warning);
+            }
+        }
         write_outputs(&report, &per_engine.outputs)?;
         let _ = write!(human, "{}", bench_core::render::summary_table(&report));
         for output in &per_engine.outputs {
@@ -322,7 +335,7 @@ fn run_command(
         Err(Failure {
             code: exit_codes::NO_SUCCESS,
             error: anyhow::anyhow!(
-                "{} completed no successful request; the report holds what failed (exit {})",
+                "{} completed no successful request in its measured window; the report says why (exit {})",
                 empty.join(", "),
                 exit_codes::NO_SUCCESS
             ),
@@ -333,25 +346,29 @@ fn run_command(
 /// Everything a run checks before its first request: the engine's own preflight (files,
 /// commands, and the target unless offline or the embedded mock, which is started later) and
 /// whether the plan fits under the open-file limit.
+/// Returns what the run's report would warn about.
 fn preflight(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     engine: &dyn bench_core::BenchmarkEngine,
     offline: bool,
     limits: Option<fds::Limits>,
-) -> Result<(), Failure> {
+) -> Result<Vec<bench_core::schema::Warning>, Failure> {
     let mock = config.target.kind() == bench_core::config::TargetKind::Mock;
-    runtime
+    let mut warnings = runtime
         .block_on(engine.preflight(config, &Preflight::new(offline || mock)))
         .map_err(Failure::engine)?;
     match limits.map(|l| fds::fit(config, l)) {
-        Some(fds::Fit::Refuse(message)) => Err(Failure::bad_input(anyhow::anyhow!(message))),
-        Some(fds::Fit::Warn(message)) => {
-            tracing::warn!("{message}");
-            Ok(())
+        Some(fds::Fit::Refuse(message)) => {
+            return Err(Failure::bad_input(anyhow::anyhow!(message)))
         }
-        _ => Ok(()),
+        Some(fds::Fit::Warn(message)) => warnings.push(bench_core::schema::Warning {
+            code: "open_files".to_owned(),
+            message,
+        }),
+        _ => {}
     }
+    Ok(warnings)
 }
 
 /// The tolerance of the comparison `run --engines` writes (`compare` takes `--tolerance`).
@@ -560,7 +577,7 @@ fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, F
     let config = load_config(&args.config)?;
     let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
     mock::embedded_config(&config)?;
-    preflight(&runtime()?, &config, engine.as_ref(), args.offline, limits)?;
+    let warnings = preflight(&runtime()?, &config, engine.as_ref(), args.offline, limits)?;
     let plan = config.plan();
     let _ = writeln!(
         stdout,
@@ -578,6 +595,9 @@ fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, F
             (_, false) => "",
         }
     );
+    for warning in &warnings {
+        let _ = writeln!(stdout, "warning [{}]: {}", warning.code, warning.message);
+    }
     for (i, benchmark) in plan.iter().enumerate() {
         let _ = writeln!(
             stdout,

@@ -723,6 +723,14 @@ impl Config {
             }
         }
         self.data.validate()?;
+        // Each scenario runs every profile step: the product is the plan's length.
+        let planned = self.plan().len();
+        if planned > MAX_STEPS as usize {
+            return Err(invalid(
+                "data.scenarios",
+                format!("with the profile's steps the plan has {planned} benchmarks, more than the limit of {MAX_STEPS}; give fewer scenarios or steps"),
+            ));
+        }
         if let Some(slo) = &self.slo {
             let given = [
                 ("ttft_ms", slo.ttft_ms),

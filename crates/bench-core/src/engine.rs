@@ -6,7 +6,7 @@ use crate::cancel::CancelToken;
 use crate::config::{Config, DataKind, ProfileKind};
 use crate::error::{ConfigError, EngineError};
 use crate::progress::{NoProgress, ProgressSink};
-use crate::schema::Report;
+use crate::schema::{Report, Warning};
 
 /// A way of generating load and measuring an OpenAI-compatible server.
 ///
@@ -32,10 +32,15 @@ pub trait BenchmarkEngine: Send + Sync {
     /// alone cannot show: files load (tokenizer, data), external commands exist in the expected
     /// version, and unless `options.offline`, the target answers as an OpenAI-compatible server
     /// serving the model. `llm-bench validate` runs it, and `run` runs it for every engine before
-    /// the first one starts. The default checks nothing.
-    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
+    /// the first one starts. Returns what the run's report would warn about (a model the
+    /// server does not list, a version that cannot be told). The default checks nothing.
+    async fn preflight(
+        &self,
+        config: &Config,
+        options: &Preflight,
+    ) -> Result<Vec<Warning>, EngineError> {
         let _ = (config, options);
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Runs every benchmark of `config`. When `ctx.cancel` fires the engine stops scheduling,

@@ -375,7 +375,12 @@ pub fn summary_table(report: &Report) -> String {
                 .unwrap_or_default();
             let _ = writeln!(out, "benchmark {n}: stopped by {reason}");
         }
-        if b.requests.successful == 0 {
+        if b.requests.total == 0 {
+            let _ = writeln!(
+                out,
+                "benchmark {n}: no successful request: no request fell in its measured window, so nothing was measured"
+            );
+        } else if b.requests.successful == 0 {
             let _ = writeln!(
                 out,
                 "benchmark {n}: no successful request: its figures describe failures only"

@@ -74,8 +74,8 @@ impl From<TargetError> for bench_core::EngineError {
 pub struct Checked {
     /// Served models listed by `GET /v1/models` (empty when the route is missing).
     pub models: Vec<String>,
-    /// Notes worth a report warning, as `(code, message)`.
-    pub warnings: Vec<(String, String)>,
+    /// What the report should warn about.
+    pub warnings: Vec<bench_core::schema::Warning>,
 }
 
 /// The HTTP client's settings: headers (the key marked sensitive), timeouts, no proxy.
@@ -303,13 +303,13 @@ async fn check_within(
         )));
     }
     if !listed {
-        checked.warnings.push((
-            "model_not_listed".to_owned(),
-            format!(
+        checked.warnings.push(bench_core::schema::Warning {
+            code: "model_not_listed".to_owned(),
+            message: format!(
                 "GET /v1/models lists {} but not `{model}`; the server answered requests for it anyway",
                 checked.models.join(", ")
             ),
-        ));
+        });
     }
     Ok(checked)
 }
@@ -355,17 +355,21 @@ fn served_models(bytes: &[u8]) -> Option<Vec<String>> {
     )
 }
 
-/// The data of the first complete SSE event that carries any.
+/// The data of the first complete SSE event that carries any: events of comments only
+/// (`: ping`, a gateway's keep-alive) come first on some servers.
 fn first_event(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.replace("\r\n", "\n");
-    let (event, _) = text.split_once("\n\n")?;
-    let data: Vec<&str> = event
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-        .collect();
-    (!data.is_empty()).then(|| data.join("\n"))
+    let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+    let mut events: Vec<&str> = text.split("\n\n").collect();
+    // The last piece is not yet ended by a blank line.
+    events.pop();
+    events.into_iter().find_map(|event| {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        (!data.is_empty()).then(|| data.join("\n"))
+    })
 }
 
 fn without_tags(html: &str) -> String {
@@ -406,14 +410,14 @@ fn quote(bytes: &[u8]) -> String {
     } else {
         text.into_owned()
     };
-    let bytes = text.as_bytes();
-    let mut end = bytes.len().min(QUOTED_BYTES);
+    // On one line first, so indentation does not eat the quote.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut end = text.len().min(QUOTED_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let text = &text[..end];
-    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if bytes.len() > QUOTED_BYTES {
+    let mut line = text[..end].to_owned();
+    if text.len() > QUOTED_BYTES {
         line.push_str(" ...");
     }
     if line.is_empty() {
@@ -435,6 +439,12 @@ mod tests {
             Some("{\"choices\":[]}")
         );
         assert_eq!(first_event(b"data: {\"choices\""), None, "incomplete");
+        assert_eq!(
+            first_event(b": ping\n\n: OPENROUTER PROCESSING\n\ndata: {\"choices\":[]}\n\n")
+                .as_deref(),
+            Some("{\"choices\":[]}"),
+            "keep-alive events before the first data"
+        );
         assert_eq!(first_event(b"<html>\n\n</html>"), None);
         assert!(has_choices(br#"{"choices":[{"text":"x"}]}"#));
         assert!(!has_choices(br#"{"error":"no"}"#));

@@ -266,8 +266,13 @@ impl BenchmarkEngine for GenaiBench {
         Ok(())
     }
 
-    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
+    async fn preflight(
+        &self,
+        config: &Config,
+        options: &Preflight,
+    ) -> Result<Vec<Warning>, EngineError> {
         self.validate(config)?;
+        let mut warnings = Vec::new();
         let program = self.options.command().join(" ");
         match install::version(&self.options.command()).await {
             Ok(Some(v)) if v != TESTED_VERSION => {
@@ -275,7 +280,11 @@ impl BenchmarkEngine for GenaiBench {
                     message: format!("`{program}` runs genai-bench {v}, but this adapter reads the output of genai-bench {TESTED_VERSION} and is tested with it only; {INSTALL_HINT}"),
                 })
             }
-            Ok(_) => {}
+            Ok(Some(_)) => {}
+            Ok(None) => warnings.push(Warning {
+                code: "genai_bench_version".to_owned(),
+                message: format!("`{program}` is not a Python program whose interpreter could be found (a wrapper script?), so its genai-bench version is not known before it runs; the report warns if it is not {TESTED_VERSION}"),
+            }),
             Err(install::Problem::NotFound(_)) => {
                 return Err(EngineError::Prerequisite {
                     message: format!("genai-bench was not found: `{program}` (engines.{NAME}.command) is not on PATH or not a file; {INSTALL_HINT}"),
@@ -303,17 +312,18 @@ impl BenchmarkEngine for GenaiBench {
             }
         }
         if !options.offline {
-            check_target(config).await?;
+            warnings.extend(check_target(config).await?);
         }
-        Ok(())
+        Ok(warnings)
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
         // Before the first invocation, so a target that is down or not an OpenAI server is
         // refused in seconds, not found out by genai-bench after its start-up.
-        check_target(config).await?;
+        let checked = check_target(config).await?;
         let mut report = Report::new(NAME, config);
+        report.warnings.extend(checked);
         report.warnings.extend(command::warnings(config));
         let key = std::env::var(&config.target.api_key_env)
             .ok()
@@ -453,7 +463,7 @@ impl BenchmarkEngine for GenaiBench {
                         // A usage error: every point would fail the same way.
                         return Err(failed(format!("genai-bench {how} ({why}); a usage error, so the installed genai-bench may not be {TESTED_VERSION} ({INSTALL_HINT}). Its last output:\n{tail}")));
                     }
-                    tracing::warn!("genai-bench point {index} failed: {how}: {why}");
+                    tracing::warn!("genai-bench point {} failed: {how}: {why}", index + 1);
                     empty(index, strategy, &step.workload, spawned, None, format!("genai-bench {how} and left no usable results ({why}); its last output:\n{tail}"))
                 }
             };
@@ -527,11 +537,12 @@ fn empty(
 }
 
 /// The shared target check, with a one-token streamed chat request (what genai-bench sends).
-async fn check_target(config: &Config) -> Result<(), EngineError> {
+async fn check_target(config: &Config) -> Result<Vec<Warning>, EngineError> {
     let target = &config.target;
     let client = bench_target::client(target)?;
-    bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
-    Ok(())
+    let checked =
+        bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
+    Ok(checked.warnings)
 }
 
 fn failed(message: String) -> EngineError {

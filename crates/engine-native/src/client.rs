@@ -240,16 +240,22 @@ fn fd_exhaustion(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
 fn fd_failure(code: i32) -> Failure {
     let limit =
         crate::cpu::open_files_limit().map_or("unknown".to_owned(), |limit| limit.to_string());
-    let whose = if code == ENFILE {
-        "the system ran out of file descriptors"
+    let (whose, fix) = if code == ENFILE {
+        (
+            "the system ran out of file descriptors",
+            "raise the system-wide limit (`sysctl fs.file-max`) or close other programs",
+        )
     } else {
-        "the client ran out of file descriptors"
+        (
+            "the client ran out of file descriptors",
+            "raise the limit with `ulimit -n` before the run",
+        )
     };
     Failure::new(
         FD_LIMIT,
         None,
         format!(
-            "{whose} ({}; open-files limit {limit}): not a server error; raise the limit with `ulimit -n` before the run",
+            "{whose} ({}; open-files limit {limit}): not a server error; {fix}",
             std::io::Error::from_raw_os_error(code)
         ),
     )

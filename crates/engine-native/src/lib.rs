@@ -132,26 +132,30 @@ impl BenchmarkEngine for NativeEngine {
         }
     }
 
-    async fn preflight(&self, config: &Config, options: &Preflight) -> Result<(), EngineError> {
-        // The requests load: tokenizer, data file, prompt lengths.
+    async fn preflight(
+        &self,
+        config: &Config,
+        options: &Preflight,
+    ) -> Result<Vec<Warning>, EngineError> {
+        // The requests load: tokenizer, data file, the first prompt of each length. Without
+        // `samples`, so a run's up-front prompts are not built twice.
+        let mut light = config.clone();
+        light.data.samples = None;
+        let mut warnings = Vec::new();
         for label in workload_labels(config) {
-            let prepared = self.prepare(config, label).await?;
-            drop(prepared);
+            let prepared = self.prepare(&light, label).await?;
+            warnings.extend(prepared.warnings.iter().cloned());
         }
         if !options.offline {
-            let client = client_builder(config)?
-                .build()
-                .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
-            self.check_target(&client, config).await?;
+            let client = bench_target::client(&config.target)?;
+            warnings.extend(self.check_target(&client, config).await?.warnings);
         }
-        Ok(())
+        Ok(warnings)
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         let url = bench_target::completion_url(&config.target);
-        let probe_client = client_builder(config)?
-            .build()
-            .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        let probe_client = bench_target::client(&config.target)?;
         let checked = self.check_target(&probe_client, config).await?;
         let models_url = bench_target::models_url(&url);
         let reuse = match self.options.reuse_connections {
@@ -168,12 +172,7 @@ impl BenchmarkEngine for NativeEngine {
         drop(probe_client);
         let shared = Arc::new(self.shared(config, ctx, url, reuse)?);
         let mut report = Report::new(NAME, config);
-        report.warnings.extend(
-            checked
-                .warnings
-                .into_iter()
-                .map(|(code, message)| Warning { code, message }),
-        );
+        report.warnings.extend(checked.warnings);
         if !reuse && self.options.reuse_connections.is_none() {
             report.warnings.push(Warning {
                 code: "connections_not_reused".to_owned(),

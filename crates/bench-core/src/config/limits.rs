@@ -1,6 +1,7 @@
 //! The largest (and smallest) values a config may hold. They are far beyond any real
 //! benchmark, and they keep every value an engine derives from a config (a `Duration`, an
-//! arrival time, a buffer size) representable, so no config can make an engine panic.
+//! arrival time, a count) representable, so no config can make an engine panic. They do not
+//! bound memory: `samples` x `prompt_tokens` is built up front.
 //! `docs/config.md` lists them.
 
 use crate::error::ConfigError;
@@ -21,8 +22,8 @@ pub const MAX_STEPS: u32 = 1_000;
 /// Highest arrival rate, requests per second.
 pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
 
-/// Lowest arrival rate, requests per second (one request every 1000 s): below it the gap
-/// between two arrivals would outlast [`MAX_SECONDS`].
+/// Lowest arrival rate, requests per second (one request every 1000 s): a benchmark at a
+/// lower rate would send nothing in any sensible `max_seconds`, so such a rate is a typo.
 pub const MIN_RATE_PER_S: f64 = 0.001;
 
 /// Size of the `max_error_rate` window, requests.

@@ -177,6 +177,8 @@ fn successful(split: &Option<StatusSplit<Distribution>>) -> Option<&Distribution
 
 /// genai-bench's spelling of a traffic scenario (`D(100,100)`, no leading zeros); any other
 /// label as it is.
+/// The plan already labels scenarios canonically; this keeps reports saved before it did
+/// (or by an engine that labels as given) in genai-bench's form too.
 fn scenario_label(workload: &str, data_kind: DataKind) -> String {
     if data_kind == DataKind::Scenario {
         if let Some(canonical) = Scenario::canonical(workload) {
