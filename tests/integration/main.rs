@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod data;
+mod drain;
 mod faults;
 mod genai_bench;
 mod mock;
@@ -13,6 +14,7 @@ mod preflight;
 mod real_server;
 mod registry;
 mod report;
+mod saturation;
 mod trust_native;
 
 use std::path::PathBuf;

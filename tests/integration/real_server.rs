@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use bench_core::config::ConfigFormat;
+use bench_core::schema::DrainOutcome;
 use bench_core::{registry, Config, Report, RunContext};
 use serde_json::Value;
 
@@ -223,6 +224,9 @@ async fn every_profile_runs_and_its_totals_match_the_servers_counters() {
     for b in &report.benchmarks {
         assert_eq!(b.requests.errored, 0, "{:?}", b.errors);
         assert!(b.requests.successful > 0);
+        // Each benchmark waited for the one before it to leave the server's slots.
+        let drain = b.drain.unwrap();
+        assert_eq!(drain.outcome, DrainOutcome::Idle, "{drain:?}");
     }
     // On a CPU, batching adds little throughput. With the server idle at the start, CI runs
     // on this 2-core VM measured throughput at 0.89 to 0.95 of the synchronous rate (the

@@ -241,6 +241,7 @@ impl EchoEngine {
                 },
             },
             goodput: None,
+            drain: None,
         }
     }
 }

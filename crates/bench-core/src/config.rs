@@ -346,34 +346,78 @@ impl Constraints {
 
 /// The over-saturation detector: a least-squares trend, over per-second means, of the
 /// requests in flight and of TTFT; it fires when both slopes are positive at the given
-/// confidence.
+/// confidence. Without this table the native engine runs it in `monitor` mode with the
+/// defaults below, which scale with `max_seconds` so a short benchmark is judged too.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverSaturation {
-    /// `enforce` stops the benchmark; `monitor` only warns.
+    /// `enforce` stops the benchmark (the default when this table is given); `monitor` only
+    /// warns; `off` turns the detector off.
     #[serde(default)]
     pub mode: SaturationMode,
-    /// Seconds into the benchmark before the detector may fire (default 30).
-    #[serde(default = "default_saturation_min_seconds")]
-    pub min_seconds: f64,
-    /// Seconds of history the trends are fitted over (default 120).
-    #[serde(default = "default_saturation_window_seconds")]
-    pub window_seconds: f64,
+    /// Seconds into the benchmark before the detector may fire (default: 30, or a quarter of
+    /// `max_seconds` when that is shorter, at least 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_seconds: Option<f64>,
+    /// Seconds of history the trends are fitted over (default: 120, or `max_seconds` when that
+    /// is shorter, at least 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<f64>,
     /// One-sided confidence that each slope is positive (default 0.95).
     #[serde(default = "default_saturation_confidence")]
     pub confidence: f64,
 }
 
-fn default_saturation_min_seconds() -> f64 {
-    30.0
-}
-
-fn default_saturation_window_seconds() -> f64 {
-    120.0
-}
+/// `min_seconds` and `window_seconds` for benchmarks without a time limit (or a long one).
+const SATURATION_MIN_SECONDS: f64 = 30.0;
+const SATURATION_WINDOW_SECONDS: f64 = 120.0;
 
 fn default_saturation_confidence() -> f64 {
     0.95
+}
+
+impl OverSaturation {
+    /// The detector without a config table: it warns, and its times follow `max_seconds`.
+    pub fn monitor() -> Self {
+        Self {
+            mode: SaturationMode::Monitor,
+            min_seconds: None,
+            window_seconds: None,
+            confidence: default_saturation_confidence(),
+        }
+    }
+
+    /// Seconds before the detector may fire: the given value, else 30 s or a quarter of
+    /// `max_seconds` when shorter, but at least 3 s (the trend needs 5 per-second points).
+    pub fn min_seconds_for(&self, max_seconds: Option<f64>) -> f64 {
+        self.min_seconds.unwrap_or_else(|| {
+            max_seconds.map_or(SATURATION_MIN_SECONDS, |s| {
+                (s / 4.0).clamp(3.0, SATURATION_MIN_SECONDS)
+            })
+        })
+    }
+
+    /// Seconds of history fitted: the given value, else 120 s or `max_seconds` when shorter,
+    /// but at least 5 s.
+    pub fn window_seconds_for(&self, max_seconds: Option<f64>) -> f64 {
+        self.window_seconds.unwrap_or_else(|| {
+            max_seconds.map_or(SATURATION_WINDOW_SECONDS, |s| {
+                s.clamp(5.0, SATURATION_WINDOW_SECONDS)
+            })
+        })
+    }
+}
+
+impl Constraints {
+    /// The detector a benchmark runs: the configured one, else [`OverSaturation::monitor`];
+    /// none with `mode = "off"`.
+    pub fn saturation(&self) -> Option<OverSaturation> {
+        match self.over_saturation {
+            Some(o) if o.mode == SaturationMode::Off => None,
+            Some(o) => Some(o),
+            None => Some(OverSaturation::monitor()),
+        }
+    }
 }
 
 /// What the over-saturation detector does when it fires.
@@ -385,6 +429,8 @@ pub enum SaturationMode {
     Enforce,
     /// Add a warning and go on.
     Monitor,
+    /// Do not run the detector.
+    Off,
 }
 
 /// Service-level objectives, in milliseconds from the request's actual send. A request meets
@@ -1107,25 +1153,21 @@ impl Constraints {
             }
         }
         if let Some(o) = &self.over_saturation {
-            seconds(
-                "constraints.over_saturation.min_seconds",
-                o.min_seconds,
-                false,
-            )?;
-            if !(o.window_seconds.is_finite() && o.window_seconds >= 3.0) {
-                return Err(invalid(
-                    "constraints.over_saturation.window_seconds",
-                    format!(
-                        "{} is too short: the trends need at least 3 seconds",
-                        shown(o.window_seconds)
-                    ),
-                ));
+            if let Some(min) = o.min_seconds {
+                seconds("constraints.over_saturation.min_seconds", min, false)?;
             }
-            seconds(
-                "constraints.over_saturation.window_seconds",
-                o.window_seconds,
-                true,
-            )?;
+            if let Some(window) = o.window_seconds {
+                if !(window.is_finite() && window >= 3.0) {
+                    return Err(invalid(
+                        "constraints.over_saturation.window_seconds",
+                        format!(
+                            "{} is too short: the trends need at least 3 seconds",
+                            shown(window)
+                        ),
+                    ));
+                }
+                seconds("constraints.over_saturation.window_seconds", window, true)?;
+            }
             if !(o.confidence > 0.5 && o.confidence < 1.0) {
                 return Err(invalid(
                     "constraints.over_saturation.confidence",

@@ -102,6 +102,36 @@ pub struct Benchmark {
     /// Requests meeting the config's `[slo]`; `null` without one.
     #[serde(default)]
     pub goodput: Option<Goodput>,
+    /// The wait, before the benchmark, for the server to finish the requests the previous
+    /// benchmark left; absent when the engine does not drain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+/// The wait before a benchmark for the server's in-flight requests to reach 0, read from its
+/// Prometheus gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    /// Seconds waited (0 when the server was already idle or the drain is off).
+    pub seconds: f64,
+    /// How the wait ended.
+    pub outcome: DrainOutcome,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DrainOutcome {
+    /// The server's in-flight gauges read 0.
+    Idle,
+    /// The server still had requests at the timeout; the figures include that backlog.
+    TimedOut,
+    /// The server exposes none of the known gauges, so nothing was waited for.
+    Unknown,
+    /// The drain is turned off (`drain_timeout_seconds = 0`).
+    Off,
 }
 
 /// How many requests met every service-level objective.

@@ -169,6 +169,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             return Ok(json_response(StatusCode::OK, models_body(&state)))
         }
         (&Method::GET, "/mock/ground-truth") => return Ok(ground_truth_response(&state)),
+        (&Method::GET, "/metrics") => return Ok(metrics_response(&state)),
         (&Method::GET, "/mock/stats") => {
             let stats = serde_json::to_string(&state.stats()).unwrap_or_default();
             return Ok(json_response(StatusCode::OK, stats));
@@ -182,7 +183,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             ))
         }
         (_, path) => {
-            let message = format!("no route {path}; routes: /health, /v1/models, /v1/chat/completions, /v1/completions, /mock/ground-truth, /mock/stats");
+            let message = format!("no route {path}; routes: /health, /v1/models, /v1/chat/completions, /v1/completions, /metrics, /mock/ground-truth, /mock/stats");
             return Ok(error_response(
                 StatusCode::NOT_FOUND,
                 &message,
@@ -337,20 +338,20 @@ async fn respond(
             ));
         }
     }
-    state.waiting.fetch_add(1, Ordering::Relaxed);
-    let slot = state.slots.clone().acquire_owned().await;
-    state.waiting.fetch_sub(1, Ordering::Relaxed);
-    let slot = slot.expect("the semaphore is never closed");
-    let admitted = Instant::now();
-    record.admitted_unix_us = Some(state.clock.unix_us(admitted));
-
     let mut rng =
         SmallRng::seed_from_u64(state.config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let planned = output_length(state, &parsed, &mut rng);
     record.output_tokens_planned = planned.0;
     let prefill_ms = state.model.ttft.sample(&mut rng)
         + state.model.prefill_per_token.sample(&mut rng) * f64::from(record.prompt_tokens);
-    let first_token = admitted + Duration::from_secs_f64(prefill_ms / 1000.0);
+    let prefill = Duration::from_secs_f64(prefill_ms / 1000.0);
+    let queued = Queued::new(state, prefill);
+    let slot = state.slots.clone().acquire_owned().await;
+    queued.admitted();
+    let slot = slot.expect("the semaphore is never closed");
+    let admitted = Instant::now();
+    record.admitted_unix_us = Some(state.clock.unix_us(admitted));
+    let first_token = admitted + prefill;
     let model = parsed
         .model
         .clone()
@@ -453,6 +454,84 @@ fn output_length(
         Some(max) if parsed.ignore_eos || max <= natural => (max, "length"),
         _ => (natural, "stop"),
     }
+}
+
+/// Counts a request waiting for admission while it lives.
+struct Waiting(Arc<State>);
+
+impl Waiting {
+    fn new(state: &Arc<State>) -> Self {
+        state.waiting.fetch_add(1, Ordering::Relaxed);
+        Self(state.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request waiting for admission. When its client goes away meanwhile (hyper drops the
+/// handler), it still waits for a batch slot and holds it for its prefill, as a server that
+/// notices a closed connection only at its first write (llama.cpp) does.
+struct Queued {
+    waiting: Option<Waiting>,
+    prefill: Duration,
+}
+
+impl Queued {
+    fn new(state: &Arc<State>, prefill: Duration) -> Self {
+        Self {
+            waiting: Some(Waiting::new(state)),
+            prefill,
+        }
+    }
+
+    fn admitted(mut self) {
+        self.waiting = None;
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let Some(waiting) = self.waiting.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let prefill = self.prefill;
+        runtime.spawn(async move {
+            let state = waiting.0.clone();
+            let slot = state.slots.clone().acquire_owned().await;
+            drop(waiting);
+            if let Ok(_slot) = slot {
+                tokio::time::sleep(prefill).await;
+            }
+        });
+    }
+}
+
+/// `GET /metrics`: the requests in the batch and waiting for it as Prometheus gauges, as
+/// llama.cpp and vLLM expose theirs, for clients that wait for an idle server.
+fn metrics_response(state: &State) -> Response<MockBody> {
+    let text = format!(
+        "# HELP bench_mock:requests_running Requests admitted into the batch.\n\
+         # TYPE bench_mock:requests_running gauge\n\
+         bench_mock:requests_running {}\n\
+         # HELP bench_mock:requests_waiting Requests waiting for admission into the batch.\n\
+         # TYPE bench_mock:requests_waiting gauge\n\
+         bench_mock:requests_waiting {}\n",
+        state.active(),
+        state.waiting.load(Ordering::Relaxed)
+    );
+    let mut response = Response::new(MockBody::text(text));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
 
 fn models_body(state: &State) -> String {

@@ -194,7 +194,8 @@ impl BenchmarkEngine for GenaiBench {
                 "genai-bench has no error-rate limit; remove it",
             ),
             (
-                c.over_saturation.is_some(),
+                c.over_saturation
+                    .is_some_and(|o| o.mode != bench_core::config::SaturationMode::Off),
                 "constraints.over_saturation",
                 "genai-bench cannot detect over-saturation; remove it",
             ),
@@ -533,6 +534,7 @@ fn empty(
             },
         },
         goodput: None,
+        drain: None,
     }
 }
 

@@ -284,6 +284,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
             },
         },
         goodput: None,
+        drain: None,
     })
 }
 

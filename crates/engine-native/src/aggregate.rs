@@ -322,7 +322,7 @@ impl Aggregator {
         // An end past what an `Instant` holds never comes.
         let planned_end = constraints.max_seconds.and_then(|s| after(start, s));
         let error_window_size = constraints.error_rate_window.unwrap_or(30) as usize;
-        let over_saturation = constraints.over_saturation;
+        let over_saturation = constraints.saturation();
         let window_start = match warmup {
             None => Some(start),
             Some(Boundary::Seconds(s)) => after(start, s),
@@ -378,7 +378,8 @@ impl Aggregator {
             live_ttft: Histogram::for_milliseconds(),
             live_itl: Histogram::for_milliseconds(),
             slo,
-            saturation: over_saturation.map(|o| crate::saturation::Detector::new(o, start)),
+            saturation: over_saturation
+                .map(|o| crate::saturation::Detector::new(o, constraints.max_seconds, start)),
             saturation_warning: None,
             slo_counts: [0; 3],
         }
@@ -745,6 +746,7 @@ impl Aggregator {
         });
         Benchmark {
             goodput,
+            drain: None,
             index,
             strategy,
             workload: workload.to_owned(),

@@ -9,6 +9,7 @@ mod aggregate;
 mod client;
 mod connection;
 mod cpu;
+mod drain;
 mod records;
 mod runner;
 mod saturation;
@@ -69,6 +70,14 @@ struct Options {
     /// benchmark finds the server closing the connection after a streamed response.
     #[serde(default)]
     reuse_connections: Option<bool>,
+    /// Before each benchmark, wait up to this long for the server's in-flight requests (its
+    /// Prometheus gauges) to reach 0, so no benchmark measures the previous one's backlog; 0
+    /// turns the drain off.
+    #[serde(
+        default = "drain::default_timeout",
+        deserialize_with = "drain::timeout_seconds"
+    )]
+    drain_timeout_seconds: f64,
 }
 
 fn default_retry_statuses() -> Vec<u16> {
@@ -250,7 +259,10 @@ impl BenchmarkEngine for NativeEngine {
                 seed: config.seed.wrapping_add(index as u64),
                 slo: config.slo,
             };
-            let ran = runner::run(&shared, plan).await;
+            // The client cancelled its requests; the server may still be running them.
+            let drained = drain::before(&shared, index, self.options.drain_timeout_seconds).await;
+            let mut ran = runner::run(&shared, plan).await;
+            drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
             let measured = ran
                 .benchmark
                 .metrics
@@ -264,6 +276,23 @@ impl BenchmarkEngine for NativeEngine {
                 // at the start and the tail at the end do not drag it down.
                 StrategyKind::Throughput => sweep_ends.1 = ran.steady_rate.or(measured),
                 _ => {}
+            }
+            if strategy.kind == StrategyKind::Throughput
+                && config.profile.kind == ProfileKind::Sweep
+            {
+                if let (Some(low), Some(high)) = *sweep_ends {
+                    if high <= low && low > 0.0 {
+                        let message = format!(
+                            "the throughput benchmark completed {high:.3} req/s, no more than the synchronous {low:.3} req/s: the server gained nothing from concurrency (or was still busy); the rate steps span {low:.3} to {:.3} req/s instead (the shortfall mirrored above the synchronous rate, at least 10 %)",
+                            inverted_high(low, high)
+                        );
+                        tracing::warn!("benchmark {} of {of}: {message}", index + 1);
+                        report.warnings.push(Warning {
+                            code: "sweep_inverted".to_owned(),
+                            message,
+                        });
+                    }
+                }
             }
             report.benchmarks.push(ran.benchmark);
         }
@@ -314,6 +343,12 @@ fn sweep_target(
     let usable = |rate: Option<f64>| rate.filter(|r| r.is_finite() && *r > 0.0);
     let missing = match (usable(low), usable(high)) {
         (Some(low), Some(high)) => {
+            // Never below the synchronous rate (`sweep_inverted`).
+            let high = if high <= low {
+                inverted_high(low, high)
+            } else {
+                high
+            };
             let rate = sweep_rate(low, high, k, steps, spacing);
             if rate.is_finite() && rate > 0.0 {
                 return Ok(rate);
@@ -334,6 +369,13 @@ fn sweep_target(
         rate(low),
         rate(high)
     ))
+}
+
+/// The top of the rate steps when the throughput rate `high` is no more than the synchronous
+/// rate `low`: the shortfall mirrored above `low`, at least 10 % above it, so the steps probe
+/// just past the rate where the server stopped gaining.
+fn inverted_high(low: f64, high: f64) -> f64 {
+    low + (low - high).max(0.1 * low)
 }
 
 /// A warmup or cooldown as seconds or requests; a fraction is of `max_seconds` when set, else
@@ -478,6 +520,18 @@ mod tests {
             .map(|k| sweep_rate(1.0, 100.0, k, 2, Spacing::Geometric))
             .collect();
         assert!((geometric[0] - 10.0).abs() < 1e-9 && (geometric[1] - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_inverted_sweep_steps_up_from_the_synchronous_rate() {
+        // Throughput 8 below synchronous 10: the shortfall (2) mirrored above 10.
+        let rates: Vec<f64> = (1..=2)
+            .map(|k| sweep_target((Some(10.0), Some(8.0)), k, 2, Spacing::Linear).unwrap_or(0.0))
+            .collect();
+        assert_eq!(rates, [11.0, 12.0]);
+        // Equal ends: at least 10 % above.
+        let top = sweep_target((Some(10.0), Some(10.0)), 1, 1, Spacing::Geometric).unwrap_or(0.0);
+        assert!((top - 11.0).abs() < 1e-9, "{top}");
     }
 
     #[test]

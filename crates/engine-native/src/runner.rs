@@ -472,7 +472,7 @@ async fn progress(
         if let Some(finding) = saturated {
             let enforce = state
                 .constraints
-                .over_saturation
+                .saturation()
                 .is_some_and(|o| o.mode == SaturationMode::Enforce);
             tracing::warn!(
                 "benchmark {}: {finding}{}",

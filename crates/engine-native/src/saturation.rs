@@ -71,7 +71,9 @@ impl Series {
 
 #[derive(Debug)]
 pub(crate) struct Detector {
-    settings: OverSaturation,
+    min_seconds: f64,
+    window_seconds: f64,
+    confidence: f64,
     start: Instant,
     in_flight: Series,
     ttft: Series,
@@ -79,9 +81,12 @@ pub(crate) struct Detector {
 }
 
 impl Detector {
-    pub(crate) fn new(settings: OverSaturation, start: Instant) -> Self {
+    /// A detector for a benchmark limited to `max_seconds`, whose defaults scale with it.
+    pub(crate) fn new(settings: OverSaturation, max_seconds: Option<f64>, start: Instant) -> Self {
         Self {
-            settings,
+            min_seconds: settings.min_seconds_for(max_seconds),
+            window_seconds: settings.window_seconds_for(max_seconds),
+            confidence: settings.confidence,
             start,
             in_flight: Series::default(),
             ttft: Series::default(),
@@ -106,16 +111,16 @@ impl Detector {
     /// Whether the server is over-saturated now; true at most once per benchmark.
     pub(crate) fn check(&mut self, now: Instant) -> Option<String> {
         let elapsed = now.saturating_duration_since(self.start).as_secs_f64();
-        if self.fired || elapsed < self.settings.min_seconds {
+        if self.fired || elapsed < self.min_seconds {
             return None;
         }
-        let oldest = (elapsed - self.settings.window_seconds).max(0.0) as u64;
+        let oldest = (elapsed - self.window_seconds).max(0.0) as u64;
         self.in_flight.trim(oldest);
         self.ttft.trim(oldest);
         let (c_slope, c_t) = self.in_flight.trend()?;
         let (t_slope, t_t) = self.ttft.trend()?;
         let df = self.in_flight.buckets.len().min(self.ttft.buckets.len()) as f64 - 2.0;
-        let critical = t_quantile(self.settings.confidence, df);
+        let critical = t_quantile(self.confidence, df);
         if c_slope > 0.0 && t_slope > 0.0 && c_t > critical && t_t > critical {
             self.fired = true;
             return Some(format!(
@@ -162,12 +167,11 @@ mod tests {
     fn detector() -> (Detector, Instant) {
         let start = Instant::now();
         let settings = OverSaturation {
-            mode: Default::default(),
-            min_seconds: 5.0,
-            window_seconds: 60.0,
-            confidence: 0.95,
+            min_seconds: Some(5.0),
+            window_seconds: Some(60.0),
+            ..OverSaturation::monitor()
         };
-        (Detector::new(settings, start), start)
+        (Detector::new(settings, None, start), start)
     }
 
     #[test]

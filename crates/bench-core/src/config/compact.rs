@@ -357,10 +357,10 @@ mod properties {
             ("max_seconds", c.max_seconds),
             ("interrupt_grace_seconds", c.interrupt_grace_seconds),
             ("rampup_seconds", config.profile.rampup_seconds),
-            ("min_seconds", c.over_saturation.map(|o| o.min_seconds)),
+            ("min_seconds", c.over_saturation.and_then(|o| o.min_seconds)),
             (
                 "window_seconds",
-                c.over_saturation.map(|o| o.window_seconds),
+                c.over_saturation.and_then(|o| o.window_seconds),
             ),
         ];
         all.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));

@@ -1,0 +1,442 @@
+//! The drain before a benchmark: wait until the server has finished the requests the previous
+//! benchmark (or a previous run) left, reading its in-flight gauges from its Prometheus
+//! `/metrics`. A client that cancels a request does not stop a server that only notices at
+//! its next write (llama.cpp's queued requests), so without it a benchmark measures the
+//! previous one's backlog.
+
+use std::time::{Duration, Instant};
+
+use bench_core::config::limits::{duration_from_secs, MAX_SECONDS};
+use bench_core::schema::{Benchmark, Drain, DrainOutcome, Warning};
+use bench_core::CancelToken;
+
+use crate::runner::Shared;
+
+/// How often the gauges are read.
+pub(crate) const POLL: Duration = Duration::from_millis(100);
+
+/// `[engines.native] drain_timeout_seconds` when not given.
+const DEFAULT_TIMEOUT_S: f64 = 60.0;
+
+/// Longest wait for one `/metrics` answer, so a hung endpoint cannot stall the drain's clock.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The gauges of requests a server is running or has queued, per server; every one present
+/// is summed, over all its label sets.
+const GAUGES: &[&str] = &[
+    "llamacpp:requests_processing",
+    "llamacpp:requests_deferred",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "sglang:num_running_reqs",
+    "sglang:num_queue_reqs",
+    "tgi_queue_size",
+    "tgi_batch_current_size",
+    "bench_mock:requests_running",
+    "bench_mock:requests_waiting",
+];
+
+/// What a drain found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Drained {
+    pub(crate) drain: Drain,
+    /// Requests the server had at the first reading.
+    pub(crate) first: u64,
+    /// Requests it had at the last reading (still busy at the timeout when timed out).
+    pub(crate) last: u64,
+}
+
+impl Drained {
+    fn new(outcome: DrainOutcome, seconds: f64, first: u64, last: u64) -> Self {
+        Self {
+            drain: Drain { seconds, outcome },
+            first,
+            last,
+        }
+    }
+}
+
+/// `[engines.native] drain_timeout_seconds` when not given.
+pub(crate) fn default_timeout() -> f64 {
+    DEFAULT_TIMEOUT_S
+}
+
+/// Reads `drain_timeout_seconds`: finite, 0 or more, at most the config's 30-day limit.
+pub(crate) fn timeout_seconds<'de, D>(deserializer: D) -> Result<f64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let value = <f64 as serde::Deserialize>::deserialize(deserializer)?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(D::Error::custom(format!(
+            "{value} must be zero or more seconds (0 turns the drain off)"
+        )));
+    }
+    if value > MAX_SECONDS {
+        // No 300-digit expansion of a huge value.
+        let shown = if value >= 1e15 {
+            format!("{value:e}")
+        } else {
+            value.to_string()
+        };
+        return Err(D::Error::custom(format!(
+            "{shown} s is more than the limit of {MAX_SECONDS} s (30 days); give at most that"
+        )));
+    }
+    Ok(value)
+}
+
+/// Drains before benchmark `index` (from 0) and logs a wait.
+pub(crate) async fn before(shared: &Shared, index: usize, timeout_s: f64) -> Drained {
+    let endpoint = &shared.endpoint;
+    let drained = wait(
+        &endpoint.client,
+        &endpoint.url,
+        duration_from_secs(timeout_s),
+        &shared.run_cancel,
+    )
+    .await;
+    let (n, seconds) = (index + 1, drained.drain.seconds);
+    match drained.drain.outcome {
+        DrainOutcome::Idle if drained.first > 0 => tracing::info!(
+            "benchmark {n}: waited {seconds:.1} s for the server to finish {} requests left by an earlier benchmark or run",
+            drained.first
+        ),
+        DrainOutcome::TimedOut if !shared.run_cancel.is_cancelled() => tracing::warn!(
+            "benchmark {n}: the server still had {} requests after {seconds:.1} s of waiting for it to finish what an earlier benchmark or run left; its figures include that backlog",
+            drained.last
+        ),
+        _ => {}
+    }
+    drained
+}
+
+impl Drained {
+    /// Records the drain on the benchmark that followed it, with a `drain_timeout` warning
+    /// when the server never became idle.
+    pub(crate) fn attach(self, benchmark: &mut Benchmark, cancelled: bool) {
+        benchmark.drain = Some(self.drain);
+        if self.drain.outcome == DrainOutcome::TimedOut && !cancelled {
+            benchmark.warnings.push(Warning {
+                code: "drain_timeout".to_owned(),
+                message: format!(
+                    "the server still had {} requests in flight after {:.1} s of waiting (engines.native.drain_timeout_seconds) for the requests an earlier benchmark or run left to finish; the figures include that backlog",
+                    self.last, self.drain.seconds
+                ),
+            });
+        }
+    }
+}
+
+/// The sum of the known in-flight gauges in a Prometheus text exposition, or `None` when it
+/// holds none of them. Lines are `name{labels} value [timestamp]` or `name value`; comments
+/// and anything malformed are skipped.
+pub(crate) fn in_flight(text: &str) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = sample(line) else {
+            continue;
+        };
+        if GAUGES.contains(&name) && value.is_finite() {
+            *total.get_or_insert(0.0) += value.max(0.0);
+        }
+    }
+    total
+}
+
+/// One sample line's metric name and value.
+fn sample(line: &str) -> Option<(&str, f64)> {
+    let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
+    let name = &line[..name_end];
+    let mut rest = &line[name_end..];
+    if rest.starts_with('{') {
+        // Label values are quoted and may hold `}` or escaped quotes.
+        let mut quoted = false;
+        let mut escaped = false;
+        let mut close = None;
+        for (i, c) in rest.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '}' if !quoted => {
+                    close = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[close? + 1..];
+    }
+    let value = rest.split_whitespace().next()?.parse().ok()?;
+    Some((name, value))
+}
+
+/// The `/metrics` route on the host and port of `completion_url`.
+pub(crate) fn metrics_url(completion_url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(completion_url)
+        .ok()?
+        .join("/metrics")
+        .ok()
+}
+
+/// One reading of the gauges, or `None` when there is no reading (no route, no known gauge,
+/// the server did not answer).
+async fn read(client: &reqwest::Client, url: &reqwest::Url, within: Duration) -> Option<f64> {
+    let within = within.clamp(Duration::from_millis(1), READ_TIMEOUT);
+    let answer = async {
+        let response = client.get(url.clone()).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        in_flight(&response.text().await.ok()?)
+    };
+    tokio::time::timeout(within, answer).await.ok().flatten()
+}
+
+/// Waits, polling every [`POLL`], until the server's in-flight gauges read 0 or `timeout`
+/// passes; returns at once when cancelled. A zero timeout is the drain turned off.
+pub(crate) async fn wait(
+    client: &reqwest::Client,
+    completion_url: &str,
+    timeout: Duration,
+    cancel: &CancelToken,
+) -> Drained {
+    if timeout.is_zero() {
+        return Drained::new(DrainOutcome::Off, 0.0, 0, 0);
+    }
+    let Some(url) = metrics_url(completion_url) else {
+        return Drained::new(DrainOutcome::Unknown, 0.0, 0, 0);
+    };
+    let start = Instant::now();
+    let deadline = start.checked_add(timeout);
+    let left = || {
+        deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
+    };
+    let count = |value: f64| value.round() as u64;
+    let mut first = None;
+    loop {
+        let Some(value) = read(client, &url, left()).await else {
+            let seconds = if first.is_some() {
+                start.elapsed().as_secs_f64()
+            } else {
+                0.0
+            };
+            let first = first.unwrap_or(0);
+            return Drained::new(DrainOutcome::Unknown, seconds, first, first);
+        };
+        let now = count(value);
+        let first = *first.get_or_insert(now);
+        // Gauges count requests; below one half is none.
+        if value < 0.5 {
+            // Already idle at the first reading: no wait to report.
+            let seconds = if first == 0 {
+                0.0
+            } else {
+                start.elapsed().as_secs_f64()
+            };
+            return Drained::new(DrainOutcome::Idle, seconds, first, 0);
+        }
+        let remaining = left();
+        if remaining.is_zero() || cancel.is_cancelled() {
+            return Drained::new(
+                DrainOutcome::TimedOut,
+                start.elapsed().as_secs_f64(),
+                first,
+                now,
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL.min(remaining)) => {}
+            () = cancel.cancelled() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama_cpp_gauges_are_summed() {
+        let text = "\
+# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.
+# TYPE llamacpp:prompt_tokens_total counter
+llamacpp:prompt_tokens_total 10240
+# HELP llamacpp:requests_processing Number of requests processing.
+# TYPE llamacpp:requests_processing gauge
+llamacpp:requests_processing 4
+# HELP llamacpp:requests_deferred Number of requests deferred.
+# TYPE llamacpp:requests_deferred gauge
+llamacpp:requests_deferred 508
+";
+        assert_eq!(in_flight(text), Some(512.0));
+    }
+
+    #[test]
+    fn vllm_gauges_with_labels_are_summed_over_label_sets() {
+        let text = r#"# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} 3.0
+vllm:num_requests_running{engine="1",model_name="meta-llama/Llama-3.1-8B-Instruct"} 2.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} 7.0
+vllm:num_requests_waiting_by_reason{engine="0",reason="capacity"} 100.0
+vllm:e2e_request_latency_seconds_bucket{le="0.3",model_name="m"} 4.0
+"#;
+        assert_eq!(in_flight(text), Some(12.0));
+    }
+
+    #[test]
+    fn sglang_gauges_are_read() {
+        let text = r#"# HELP sglang:num_running_reqs The number of running requests.
+# TYPE sglang:num_running_reqs gauge
+sglang:num_running_reqs{model_name="qwen",engine_type="unified",tp_rank="0"} 0.0
+# HELP sglang:num_queue_reqs The number of requests in the waiting queue.
+# TYPE sglang:num_queue_reqs gauge
+sglang:num_queue_reqs{model_name="qwen",engine_type="unified",tp_rank="0"} 0.0
+sglang:token_usage{model_name="qwen"} 0.25
+"#;
+        assert_eq!(in_flight(text), Some(0.0));
+    }
+
+    #[test]
+    fn tgi_gauges_are_read() {
+        let text = "\
+# TYPE tgi_queue_size gauge
+tgi_queue_size 5
+# TYPE tgi_batch_current_size gauge
+tgi_batch_current_size 32
+tgi_batch_current_max_tokens 16000
+";
+        assert_eq!(in_flight(text), Some(37.0));
+    }
+
+    #[test]
+    fn the_mock_gauges_are_read() {
+        let text = "\
+# TYPE bench_mock:requests_running gauge
+bench_mock:requests_running 2
+# TYPE bench_mock:requests_waiting gauge
+bench_mock:requests_waiting 14
+";
+        assert_eq!(in_flight(text), Some(16.0));
+    }
+
+    #[test]
+    fn text_without_known_gauges_or_malformed_lines_gives_no_reading() {
+        assert_eq!(in_flight(""), None);
+        assert_eq!(
+            in_flight("# HELP x y\nprocess_cpu_seconds_total 12.5\nup 1\n"),
+            None
+        );
+        // Broken lines are skipped, not fatal; a timestamp after the value is allowed.
+        let text = "llamacpp:requests_processing\nllamacpp:requests_deferred{a=\"}\" 3\n\
+            tgi_queue_size{q=\"a}b\\\"c\"} 2 1712345678000\ntgi_batch_current_size NaN\n\
+            vllm:num_requests_running -1\n";
+        assert_eq!(in_flight(text), Some(2.0));
+        assert_eq!(sample("{} 1"), Some(("", 1.0)));
+        assert_eq!(sample("name{"), None);
+        assert_eq!(sample("é{x=\"é\"} +Inf"), Some(("é", f64::INFINITY)));
+    }
+
+    #[test]
+    fn the_metrics_url_is_on_the_targets_host_and_port() {
+        assert_eq!(
+            metrics_url("http://127.0.0.1:8080/v1/chat/completions?x=1")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:8080/metrics"
+        );
+        assert_eq!(metrics_url("not a url"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_mock_drains_at_once_and_a_zero_timeout_is_off() {
+        let server = bench_mock::MockServer::start(bench_mock::MockConfig::default())
+            .await
+            .unwrap();
+        let url = format!("{}/v1/chat/completions", server.base_url());
+        let client = reqwest::Client::new();
+        let cancel = CancelToken::new();
+        let drained = wait(&client, &url, Duration::from_secs(5), &cancel).await;
+        assert_eq!(
+            drained,
+            Drained::new(DrainOutcome::Idle, 0.0, 0, 0),
+            "the mock is idle"
+        );
+        let off = wait(&client, &url, Duration::ZERO, &cancel).await;
+        assert_eq!(off.drain.outcome, DrainOutcome::Off);
+    }
+
+    /// A server that answers every request with `status` and `body`.
+    async fn fake_server(status: &'static str, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/v1/chat/completions")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_stays_busy_times_out_and_cancellation_ends_the_wait() {
+        let client = reqwest::Client::new();
+        let cancel = CancelToken::new();
+        let url = fake_server(
+            "200 OK",
+            "llamacpp:requests_processing 4\nllamacpp:requests_deferred 3\n",
+        )
+        .await;
+        let drained = wait(&client, &url, Duration::from_millis(350), &cancel).await;
+        assert_eq!(drained.drain.outcome, DrainOutcome::TimedOut);
+        assert_eq!((drained.first, drained.last), (7, 7));
+        assert!(
+            (0.35..2.0).contains(&drained.drain.seconds),
+            "{}",
+            drained.drain.seconds
+        );
+        let started = Instant::now();
+        let cancelled = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            cancelled.cancel();
+        });
+        let drained = wait(&client, &url, Duration::from_secs(60), &cancel).await;
+        assert_eq!(drained.drain.outcome, DrainOutcome::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_without_gauges_or_not_answering_is_unknown() {
+        let client = reqwest::Client::new();
+        let cancel = CancelToken::new();
+        let url = fake_server("404 Not Found", "").await;
+        let drained = wait(&client, &url, Duration::from_secs(5), &cancel).await;
+        assert_eq!(drained, Drained::new(DrainOutcome::Unknown, 0.0, 0, 0));
+        // Nothing listens there (a port just freed).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+        let drained = wait(&client, &url, Duration::from_secs(5), &cancel).await;
+        assert_eq!(drained.drain.outcome, DrainOutcome::Unknown);
+    }
+}
