@@ -15,6 +15,7 @@ mod real_server;
 mod registry;
 mod report;
 mod saturation;
+mod sizing;
 mod trust_native;
 
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ mod drain;
 mod records;
 mod runner;
 mod saturation;
+mod sizing;
 mod sse;
 mod workload;
 
@@ -258,6 +259,9 @@ impl BenchmarkEngine for NativeEngine {
                 rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
                 seed: config.seed.wrapping_add(index as u64),
                 slo: config.slo,
+                // Sized to the server unless the config fixed the level.
+                sized: strategy.kind == StrategyKind::Throughput
+                    && config.profile.max_concurrency.is_none(),
             };
             // The client cancelled its requests; the server may still be running them.
             let drained = drain::before(&shared, index, self.options.drain_timeout_seconds).await;

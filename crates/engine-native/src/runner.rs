@@ -61,6 +61,19 @@ pub(crate) struct Plan {
     pub(crate) rampup_s: f64,
     pub(crate) seed: u64,
     pub(crate) slo: Option<bench_core::config::Slo>,
+    /// A throughput benchmark without an explicit `max_concurrency`: its streams grow to the
+    /// server's level (`sizing`), up to `strategy.max_concurrency`.
+    pub(crate) sized: bool,
+}
+
+/// What sizing a throughput benchmark found.
+#[derive(Debug, Default)]
+struct Sized {
+    levels: crate::sizing::Levels,
+    /// The level held, when one was chosen.
+    chosen: Option<u32>,
+    /// When the plateau began, and the successful requests by then.
+    plateau: Option<(Instant, u64)>,
 }
 
 /// The result, and the steady completion rate a sweep builds on.
@@ -106,6 +119,7 @@ struct Benchmarking {
     aggregator: Mutex<Aggregator>,
     control: Control,
     constraints: Constraints,
+    sized: Mutex<Sized>,
 }
 
 impl Benchmarking {
@@ -220,6 +234,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             reason: Mutex::new(None),
         },
         constraints: plan.constraints.clone(),
+        sized: Mutex::new(Sized::default()),
     });
     shared.progress.event(&ProgressEvent::BenchmarkStarted {
         index: plan.index,
@@ -251,6 +266,8 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         () = &mut ticker => false,
     };
     drop(ticker);
+    // Completions after this are the requests a stop let finish, not the plateau's pace.
+    let stopped_at = (!finished).then(Instant::now);
     // Whatever stopped it, the requests still out finish or are cancelled; then count them.
     if !finished {
         if shared.run_cancel.is_cancelled() {
@@ -277,10 +294,35 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         .aggregator
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
-    let steady_rate = aggregator.steady_rate();
+    let sized = state.sized.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut strategy = plan.strategy.clone();
+    let mut steady_rate = aggregator.steady_rate();
+    if plan.sized {
+        // The level it held (or reached when time ran out), and the rate over its plateau.
+        strategy.max_concurrency = Some(
+            sized
+                .chosen
+                .or(sized.levels.0.last().map(|(s, _)| *s))
+                .unwrap_or(1),
+        );
+        let plateau_rate = sized.plateau.and_then(|(since, before)| {
+            let seconds = (stopped_at.unwrap_or(end) - since).as_secs_f64();
+            let done = aggregator.live().successful.saturating_sub(before);
+            (seconds >= 0.5 && done >= 2).then(|| done as f64 / seconds)
+        });
+        let best_level = sized.levels.0.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+        steady_rate = plateau_rate.or((best_level > 0.0).then_some(best_level));
+        tracing::info!(
+            "benchmark {}: throughput sized at {} streams (completed requests per second by streams: {}){}",
+            plan.index + 1,
+            strategy.max_concurrency.unwrap_or(1),
+            sized.levels.describe(),
+            steady_rate.map_or(String::new(), |r| format!("; {r:.2} req/s over the plateau"))
+        );
+    }
     let mut benchmark = aggregator.finish(
         plan.index,
-        plan.strategy.clone(),
+        strategy,
         &plan.workload,
         end,
         stopped_by,
@@ -314,6 +356,9 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
     let s = &plan.strategy;
     let mut tasks = JoinSet::new();
     match s.kind {
+        StrategyKind::Throughput if plan.sized => {
+            sized_streams(&state, plan, &mut tasks).await;
+        }
         StrategyKind::Synchronous | StrategyKind::Concurrent | StrategyKind::Throughput => {
             let streams = s.streams.or(s.max_concurrency).unwrap_or(1).max(1);
             for i in 0..streams {
@@ -389,6 +434,63 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Closed-loop streams whose number grows to the server's level (`sizing`): one at first,
+/// doubled after each measured level while completions still rise, then held at the
+/// smallest best level (the streams beyond it end after their request).
+async fn sized_streams(state: &Arc<Benchmarking>, plan: &Plan, tasks: &mut JoinSet<()>) {
+    use std::sync::atomic::AtomicU32;
+    let cap = plan.strategy.max_concurrency.unwrap_or(1).max(1);
+    let wanted = Arc::new(AtomicU32::new(0));
+    let longest = crate::sizing::max_interval(plan.constraints.max_seconds);
+    let mut open = 0u32;
+    let mut decision = crate::sizing::Decision::Grow(1);
+    loop {
+        let target = match decision {
+            crate::sizing::Decision::Grow(n) | crate::sizing::Decision::Hold(n) => n,
+        };
+        wanted.store(target, Ordering::SeqCst);
+        for i in open..target {
+            let (state, wanted) = (state.clone(), wanted.clone());
+            tasks.spawn(async move {
+                // A stream beyond the level held ends after its request.
+                while i < wanted.load(Ordering::SeqCst) && state.claim() {
+                    state.request(Instant::now()).await;
+                }
+            });
+        }
+        open = open.max(target);
+        if let crate::sizing::Decision::Hold(held) = decision {
+            let mut sized = state.sized.lock().unwrap_or_else(|p| p.into_inner());
+            sized.chosen = Some(held);
+            sized.plateau = Some((Instant::now(), state.lock().live().successful));
+            return;
+        }
+        // Measure this level: at least a second and a completion per stream, at most
+        // `longest`; a stop ends the sizing where it is.
+        let (since, before) = (Instant::now(), state.lock().live().successful);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = state.control.in_flight.cancelled() => return,
+            }
+            if state.control.stopping() {
+                return;
+            }
+            let elapsed = since.elapsed();
+            let done = state.lock().live().successful - before;
+            if (elapsed >= crate::sizing::MIN_INTERVAL && done >= u64::from(target))
+                || elapsed >= longest
+            {
+                let rate = done as f64 / elapsed.as_secs_f64();
+                let mut sized = state.sized.lock().unwrap_or_else(|p| p.into_inner());
+                sized.levels.0.push((target, rate));
+                decision = sized.levels.decide(cap);
+                break;
+            }
+        }
+    }
 }
 
 /// Arrival times of an open-loop schedule, from one seeded generator: `rate` per second,

@@ -1,0 +1,66 @@
+//! The throughput benchmark sized to the server: without an explicit `max_concurrency` it
+//! grows its streams while completions rise and holds the smallest best level, so it leaves
+//! no backlog for the next benchmark. `timed_*`: runs alone (`.config/nextest.toml`).
+
+use bench_cli::exit_codes;
+use bench_core::schema::{DrainOutcome, Report, StrategyKind};
+
+use crate::{llm_bench, successful_rate};
+
+/// Four slots of about 115 ms requests (20 ms TTFT, 19 gaps of 5 ms): about 35 req/s.
+const MOCK: &str = "[target.mock]\nttft_ms = 20\nitl_ms = 5\noutput_tokens = 20\nmax_batch = 4\n";
+const DATA: &str =
+    "[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 20\napproximate = true\n";
+
+fn run(profile: &str) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    let report = dir.path().join("r.json");
+    std::fs::write(
+        &config,
+        format!("{MOCK}[profile]\n{profile}\n[constraints]\nmax_seconds = 4\n{DATA}"),
+    )
+    .unwrap();
+    let out = llm_bench([
+        "run".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--no-progress".as_ref(),
+        "--output".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}
+
+#[test]
+fn timed_a_sweeps_throughput_step_is_sized_to_the_server_and_leaves_no_backlog() {
+    let report = run("kind = \"sweep\"\nsweep_size = 3");
+    let throughput = &report.benchmarks[1];
+    assert_eq!(throughput.strategy.kind, StrategyKind::Throughput);
+    let level = throughput.strategy.max_concurrency.unwrap();
+    assert!(
+        (4..=8).contains(&level),
+        "four slots: sized at {level} streams, not the default 512"
+    );
+    // The sweep builds on the plateau's rate (the only rate step is at it), which the growth
+    // at the start of the window does not drag down.
+    let plateau = report.benchmarks[2].strategy.target_rate_per_s.unwrap();
+    assert!(plateau > 0.7 * 4.0 / 0.115, "{plateau}");
+    assert!(plateau >= successful_rate(throughput), "{plateau}");
+    // The rate step after it found at most a few requests to wait for.
+    let drain = report.benchmarks[2].drain.unwrap();
+    assert_eq!(drain.outcome, DrainOutcome::Idle);
+    assert!(drain.seconds < 0.5, "{drain:?}");
+    assert!(
+        report.warnings.iter().all(|w| w.code != "sweep_inverted"),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn timed_an_explicit_max_concurrency_is_the_throughput_level() {
+    let report = run("kind = \"throughput\"\nmax_concurrency = 16");
+    assert_eq!(report.benchmarks[0].strategy.max_concurrency, Some(16));
+}
