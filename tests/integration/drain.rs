@@ -115,3 +115,31 @@ fn the_drain_timeout_is_validated() {
     let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
     assert!(registry::engine_for(&config).is_ok());
 }
+
+/// A server without in-flight gauges (the mock with `/metrics` off): the drain probes with
+/// one-token requests until one's TTFT is back near the run's fastest, so the benchmark after
+/// a flood still measures the idle server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_gauges_the_drain_probes_until_the_ttft_is_back() {
+    let mock = MockServer::start(MockConfig {
+        metrics: false,
+        ..slow_mock()
+    })
+    .await
+    .unwrap();
+    let report = flood_then_one_stream(&mock, "").await;
+    let (flood, after) = (&report.benchmarks[0], &report.benchmarks[1]);
+    let first = flood.drain.unwrap();
+    assert_eq!((first.outcome, first.seconds), (DrainOutcome::Probed, 0.0));
+    let drain = after.drain.unwrap();
+    assert_eq!(drain.outcome, DrainOutcome::Probed, "{drain:?}");
+    assert!(
+        drain.seconds > 0.3 && drain.seconds < 10.0,
+        "it waited for the backlog: {drain:?}"
+    );
+    let ttft = ttft_p50(after).unwrap();
+    assert!(
+        (140.0..300.0).contains(&ttft),
+        "TTFT p50 {ttft} ms, the unloaded 150 ms, not the backlog"
+    );
+}

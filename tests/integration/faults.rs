@@ -152,13 +152,15 @@ async fn serve(mut socket: TcpStream, misbehaviour: Misbehaviour, seen: Arc<Atom
         if socket.read_exact(&mut body).await.is_err() {
             return;
         }
-        // The drain before each benchmark asks for gauges this server does not have.
+        // The drain before each benchmark reads an in-flight gauge (without one it would
+        // probe with real requests, which this server would count).
         if head.starts_with("get /metrics") {
-            if socket
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-                .await
-                .is_err()
-            {
+            let gauge = "bench_mock:requests_running 0\n";
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{gauge}",
+                gauge.len()
+            );
+            if socket.write_all(reply.as_bytes()).await.is_err() {
                 return;
             }
             continue;

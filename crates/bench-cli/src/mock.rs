@@ -86,6 +86,10 @@ pub(crate) struct MockServerArgs {
     /// Ground-truth records kept in memory for GET /mock/ground-truth.
     #[arg(long, value_name = "N", default_value_t = MockConfig::default().record_limit)]
     record_limit: usize,
+    /// Serve GET /metrics (the in-flight gauges); `--metrics false` answers 404, like a server
+    /// without a Prometheus endpoint.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    metrics: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -139,6 +143,7 @@ impl MockServerArgs {
             faults,
             log: self.log.clone(),
             record_limit: self.record_limit,
+            metrics: self.metrics,
         };
         config.validate().map_err(Failure::bad_input)?;
         Ok(config)

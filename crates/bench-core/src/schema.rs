@@ -128,7 +128,10 @@ pub enum DrainOutcome {
     Idle,
     /// The server still had requests at the timeout; the figures include that backlog.
     TimedOut,
-    /// The server exposes none of the known gauges, so nothing was waited for.
+    /// The server exposes none of the known gauges, and one-token probes were sent instead
+    /// until one's TTFT was back within 2x (or 20 ms) of the fastest probe of the run.
+    Probed,
+    /// Neither gauges nor a probe gave an answer, so nothing was waited for.
     Unknown,
     /// The drain is turned off (`drain_timeout_seconds = 0`).
     Off,

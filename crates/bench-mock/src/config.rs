@@ -64,6 +64,9 @@ pub struct MockConfig {
     pub log: Option<PathBuf>,
     /// Ground-truth records kept in memory for `GET /mock/ground-truth` (the log file keeps all).
     pub record_limit: usize,
+    /// Serve `GET /metrics` (the in-flight gauges); off, it answers 404 like a server without
+    /// a Prometheus endpoint.
+    pub metrics: bool,
 }
 
 impl Default for MockConfig {
@@ -92,6 +95,7 @@ impl Default for MockConfig {
             faults: Vec::new(),
             log: None,
             record_limit: 1_000_000,
+            metrics: true,
         }
     }
 }

@@ -169,7 +169,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             return Ok(json_response(StatusCode::OK, models_body(&state)))
         }
         (&Method::GET, "/mock/ground-truth") => return Ok(ground_truth_response(&state)),
-        (&Method::GET, "/metrics") => return Ok(metrics_response(&state)),
+        (&Method::GET, "/metrics") if state.config.metrics => return Ok(metrics_response(&state)),
         (&Method::GET, "/mock/stats") => {
             let stats = serde_json::to_string(&state.stats()).unwrap_or_default();
             return Ok(json_response(StatusCode::OK, stats));

@@ -2,7 +2,8 @@
 //! benchmark (or a previous run) left, reading its in-flight gauges from its Prometheus
 //! `/metrics`. A client that cancels a request does not stop a server that only notices at
 //! its next write (llama.cpp's queued requests), so without it a benchmark measures the
-//! previous one's backlog.
+//! previous one's backlog. A server without such gauges is probed instead: a one-token
+//! request, repeated until its TTFT is back near the fastest probe of the run.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,37 @@ const GAUGES: &[&str] = &[
     "bench_mock:requests_waiting",
 ];
 
+/// A probe's TTFT counts as back near the baseline within this factor of it...
+const PROBE_FACTOR: f64 = 2.0;
+/// ... or this much above it (ms), for fast servers whose TTFT is mostly noise.
+const PROBE_SLACK_MS: f64 = 20.0;
+
+/// The probe for servers without gauges: its request body, and the fastest TTFT it has seen
+/// in this run (ms), the baseline of an idle server.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    body: bytes::Bytes,
+    fastest_ms: std::sync::Mutex<Option<f64>>,
+}
+
+impl Probe {
+    pub(crate) fn new(body: bytes::Bytes) -> Self {
+        Self {
+            body,
+            fastest_ms: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records `ttft_ms`; whether it is back near the baseline (the first one always is).
+    fn near_baseline(&self, ttft_ms: f64) -> (bool, f64) {
+        let mut fastest = self.fastest_ms.lock().unwrap_or_else(|p| p.into_inner());
+        let baseline = fastest.map_or(ttft_ms, |f| f.min(ttft_ms));
+        *fastest = Some(baseline);
+        let near = ttft_ms <= (PROBE_FACTOR * baseline).max(baseline + PROBE_SLACK_MS);
+        (near, baseline)
+    }
+}
+
 /// What a drain found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Drained {
@@ -44,6 +76,8 @@ pub(crate) struct Drained {
     pub(crate) first: u64,
     /// Requests it had at the last reading (still busy at the timeout when timed out).
     pub(crate) last: u64,
+    /// Probed: the last probe's TTFT and the baseline (ms).
+    pub(crate) probe_ms: Option<(f64, f64)>,
 }
 
 impl Drained {
@@ -52,6 +86,7 @@ impl Drained {
             drain: Drain { seconds, outcome },
             first,
             last,
+            probe_ms: None,
         }
     }
 }
@@ -90,15 +125,17 @@ where
 /// Drains before benchmark `index` (from 0) and logs a wait.
 pub(crate) async fn before(shared: &Shared, index: usize, timeout_s: f64) -> Drained {
     let endpoint = &shared.endpoint;
-    let drained = wait(
-        &endpoint.client,
-        &endpoint.url,
-        duration_from_secs(timeout_s),
-        &shared.run_cancel,
-    )
-    .await;
+    let timeout = duration_from_secs(timeout_s);
+    let mut drained = wait(&endpoint.client, &endpoint.url, timeout, &shared.run_cancel).await;
+    if drained.drain.outcome == DrainOutcome::Unknown && drained.first == 0 {
+        drained = probe(shared, timeout).await;
+    }
     let (n, seconds) = (index + 1, drained.drain.seconds);
     match drained.drain.outcome {
+        DrainOutcome::Probed if seconds > 0.0 => tracing::info!(
+            "benchmark {n}: waited {seconds:.1} s until a one-token probe's TTFT was back near the server's idle {:.1} ms (it has no in-flight gauges)",
+            drained.probe_ms.map_or(0.0, |(_, b)| b)
+        ),
         DrainOutcome::Idle if drained.first > 0 => tracing::info!(
             "benchmark {n}: waited {seconds:.1} s for the server to finish {} requests left by an earlier benchmark or run",
             drained.first
@@ -118,15 +155,84 @@ impl Drained {
     pub(crate) fn attach(self, benchmark: &mut Benchmark, cancelled: bool) {
         benchmark.drain = Some(self.drain);
         if self.drain.outcome == DrainOutcome::TimedOut && !cancelled {
+            let still = match self.probe_ms {
+                Some((ttft, baseline)) => format!(
+                    "a one-token probe still took {ttft:.1} ms to its first token (idle: {baseline:.1} ms)"
+                ),
+                None => format!("the server still had {} requests in flight", self.last),
+            };
             benchmark.warnings.push(Warning {
                 code: "drain_timeout".to_owned(),
                 message: format!(
-                    "the server still had {} requests in flight after {:.1} s of waiting (engines.native.drain_timeout_seconds) for the requests an earlier benchmark or run left to finish; the figures include that backlog",
-                    self.last, self.drain.seconds
+                    "{still} after {:.1} s of waiting (engines.native.drain_timeout_seconds) for the requests an earlier benchmark or run left to finish; the figures include that backlog",
+                    self.drain.seconds
                 ),
             });
         }
     }
+}
+
+/// Without gauges: one-token requests (real ones, which the server counts) until one's TTFT is
+/// within [`PROBE_FACTOR`] (or [`PROBE_SLACK_MS`]) of the fastest probe of the run, bounded by
+/// `timeout`. A probe that fails leaves the outcome unknown.
+async fn probe(shared: &Shared, timeout: Duration) -> Drained {
+    let start = Instant::now();
+    let mut probes = 0u32;
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        let Some(ttft_ms) = probe_ttft(shared, left.min(READ_TIMEOUT * 6)).await else {
+            return Drained::new(DrainOutcome::Unknown, start.elapsed().as_secs_f64(), 0, 0);
+        };
+        probes += 1;
+        let (near, baseline) = shared.drain_probe.near_baseline(ttft_ms);
+        // The first probe of a drain that is already near costs no wait worth reporting.
+        let seconds = if probes == 1 {
+            0.0
+        } else {
+            start.elapsed().as_secs_f64()
+        };
+        let mut drained = if near {
+            Drained::new(DrainOutcome::Probed, seconds, 0, 0)
+        } else if start.elapsed() >= timeout || shared.run_cancel.is_cancelled() {
+            Drained::new(DrainOutcome::TimedOut, start.elapsed().as_secs_f64(), 0, 0)
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = shared.run_cancel.cancelled() => {}
+            }
+            continue;
+        };
+        drained.probe_ms = Some((ttft_ms, baseline));
+        return drained;
+    }
+}
+
+/// One probe's time to its first response bytes after the headers (ms), or `None` when it
+/// failed or took longer than `within`.
+async fn probe_ttft(shared: &Shared, within: Duration) -> Option<f64> {
+    let endpoint = &shared.endpoint;
+    let exchange = async {
+        let sent = Instant::now();
+        let mut response = endpoint
+            .client
+            .post(&endpoint.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("x-request-id", "drain-probe")
+            .body(shared.drain_probe.body.clone())
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        // The first chunk of the body: the first token of a stream, or the whole answer.
+        response.chunk().await.ok()??;
+        let ttft = sent.elapsed().as_secs_f64() * 1000.0;
+        // Read the rest, so the probe leaves nothing running in the server.
+        while let Ok(Some(_)) = response.chunk().await {}
+        Some(ttft)
+    };
+    tokio::time::timeout(within, exchange).await.ok().flatten()
 }
 
 /// The sum of the known in-flight gauges in a Prometheus text exposition, or `None` when it

@@ -505,6 +505,12 @@ impl NativeEngine {
                 max: self.options.retries,
                 on_status: self.options.retry_on_status.clone(),
             },
+            drain_probe: drain::Probe::new(workload::single_body(
+                config,
+                &self.body_options(),
+                "Hello",
+                1,
+            )),
         })
     }
 }

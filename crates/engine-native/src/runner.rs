@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) run_cancel: CancelToken,
     pub(crate) records: Option<crate::records::Records>,
     pub(crate) retry: Retry,
+    /// The drain's probe for servers without in-flight gauges.
+    pub(crate) drain_probe: crate::drain::Probe,
 }
 
 /// Retries of failed requests (`[engines.native] retries`); off by default. Every attempt is a
