@@ -71,3 +71,27 @@ where
         stderr: String::from_utf8(stderr).unwrap(),
     }
 }
+
+/// Runs `llm-bench run` in-process on `config` (TOML) with `--set` overrides, expecting exit
+/// `code`; the report.
+pub(crate) fn run_cli(config: &str, sets: &[&str], code: u8) -> bench_core::Report {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let report = dir.path().join("report.json");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        "--config".into(),
+        path.into_os_string(),
+        "--no-progress".into(),
+        "--output".into(),
+        report.clone().into_os_string(),
+    ];
+    for set in sets {
+        args.push("--set".into());
+        args.push(set.into());
+    }
+    let out = llm_bench(args);
+    assert_eq!(out.code, code, "{}", out.stderr);
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}

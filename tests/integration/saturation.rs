@@ -5,31 +5,18 @@
 use bench_cli::exit_codes;
 use bench_core::schema::{Report, StopReason};
 
-use crate::llm_bench;
+use crate::run_cli;
 
 /// Two slots of 20 ms requests (6 ms TTFT, 7 gaps of 2 ms) carry 100 req/s.
 const MOCK: &str = "[target.mock]\nttft_ms = 6\nitl_ms = 2\noutput_tokens = 8\nmax_batch = 2\n";
 
 fn run_at(rate: f64) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    let report = dir.path().join("r.json");
-    std::fs::write(
-        &config,
-        format!("{MOCK}[profile]\nkind = \"constant\"\nrates = [{rate}]\n[constraints]\nmax_seconds = 10\n\
-                 [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 8\napproximate = true\n"),
+    run_cli(
+        &format!("{MOCK}[profile]\nkind = \"constant\"\nrates = [{rate}]\n[constraints]\nmax_seconds = 10\n\
+                  [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 8\napproximate = true\n"),
+        &[],
+        exit_codes::OK,
     )
-    .unwrap();
-    let out = llm_bench([
-        "run".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--no-progress".as_ref(),
-        "--output".as_ref(),
-        report.as_os_str(),
-    ]);
-    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
-    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
 }
 
 #[test]

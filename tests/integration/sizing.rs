@@ -5,7 +5,7 @@
 use bench_cli::exit_codes;
 use bench_core::schema::{DrainOutcome, Report, StrategyKind};
 
-use crate::{llm_bench, successful_rate};
+use crate::{run_cli, successful_rate};
 
 /// Four slots of about 115 ms requests (20 ms TTFT, 19 gaps of 5 ms): about 35 req/s.
 const MOCK: &str = "[target.mock]\nttft_ms = 20\nitl_ms = 5\noutput_tokens = 20\nmax_batch = 4\n";
@@ -13,24 +13,11 @@ const DATA: &str =
     "[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 20\napproximate = true\n";
 
 fn run(profile: &str) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    let report = dir.path().join("r.json");
-    std::fs::write(
-        &config,
-        format!("{MOCK}[profile]\n{profile}\n[constraints]\nmax_seconds = 4\n{DATA}"),
+    run_cli(
+        &format!("{MOCK}[profile]\n{profile}\n[constraints]\nmax_seconds = 4\n{DATA}"),
+        &[],
+        exit_codes::OK,
     )
-    .unwrap();
-    let out = llm_bench([
-        "run".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--no-progress".as_ref(),
-        "--output".as_ref(),
-        report.as_os_str(),
-    ]);
-    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
-    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
 }
 
 #[test]

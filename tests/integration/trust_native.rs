@@ -12,31 +12,7 @@ use bench_core::schema::{Benchmark, StopReason, StrategyKind};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{MockConfig, MockServer};
 
-use crate::llm_bench;
-
-/// Runs `llm-bench run` in-process on `config` (TOML) with `--set` overrides, expecting exit
-/// `code`; the report.
-fn run_cli(config: &str, sets: &[&str], code: u8) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).unwrap();
-    let report = dir.path().join("report.json");
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "run".into(),
-        "--config".into(),
-        path.into_os_string(),
-        "--no-progress".into(),
-        "--output".into(),
-        report.clone().into_os_string(),
-    ];
-    for set in sets {
-        args.push("--set".into());
-        args.push(set.into());
-    }
-    let out = llm_bench(args);
-    assert_eq!(out.code, code, "{}", out.stderr);
-    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
-}
+use crate::{llm_bench, run_cli};
 
 fn codes(b: &Benchmark) -> Vec<&str> {
     b.warnings.iter().map(|w| w.code.as_str()).collect()
