@@ -795,12 +795,15 @@ mod tests {
                 workload(&config, "x", &Map::new()),
                 workload(&config, "x", &Map::new()),
             );
-            let (a, b) = (content(&one.next()), content(&two.next()));
+            let (first, second) = (one.next(), two.next());
+            let (a, b) = (content(&first), content(&second));
             assert_ne!(a, b, "{data}");
             // The lead, then whitespace: a space, or the corpus's own line break when the
-            // run's starting point falls after one.
-            for prompt in [&a, &b] {
-                let rest = prompt.strip_prefix("req-0").unwrap_or_default();
+            // run's starting point falls after one. The lead is the request's id, which is
+            // not always req-0: a request taken before the feeder's first prompt is ready is
+            // built on the spot under the next id.
+            for (prompt, id) in [(&a, &first.id), (&b, &second.id)] {
+                let rest = prompt.strip_prefix(id.as_str()).unwrap_or_default();
                 assert!(rest.starts_with(char::is_whitespace), "{prompt}");
             }
             assert_eq!(
