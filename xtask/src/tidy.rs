@@ -7,18 +7,19 @@ mod tests {
         super::super::workspace_root()
     }
 
-    /// Every engine crate must be force-linked by the binary, or its registration vanishes.
+    /// Every engine crate must be force-linked by bench-runner (which the binary and the Python
+    /// package use), or its registration vanishes.
     #[test]
-    fn every_engine_crate_is_force_linked_by_the_binary() {
+    fn every_engine_crate_is_force_linked_by_the_runner() {
         let engines_rs =
-            fs::read_to_string(root().join("crates/bench-cli/src/engines.rs")).unwrap();
+            fs::read_to_string(root().join("crates/bench-runner/src/engines.rs")).unwrap();
         for entry in fs::read_dir(root().join("crates")).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if let Some(rest) = name.strip_prefix("engine-") {
                 let line = format!("use engine_{} as _;", rest.replace('-', "_"));
                 assert!(
                     engines_rs.contains(&line),
-                    "crates/{name} is not force-linked: add `{line}` to crates/bench-cli/src/engines.rs"
+                    "crates/{name} is not force-linked: add `{line}` to crates/bench-runner/src/engines.rs"
                 );
             }
         }

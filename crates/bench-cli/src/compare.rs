@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context as _;
 
 use crate::cli::CompareArgs;
-use crate::{exit_codes, files, read_report, Failure};
+use crate::{exit_codes, read_report, Failure};
 
 /// Prints the comparison, writes it where asked, and exits 3 when a value was flagged.
 pub(crate) fn command(args: &CompareArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
@@ -42,7 +42,7 @@ pub(crate) fn command(args: &CompareArgs, stdout: &mut dyn Write) -> Result<u8, 
                 )))
             }
         };
-        files::write_atomically(path, text.as_bytes()).map_err(Failure::run_failed)?;
+        bench_runner::write_atomically(path, text.as_bytes()).map_err(Failure::run_failed)?;
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(if comparison.flagged > 0 {

@@ -3,13 +3,11 @@
 
 mod cli;
 mod compare;
-mod engines;
 pub mod exit_codes;
-mod fds;
-mod files;
 mod live;
 mod mock;
 mod progress;
+mod signals;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -19,14 +17,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bench_core::config::{ConfigFormat, OutputSpec};
-use bench_core::{registry, CancelToken, Config, EngineError, Preflight, Report, RunContext};
+use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
+use bench_runner::{write_atomically, RunError};
 use clap::Parser as _;
 
 use crate::cli::{
     Cli, Command, ConfigArgs, ReportArgs, ReportFormat, RunArgs, SchemaKind, ValidateArgs,
 };
 
-pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
+pub use bench_runner::EXPECTED_ENGINES;
 
 /// The binary's entry point: real arguments, real stdout and stderr.
 pub fn main() -> ExitCode {
@@ -72,6 +71,15 @@ impl Failure {
         Self {
             code: exit_codes::RUN_FAILED,
             error: error.into(),
+        }
+    }
+
+    /// A runner's error, with the exit code its kind calls for.
+    fn runner(error: RunError) -> Self {
+        match error {
+            RunError::Engine(error) => Self::engine(error),
+            RunError::Config(_) | RunError::BadInput(_) => Self::bad_input(error),
+            RunError::Failed(_) => Self::run_failed(error),
         }
     }
 
@@ -151,10 +159,9 @@ fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
     if let Some(engine) = &args.engine {
         overrides.push(format!("benchmark_engine=\"{}\"", engine.replace('"', "")));
     }
-    let mut config = Config::load(&text, format, &overrides)
+    let mut config = bench_runner::load_config(&text, format, &overrides, path.parent())
         .with_context(|| format!("invalid config {}", path.display()))
         .map_err(Failure::bad_input)?;
-    resolve_relative_paths(&mut config, path, &overrides);
     if !args.output.is_empty() {
         config.outputs = args
             .output
@@ -174,43 +181,12 @@ fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
-/// Relative input paths written in a config file (`data.path`, `data.tokenizer`) are relative
-/// to that file's folder, so a config and its data move together; values from `--set` stay
-/// relative to the working directory, as anything typed on a command line. Report outputs are
-/// written relative to the working directory (docs/config.md).
-fn resolve_relative_paths(config: &mut Config, file: &Path, overrides: &[String]) {
-    let Some(folder) = file.parent() else {
-        return;
-    };
-    let overridden = |key: &str| {
-        overrides.iter().any(|o| {
-            let given = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();
-            given == key || given == "data"
-        })
-    };
-    let data = &mut config.data;
-    for (key, value) in [
-        ("data.path", &mut data.path),
-        ("data.tokenizer", &mut data.tokenizer),
-    ] {
-        if overridden(key) {
-            continue;
-        }
-        if let Some(v) = value.as_mut() {
-            let given = Path::new(v.as_str());
-            if given.is_relative() && !folder.as_os_str().is_empty() {
-                *v = folder.join(given).to_string_lossy().into_owned();
-            }
-        }
-    }
-}
-
 fn run_command(
     args: &RunArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let limits = fds::raise();
+    let limits = bench_runner::raise_open_file_limit();
     let mut config = load_config(&args.config)?;
     if config.outputs.is_empty() {
         let stamp = bench_core::schema::Timestamp::now().to_string();
@@ -254,18 +230,13 @@ fn run_command(
     }
     // Every engine's preflight passes before the first one sends a request. The target is
     // left out: each engine checks it as its run begins (the embedded mock starts only then).
-    let runtime = runtime()?;
     let mut found = Vec::new();
     for (per_engine, engine) in &planned {
-        found.push(preflight(
-            &runtime,
-            per_engine,
-            engine.as_ref(),
-            true,
-            limits,
-        )?);
+        found.push(
+            bench_runner::preflight(per_engine, engine.as_ref(), true, limits)
+                .map_err(Failure::runner)?,
+        );
     }
-    drop(runtime);
     // With `--progress-json -` standard output carries JSON lines only.
     let human: &mut dyn Write = if args
         .progress_json
@@ -277,21 +248,23 @@ fn run_command(
         stdout
     };
     let cancel = CancelToken::new();
+    // The first SIGINT or SIGTERM cancels the run, so the engine returns what it measured; a
+    // second one writes the current checkpoint and exits at once.
+    let watch = signals::Watch::start(cancel.clone());
     let mut reports = Vec::new();
     let mut interrupted = false;
     for ((per_engine, engine), preflight_warnings) in planned.into_iter().zip(found) {
         if cancel.is_cancelled() {
+            interrupted = true;
             break;
         }
         let checkpoint = Arc::new(progress::Checkpoint::new(engine.name(), &per_engine));
-        let context = run_context(args, cancel.clone(), checkpoint.clone())?;
-        let mut report = execute(&per_engine, engine.as_ref(), &context, &checkpoint)?;
+        watch.on_exit(checkpoint.clone());
+        let context = run_context(args, cancel.clone(), checkpoint)?;
+        let mut report = bench_runner::execute(&per_engine, engine.as_ref(), &context)
+            .map_err(Failure::runner)?;
         // What the preflight found belongs in the report, once.
-        for warning in preflight_warnings {
-            if !report.warnings.contains(&warning) {
-                report.warnings.push(warning);
-            }
-        }
+        bench_runner::add_warnings(&mut report, preflight_warnings);
         write_outputs(&report, &per_engine.outputs)?;
         let _ = write!(human, "{}", bench_core::render::summary_table(&report));
         for output in &per_engine.outputs {
@@ -311,8 +284,7 @@ fn run_command(
             (with_suffix_ext(first, "compare", "json"), json),
             (with_suffix_ext(first, "compare", "html"), comparison.html()),
         ] {
-            files::write_atomically(Path::new(&path), text.as_bytes())
-                .map_err(Failure::run_failed)?;
+            write_atomically(Path::new(&path), text.as_bytes()).map_err(Failure::run_failed)?;
             let _ = writeln!(human, "wrote {path}");
         }
     }
@@ -341,34 +313,6 @@ fn run_command(
             ),
         })
     }
-}
-
-/// Everything a run checks before its first request: the engine's own preflight (files,
-/// commands, and the target unless offline or the embedded mock, which is started later) and
-/// whether the plan fits under the open-file limit.
-/// Returns what the run's report would warn about.
-fn preflight(
-    runtime: &tokio::runtime::Runtime,
-    config: &Config,
-    engine: &dyn bench_core::BenchmarkEngine,
-    offline: bool,
-    limits: Option<fds::Limits>,
-) -> Result<Vec<bench_core::schema::Warning>, Failure> {
-    let mock = config.target.kind() == bench_core::config::TargetKind::Mock;
-    let mut warnings = runtime
-        .block_on(engine.preflight(config, &Preflight::new(offline || mock)))
-        .map_err(Failure::engine)?;
-    match limits.map(|l| fds::fit(config, l)) {
-        Some(fds::Fit::Refuse(message)) => {
-            return Err(Failure::bad_input(anyhow::anyhow!(message)))
-        }
-        Some(fds::Fit::Warn(message)) => warnings.push(bench_core::schema::Warning {
-            code: "open_files".to_owned(),
-            message,
-        }),
-        _ => {}
-    }
-    Ok(warnings)
 }
 
 /// The tolerance of the comparison `run --engines` writes (`compare` takes `--tolerance`).
@@ -429,99 +373,11 @@ fn run_context(
     Ok(RunContext::new(progress, cancel))
 }
 
-/// Runs one engine on `config` (with the embedded mock around it when that is the target) and
-/// returns its report, holding the redacted config as given.
-fn execute(
-    config: &Config,
-    engine: &dyn bench_core::BenchmarkEngine,
-    context: &RunContext,
-    checkpoint: &progress::Checkpoint,
-) -> Result<Report, Failure> {
-    // The embedded mock gets its own runtime, so its work never delays the client's schedule.
-    let embedded = match mock::embedded_config(config)? {
-        Some(settings) => Some(mock::Embedded::start(settings, &config.target)?),
-        None => None,
-    };
-    let mut resolved = config.clone();
-    if let Some(embedded) = &embedded {
-        resolved.target = embedded.target.clone();
-    }
-    let runtime = runtime()?;
-    // The engine sees a plain server target; the report keeps the config as given.
-    let report = runtime.block_on(run_until_interrupted(
-        engine.run(&resolved, context),
-        &context.cancel,
-        || checkpoint.write(),
-    ));
-    if let Some(embedded) = embedded {
-        embedded.stop();
-    }
-    let mut report = report.map_err(Failure::engine)?;
-    // Whatever the engine put there, the written config is the redacted one.
-    report.config = config.redacted();
-    Ok(report)
-}
-
-/// Runs `run` to its end. The first SIGINT or SIGTERM cancels it, so the engine returns what
-/// it measured; a second one exits at once.
-async fn run_until_interrupted<T>(
-    run: impl std::future::Future<Output = T>,
-    cancel: &CancelToken,
-    on_exit: impl FnOnce(),
-) -> T {
-    tokio::pin!(run);
-    tokio::select! {
-        result = &mut run => return result,
-        signal = wait_for_signal() => {
-            if let Err(error) = signal {
-                tracing::warn!("cannot listen for SIGINT and SIGTERM ({error}); an interrupt will not save a partial report");
-                return run.await;
-            }
-        }
-    }
-    tracing::warn!("interrupted: stopping the run and writing what was measured (interrupt again to exit at once)");
-    cancel.cancel();
-    tokio::select! {
-        result = &mut run => result,
-        _ = wait_for_signal() => {
-            tracing::warn!("second interrupt: exiting without waiting for the engine; the report files hold the benchmarks finished so far");
-            on_exit();
-            std::process::exit(i32::from(exit_codes::INTERRUPTED));
-        }
-    }
-}
-
-/// The multi-threaded runtime every command runs on.
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::run_failed)
-}
-
-/// Completes at the first SIGINT or SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
-}
-
 fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), Failure> {
     let mut failures = Vec::new();
     // Write every output even if one fails, so nothing measured is lost.
     for output in outputs {
-        if let Err(error) = files::write_report(report, output) {
+        if let Err(error) = bench_runner::write_report(report, output) {
             failures.push(format!("{error:#}"));
         }
     }
@@ -573,11 +429,11 @@ fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
 }
 
 fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
-    let limits = fds::raise();
+    let limits = bench_runner::raise_open_file_limit();
     let config = load_config(&args.config)?;
     let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
-    mock::embedded_config(&config)?;
-    let warnings = preflight(&runtime()?, &config, engine.as_ref(), args.offline, limits)?;
+    let warnings = bench_runner::preflight(&config, engine.as_ref(), args.offline, limits)
+        .map_err(Failure::runner)?;
     let plan = config.plan();
     let _ = writeln!(
         stdout,
@@ -645,9 +501,7 @@ fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
         ReportFormat::Autotuner => render_as(&report, bench_core::config::OutputFormat::Autotuner)?,
     };
     match &args.output {
-        Some(out) => {
-            files::write_atomically(out, rendered.as_bytes()).map_err(Failure::run_failed)?
-        }
+        Some(out) => write_atomically(out, rendered.as_bytes()).map_err(Failure::run_failed)?,
         None => {
             let _ = write!(stdout, "{rendered}");
         }

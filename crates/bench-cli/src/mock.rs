@@ -1,12 +1,9 @@
-//! The mock server from the command line (`llm-bench mock-server`) and as the embedded target
-//! of a run (`target.kind = "mock"`).
+//! The mock server from the command line (`llm-bench mock-server`); the embedded target of a
+//! run is bench-runner's.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use bench_core::config::{Target, TargetKind};
-use bench_core::Config;
 use bench_mock::{DelayDistribution, FaultSpec, MockConfig, MockServer};
 use clap::ValueEnum;
 
@@ -153,14 +150,14 @@ impl MockServerArgs {
 /// Serves until SIGINT or SIGTERM, then prints the server's counters.
 pub(crate) fn serve(args: &MockServerArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let config = args.config()?;
-    let runtime = crate::runtime()?;
+    let runtime = bench_runner::runtime().map_err(Failure::run_failed)?;
     runtime.block_on(async {
         let server = MockServer::start(config)
             .await
             .map_err(Failure::run_failed)?;
         let _ = writeln!(stdout, "bench-mock listening on {}", server.base_url());
         let _ = stdout.flush();
-        if let Err(error) = crate::wait_for_signal().await {
+        if let Err(error) = crate::signals::wait_for_signal().await {
             tracing::warn!("cannot wait for signals ({error}); stopping");
         }
         let stats = server.stats();
@@ -175,83 +172,4 @@ pub(crate) fn serve(args: &MockServerArgs, stdout: &mut dyn Write) -> Result<u8,
         );
         Ok(exit_codes::OK)
     })
-}
-
-/// Ground-truth records the embedded mock keeps in memory unless `[target.mock]` says otherwise.
-const EMBEDDED_RECORD_LIMIT: usize = 10_000;
-
-/// The mock settings of a config's `target` (`[target.mock]` over the defaults, with the
-/// config's seed, model name and tokenizer).
-pub(crate) fn embedded_config(config: &Config) -> Result<Option<MockConfig>, Failure> {
-    let target = &config.target;
-    if target.kind() != TargetKind::Mock {
-        return Ok(None);
-    }
-    let base = MockConfig {
-        seed: config.seed,
-        model: target.model().to_owned(),
-        // Nobody reads the embedded mock's ground truth after the run: keep memory flat in
-        // long runs (the benchmark shares the process).
-        record_limit: EMBEDDED_RECORD_LIMIT,
-        // Count prompts with the client's tokenizer, as a real server counts with its own
-        // (one that does not load is the engine's to report, under its own key).
-        tokenizer: config
-            .data
-            .tokenizer
-            .as_ref()
-            .map(PathBuf::from)
-            .filter(|p| p.exists()),
-        ..MockConfig::default()
-    };
-    let mock = match &target.mock {
-        Some(table) => table
-            .parse_over("target.mock", &base)
-            .map_err(Failure::bad_input)?,
-        None => base,
-    };
-    mock.validate()
-        .context("invalid [target.mock]")
-        .map_err(Failure::bad_input)?;
-    Ok(Some(mock))
-}
-
-/// The embedded mock, on a runtime of its own.
-pub(crate) struct Embedded {
-    runtime: tokio::runtime::Runtime,
-    server: MockServer,
-    /// The config's target, pointed at the mock.
-    pub(crate) target: Target,
-}
-
-impl Embedded {
-    /// Starts the mock and points a copy of `target` at it.
-    pub(crate) fn start(settings: MockConfig, target: &Target) -> Result<Self, Failure> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("bench-mock")
-            .enable_all()
-            .build()
-            .context("cannot start the embedded mock's runtime")
-            .map_err(Failure::run_failed)?;
-        let server = runtime
-            .block_on(MockServer::start(settings))
-            .context("cannot start the embedded mock server")
-            .map_err(Failure::run_failed)?;
-        tracing::info!("embedded mock server at {}", server.base_url());
-        let mut resolved = target.clone();
-        resolved.kind = Some(TargetKind::Server);
-        resolved.url = Some(server.base_url());
-        resolved.model = Some(target.model().to_owned());
-        resolved.mock = None;
-        Ok(Self {
-            runtime,
-            server,
-            target: resolved,
-        })
-    }
-
-    /// Stops the server and its runtime.
-    pub(crate) fn stop(self) {
-        self.runtime.block_on(self.server.shutdown());
-    }
 }

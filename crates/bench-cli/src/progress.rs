@@ -165,7 +165,7 @@ impl Checkpoint {
         let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
         report.ended_at = bench_core::schema::Timestamp::now();
         for output in &self.outputs {
-            let written = crate::files::write_report(&report, output);
+            let written = bench_runner::write_report(&report, output);
             if let Err(error) = written {
                 tracing::warn!("cannot write the interim report {}: {error:#}", output.path);
             }

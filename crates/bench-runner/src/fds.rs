@@ -17,16 +17,16 @@ const RESERVED: u64 = 64;
 /// latency): a rough upper guess for short generations; longer ones need more.
 const ASSUMED_LATENCY_S: f64 = 1.0;
 
-/// The open-file limits after [`raise`]: (soft, hard).
+/// The open-file limits after [`raise`]: (soft, hard), for [`crate::preflight`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Limits {
+pub struct Limits {
     pub(crate) soft: u64,
     pub(crate) hard: Option<u64>,
 }
 
 /// Raises the soft open-file limit to the hard limit (as vLLM's clients do); returns the
 /// limits in force afterwards, or None where they cannot be read.
-pub(crate) fn raise() -> Option<Limits> {
+pub fn raise() -> Option<Limits> {
     #[cfg(unix)]
     {
         use rustix::process::{getrlimit, setrlimit, Resource};

@@ -1,33 +1,40 @@
-//! File IO of the binary: reading configs and writing reports atomically.
+//! Report files, written atomically.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::RunError;
 
 /// Renders `report` in `output`'s format and writes it there atomically.
-pub(crate) fn write_report(
+pub fn write_report(
     report: &bench_core::Report,
     output: &bench_core::config::OutputSpec,
-) -> anyhow::Result<()> {
-    let format = output.resolved_format()?;
-    let text = bench_core::render::render(report, format)?;
+) -> Result<(), RunError> {
+    let format = output
+        .resolved_format()
+        .map_err(|e| RunError::BadInput(e.to_string()))?;
+    let text = bench_core::render::render(report, format)
+        .map_err(|e| RunError::Failed(format!("cannot render {}: {e}", output.path)))?;
     write_atomically(Path::new(&output.path), text.as_bytes())
 }
 
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so
 /// a reader (or a crash) never sees half a file.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), RunError> {
+    let failed = |what: String, error: std::io::Error| RunError::Failed(format!("{what}: {error}"));
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("output path {} names no file", path.display()))?;
+        .map_err(|e| failed(format!("cannot create directory {}", dir.display()), e))?;
+    let Some(name) = path.file_name() else {
+        return Err(RunError::BadInput(format!(
+            "output path {} names no file",
+            path.display()
+        )));
+    };
     let temporary = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -41,7 +48,7 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
     })();
     if let Err(error) = result {
         let _ = fs::remove_file(&temporary);
-        return Err(error).with_context(|| format!("cannot write {}", path.display()));
+        return Err(failed(format!("cannot write {}", path.display()), error));
     }
     Ok(())
 }
