@@ -11,6 +11,7 @@ mod genai_bench;
 mod mock;
 mod native;
 mod preflight;
+mod python_types;
 mod real_server;
 mod registry;
 mod report;

@@ -14,7 +14,8 @@ usage: cargo xtask <command>
 
 commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
-  codegen   regenerate the committed JSON Schemas (docs/schema/) and test tokenizer (data/tokenizer/)
+  codegen   regenerate the committed JSON Schemas (docs/schema/), the Python types generated from
+            them (crates/bench-python/python/llm_bench/_schema.py) and test tokenizer (data/tokenizer/)
   bench [mock|native|data] [--quick]
             the mock server's precision and cost; the native engine's capacity;
             token-exact prompts per second
@@ -110,6 +111,20 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
         ],
         &[("UPDATE_SCHEMAS", "1")],
     )?;
+    // After the schemas: the Python types are generated from them.
+    cargo(
+        root,
+        &[
+            "test",
+            "--quiet",
+            "-p",
+            "bench-tests",
+            "--test",
+            "integration",
+            "python_types::committed_python_types_are_fresh",
+        ],
+        &[("UPDATE_PYTHON_TYPES", "1")],
+    )?;
     cargo(
         root,
         &[
@@ -122,7 +137,10 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
         ],
         &[("UPDATE_TOKENIZER", "1")],
     )?;
-    println!("xtask: docs/schema/ and data/tokenizer/ regenerated; commit the changes");
+    println!(
+        "xtask: docs/schema/, the Python types (crates/bench-python/python/llm_bench/_schema.py) \
+         and data/tokenizer/ regenerated; commit the changes"
+    );
     Ok(())
 }
 

@@ -468,26 +468,7 @@ fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, F
 
 /// Reads a saved report (JSON, or YAML by extension).
 pub(crate) fn read_report(path: &Path) -> Result<Report, Failure> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read report {}", path.display()))
-        .map_err(Failure::bad_input)?;
-    let yaml = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-    if yaml {
-        serde_norway::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
-    } else {
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
-    }
-    .with_context(|| {
-        format!(
-            "{} is not an llm-bench report (schema version {})",
-            path.display(),
-            bench_core::schema::SCHEMA_VERSION
-        )
-    })
-    .map_err(Failure::bad_input)
+    bench_runner::read_report(path).map_err(Failure::runner)
 }
 
 fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {

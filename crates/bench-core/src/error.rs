@@ -102,6 +102,31 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The dotted config key the error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::UnknownEngine { .. } => Some("benchmark_engine"),
+            Self::UnknownKey { key, .. }
+            | Self::UnknownVariant { key, .. }
+            | Self::MissingKey { key, .. }
+            | Self::InvalidValue { key, .. }
+            | Self::LegacyConflict { key, .. } => Some(key),
+            Self::Syntax { .. } | Self::Override { .. } | Self::Unsupported { .. } => None,
+        }
+    }
+
+    /// The closest valid key or value, when one is close to what was given.
+    pub fn suggestion(&self) -> Option<&str> {
+        match self {
+            Self::UnknownKey { suggestion, .. } | Self::UnknownVariant { suggestion, .. } => {
+                suggestion.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "(none)".to_owned()

@@ -48,13 +48,11 @@ pub fn embedded_config(config: &Config) -> Result<Option<MockConfig>, RunError> 
 pub struct Embedded {
     runtime: tokio::runtime::Runtime,
     server: MockServer,
-    /// The config's target, pointed at the mock.
-    pub target: Target,
 }
 
 impl Embedded {
-    /// Starts the mock with `settings` and points a copy of `target` at it.
-    pub fn start(settings: MockConfig, target: &Target) -> Result<Self, RunError> {
+    /// Starts the mock with `settings`.
+    pub fn start(settings: MockConfig) -> Result<Self, RunError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bench-mock")
@@ -64,17 +62,18 @@ impl Embedded {
         let server = runtime
             .block_on(MockServer::start(settings))
             .map_err(|e| RunError::Failed(format!("cannot start the mock server: {e}")))?;
-        tracing::info!("embedded mock server at {}", server.base_url());
+        tracing::info!("mock server at {}", server.base_url());
+        Ok(Self { runtime, server })
+    }
+
+    /// A copy of `target` pointed at this mock, as a plain server.
+    pub fn target(&self, target: &Target) -> Target {
         let mut resolved = target.clone();
         resolved.kind = Some(TargetKind::Server);
-        resolved.url = Some(server.base_url());
+        resolved.url = Some(self.server.base_url());
         resolved.model = Some(target.model().to_owned());
         resolved.mock = None;
-        Ok(Self {
-            runtime,
-            server,
-            target: resolved,
-        })
+        resolved
     }
 
     /// The running server (its URL, statistics and ground truth).

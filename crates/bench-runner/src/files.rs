@@ -19,6 +19,28 @@ pub fn write_report(
     write_atomically(Path::new(&output.path), text.as_bytes())
 }
 
+/// Reads a saved report: YAML by its extension (`.yaml`, `.yml`), JSON otherwise.
+pub fn read_report(path: &Path) -> Result<bench_core::Report, RunError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| RunError::BadInput(format!("cannot read report {}: {e}", path.display())))?;
+    let yaml = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let parsed = if yaml {
+        serde_norway::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| {
+        RunError::BadInput(format!(
+            "{} is not an llm-bench report (schema version {}): {e}",
+            path.display(),
+            bench_core::schema::SCHEMA_VERSION
+        ))
+    })
+}
+
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so
 /// a reader (or a crash) never sees half a file.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), RunError> {

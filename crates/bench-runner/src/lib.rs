@@ -22,7 +22,7 @@ use bench_core::{
 pub use crate::embedded::{embedded_config, Embedded};
 pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
 pub use crate::fds::{raise as raise_open_file_limit, Limits};
-pub use crate::files::{write_atomically, write_report};
+pub use crate::files::{read_report, write_atomically, write_report};
 
 /// Why a run could not be prepared or could not happen. A failing server is not one of these:
 /// its failures are counted in the report.
@@ -136,12 +136,12 @@ pub fn execute(
 ) -> Result<Report, RunError> {
     // The embedded mock gets its own runtime, so its work never delays the client's schedule.
     let embedded = match embedded_config(config)? {
-        Some(settings) => Some(Embedded::start(settings, &config.target)?),
+        Some(settings) => Some(Embedded::start(settings)?),
         None => None,
     };
     let mut resolved = config.clone();
     if let Some(embedded) = &embedded {
-        resolved.target = embedded.target.clone();
+        resolved.target = embedded.target(&config.target);
     }
     // The engine sees a plain server target; the report keeps the config as given.
     let report = runtime()?.block_on(engine.run(&resolved, context));
