@@ -749,6 +749,7 @@ fn generate() -> String {
     for class in dependency_order(&module.classes) {
         out.push_str("\n\n");
         render_class(&mut out, class);
+        render_percentile_shortcuts(&mut out, class, &module.classes);
     }
     for union in &module.unions {
         out.push_str("\n\n");
@@ -1128,6 +1129,27 @@ fn render_class(out: &mut String, class: &Class) {
         );
     }
     out.push_str("            _raw=data,\n        )\n");
+}
+
+/// A class with a `percentiles` field of class `Percentiles` (a distribution) also reads its
+/// percentiles directly: `ttft_ms.successful.p50` as well as `.percentiles.p50`.
+fn render_percentile_shortcuts(out: &mut String, class: &Class, classes: &BTreeMap<String, Class>) {
+    let holds = class
+        .fields
+        .iter()
+        .any(|f| f.key == "percentiles" && f.required && f.ty.annotation == "Percentiles");
+    let Some(percentiles) = classes.get("Percentiles").filter(|_| holds) else {
+        return;
+    };
+    for f in percentiles.fields.iter().filter(|f| f.required) {
+        let annotation = f.ty.full_annotation();
+        write!(
+            out,
+            "\n    @property\n    def {name}(self) -> {annotation}:\n        \"\"\"`percentiles.{name}`.\"\"\"\n        return self.percentiles.{name}\n",
+            name = f.attribute
+        )
+        .unwrap();
+    }
 }
 
 /// `callee(arguments)` at `depth` levels of indentation, wrapped as black would: on one line,

@@ -44,6 +44,12 @@ from ._schema import (
     Warning,
 )
 
+# Errors and the report read as llm_bench.X in tracebacks and reprs, where users find them.
+for _public in (ConfigError, EngineError, Error, Interrupted, PrerequisiteError, TargetError):
+    _public.__module__ = __name__
+Report.__module__ = __name__
+del _public
+
 __all__ = [
     "SCHEMA_VERSION",
     "AutotunerMetrics",

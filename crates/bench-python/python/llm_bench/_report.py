@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _native, _schema
 
@@ -19,6 +19,15 @@ class Report(_schema.Report):
     ``report.benchmarks[0].metrics.ttft_ms.successful.p50``; ``report.to_dict()`` is the JSON
     object, ``report.write("out.csv")`` writes any format the CLI writes.
     """
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """Builds a report from its JSON object, ignoring unknown keys; raises ValueError
+        naming the dotted path of a missing key or a value of the wrong type."""
+        report = super().from_dict(data)
+        # The generated parser builds `cls`, so this is the subclass.
+        assert isinstance(report, Report)
+        return report
 
     @classmethod
     def load(cls, path: PathLike) -> Report:

@@ -1220,6 +1220,61 @@ class Distribution:
             _raw=data,
         )
 
+    @property
+    def p0_1(self) -> float:
+        """`percentiles.p0_1`."""
+        return self.percentiles.p0_1
+
+    @property
+    def p1(self) -> float:
+        """`percentiles.p1`."""
+        return self.percentiles.p1
+
+    @property
+    def p5(self) -> float:
+        """`percentiles.p5`."""
+        return self.percentiles.p5
+
+    @property
+    def p10(self) -> float:
+        """`percentiles.p10`."""
+        return self.percentiles.p10
+
+    @property
+    def p25(self) -> float:
+        """`percentiles.p25`."""
+        return self.percentiles.p25
+
+    @property
+    def p50(self) -> float:
+        """`percentiles.p50`."""
+        return self.percentiles.p50
+
+    @property
+    def p75(self) -> float:
+        """`percentiles.p75`."""
+        return self.percentiles.p75
+
+    @property
+    def p90(self) -> float:
+        """`percentiles.p90`."""
+        return self.percentiles.p90
+
+    @property
+    def p95(self) -> float:
+        """`percentiles.p95`."""
+        return self.percentiles.p95
+
+    @property
+    def p99(self) -> float:
+        """`percentiles.p99`."""
+        return self.percentiles.p99
+
+    @property
+    def p99_9(self) -> float:
+        """`percentiles.p99_9`."""
+        return self.percentiles.p99_9
+
 
 @dataclass(frozen=True)
 class StatusSplit:
