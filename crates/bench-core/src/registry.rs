@@ -7,7 +7,7 @@
 //! }
 //! ```
 //! An engine crate that no code names is not linked, and its registration vanishes silently;
-//! the binary therefore names every engine crate once (`bench-cli/src/engines.rs`) and a test
+//! bench-runner therefore names every engine crate once (`bench-runner/src/engines.rs`) and a test
 //! asserts the exact set.
 
 use crate::config::{Config, OptionsTable};
