@@ -15,14 +15,14 @@ use bench_core::config::{ConfigFormat, OptionsTable, OutputFormat, OutputSpec};
 use bench_core::progress::{ProgressEvent, ProgressSink};
 use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
 use bench_runner::RunError;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 /// The start of the message of a run cancelled before its first benchmark (`Interrupted`).
 const NOTHING_MEASURED: &str = "interrupted before the first benchmark, nothing was measured";
 
-/// Progress events kept for Python at most; older updates are dropped first if nobody takes
-/// them (a run without a progress consumer still bounds its memory).
+/// Progress events kept for Python at most; beyond it the oldest update is dropped (a
+/// benchmark's start and end are kept), so a consumer that falls behind bounds its memory.
 const EVENT_LIMIT: usize = 10_000;
 
 #[pymodule]
@@ -168,15 +168,22 @@ fn validate(
     checked.map_err(|e| to_py(py, e))
 }
 
-fn report_of(json: &str) -> PyResult<Report> {
-    serde_json::from_str(json)
-        .map_err(|e| PyRuntimeError::new_err(format!("not an llm-bench report: {e}")))
+fn report_of(py: Python<'_>, json: &str) -> PyResult<Report> {
+    serde_json::from_str(json).map_err(|e| {
+        to_py(
+            py,
+            RunError::Failed(format!(
+                "not an llm-bench report of schema version {}: {e}",
+                bench_core::schema::SCHEMA_VERSION
+            )),
+        )
+    })
 }
 
 /// Renders a report (JSON text) as `format`: json, yaml, csv, html, autotuner or summary.
 #[pyfunction]
-fn render(report: &str, format: &str) -> PyResult<String> {
-    let report = report_of(report)?;
+fn render(py: Python<'_>, report: &str, format: &str) -> PyResult<String> {
+    let report = report_of(py, report)?;
     let format = match format {
         "summary" => return Ok(bench_core::render::summary_table(&report)),
         "json" => OutputFormat::Json,
@@ -185,12 +192,13 @@ fn render(report: &str, format: &str) -> PyResult<String> {
         "html" => OutputFormat::Html,
         "autotuner" => OutputFormat::Autotuner,
         other => {
-            return Err(PyRuntimeError::new_err(format!(
+            return Err(PyValueError::new_err(format!(
                 "unknown report format `{other}`; use json, yaml, csv, html, autotuner or summary"
             )))
         }
     };
-    bench_core::render::render(&report, format).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    bench_core::render::render(&report, format)
+        .map_err(|e| to_py(py, RunError::Failed(e.to_string())))
 }
 
 /// Writes a report (JSON text) to `path` atomically, in the format its extension names (or
@@ -198,13 +206,13 @@ fn render(report: &str, format: &str) -> PyResult<String> {
 #[pyfunction]
 #[pyo3(signature = (report, path, format=None))]
 fn write_report(py: Python<'_>, report: &str, path: PathBuf, format: Option<&str>) -> PyResult<()> {
-    let report = report_of(report)?;
+    let report = report_of(py, report)?;
     let mut spec = serde_json::json!({"path": path.to_string_lossy()});
     if let Some(format) = format {
         spec["format"] = serde_json::Value::from(format);
     }
     let spec: OutputSpec = serde_json::from_value(spec)
-        .map_err(|e| PyRuntimeError::new_err(format!("invalid report format: {e}")))?;
+        .map_err(|e| PyValueError::new_err(format!("unknown report format: {e}")))?;
     bench_runner::write_report(&report, &spec).map_err(|e| to_py(py, e))
 }
 
@@ -251,7 +259,12 @@ impl ProgressSink for Queue {
         };
         let mut state = self.0.lock();
         if state.events.len() >= EVENT_LIMIT {
-            state.events.pop_front();
+            let update = state
+                .events
+                .iter()
+                .position(|e| e.starts_with(r#"{"event":"update""#))
+                .unwrap_or(0);
+            state.events.remove(update);
             state.dropped += 1;
         }
         state.events.push_back(json);
@@ -391,6 +404,16 @@ fn run_to_end(
     }
     let mut report = bench_runner::execute(config, engine, context)?;
     bench_runner::add_warnings(&mut report, warnings);
+    // The config's `[[output]]` files are written as the CLI writes them; a file that cannot
+    // be written is a warning here, as the report itself still reaches the caller.
+    for output in &config.outputs {
+        if let Err(error) = bench_runner::write_report(&report, output) {
+            report.warnings.push(bench_core::schema::Warning {
+                code: "output_not_written".to_owned(),
+                message: format!("cannot write {}: {error}", output.path),
+            });
+        }
+    }
     serde_json::to_string(&report)
         .map_err(|e| RunError::Failed(format!("cannot serialize the report: {e}")))
 }
@@ -458,7 +481,7 @@ impl MockServer {
         self.with(|server| serde_json::to_string(&server.stats()))
     }
 
-    /// The ground truth of the requests served (the last `record_limit`) as JSON.
+    /// The ground truth of the requests served (the first `record_limit`) as JSON.
     fn ground_truth(&self) -> PyResult<String> {
         self.with(|server| serde_json::to_string(&server.ground_truth()))
     }

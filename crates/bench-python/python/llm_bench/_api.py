@@ -296,7 +296,7 @@ def _source(config: ConfigLike) -> Iterator[Tuple[str, str, Optional[str]]]:
     are written to a temporary JSON-lines file for the run's duration."""
     if isinstance(config, Mapping):
         with _rows_as_file(config) as converted:
-            yield json.dumps(converted), "json", None
+            yield json.dumps(converted, default=_jsonable), "json", None
         return
     if isinstance(config, os.PathLike) or _looks_like_path(config):
         path = os.fspath(config)
@@ -319,6 +319,18 @@ def _source(config: ConfigLike) -> Iterator[Tuple[str, str, Optional[str]]]:
         yield text, format, os.path.dirname(os.path.abspath(path))
         return
     yield config, _format_of_text(config), None
+
+
+def _jsonable(value: Any) -> Any:
+    """Paths in a dict config become strings; anything else JSON cannot hold is refused."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    from ._errors import ConfigError
+
+    raise ConfigError(
+        f"a config value of type {type(value).__name__} cannot be used: give strings, "
+        "numbers, booleans, lists and dicts (paths are converted)"
+    )
 
 
 def _looks_like_path(text: str) -> bool:

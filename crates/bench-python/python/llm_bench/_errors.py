@@ -57,8 +57,10 @@ class PrerequisiteError(EngineError):
 
 
 class Interrupted(Error):
-    """The run was cancelled before its first benchmark began: nothing was measured.
+    """The run was cancelled during its preflight, before the engine started: nothing was
+    measured.
 
-    A run cancelled once its benchmarks have begun is not an error: ``run`` and ``run_async``
-    return its partial report, with ``interrupted`` set (docs/python.md).
+    A run cancelled once its engine has started is not an error: ``run`` and ``run_async``
+    return its partial report, with ``interrupted`` set (docs/python.md), even if no
+    benchmark had begun.
     """

@@ -68,7 +68,7 @@ class MockServer:
         return value
 
     def ground_truth(self) -> List[Dict[str, Any]]:
-        """What the server did for each request (its last ``record_limit``): arrival,
+        """What the server did for each request (the first ``record_limit``): arrival,
         admission, first and last token times in Unix microseconds, tokens, faults."""
         value: List[Dict[str, Any]] = json.loads(self._running().ground_truth())
         return value
