@@ -267,6 +267,12 @@ impl BenchmarkEngine for NativeEngine {
             let drained = drain::before(&shared, index, self.options.drain_timeout_seconds).await;
             let mut ran = runner::run(&shared, plan).await;
             drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
+            // After the drain is attached, so the event holds the benchmark as reported.
+            ctx.progress
+                .event(&bench_core::progress::ProgressEvent::BenchmarkFinished {
+                    index,
+                    benchmark: Box::new(ran.benchmark.clone()),
+                });
             let measured = ran
                 .benchmark
                 .metrics

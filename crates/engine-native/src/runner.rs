@@ -343,10 +343,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             });
         }
     }
-    shared.progress.event(&ProgressEvent::BenchmarkFinished {
-        index: plan.index,
-        benchmark: Box::new(benchmark.clone()),
-    });
+    // The caller adds the drain before it reports the benchmark finished.
     Ran {
         benchmark,
         steady_rate,
