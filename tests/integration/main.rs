@@ -96,3 +96,21 @@ pub(crate) fn run_cli(config: &str, sets: &[&str], code: u8) -> bench_core::Repo
     assert_eq!(out.code, code, "{}", out.stderr);
     serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
 }
+
+/// The python3 (3.9 or later, with the `jsonschema` package) named by `LLM_BENCH_PYTHON`, which
+/// `.ci/run` makes a venv for. Required when the slow suites run; otherwise its absence skips
+/// the test, saying so.
+pub(crate) fn python_from_env() -> Option<String> {
+    let python = std::env::var("LLM_BENCH_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if python.is_none() && std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        panic!("LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_PYTHON=<a python3 with the jsonschema package> (.ci/run makes a venv with it)");
+    }
+    if python.is_none() {
+        eprintln!(
+            "skipped: set LLM_BENCH_PYTHON to a python3 (3.9 or later) that has the jsonschema package to run it"
+        );
+    }
+    python
+}

@@ -1296,21 +1296,6 @@ fn render_keys_dispatch(out: &mut String, union: &Union) {
 // ---------------------------------------------------------------------------------------------
 // Against real documents
 
-/// A python3 (3.9+) from `LLM_BENCH_PYTHON` (`.ci/run` makes a venv with it): required when the
-/// slow suites run.
-fn python() -> Option<String> {
-    let python = std::env::var("LLM_BENCH_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if python.is_none() && std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") {
-        panic!("LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_PYTHON=<a python3> (.ci/run makes a venv with it)");
-    }
-    if python.is_none() {
-        eprintln!("skipped: set LLM_BENCH_PYTHON to a python3 (3.9 or later) to run it");
-    }
-    python
-}
-
 /// Loads the documents with the committed module (by path: the package need not be built)
 /// and checks the round trip, attribute access, forward compatibility and the errors.
 const CHECK: &str = r#"
@@ -1384,7 +1369,7 @@ print("python types ok")
 /// benchmark lasts 1.5 s: the native engine sends its first `update` after a second.
 #[test]
 fn the_python_types_load_a_real_report_and_its_progress_events() {
-    let Some(python) = python() else {
+    let Some(python) = crate::python_from_env() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

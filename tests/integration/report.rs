@@ -253,23 +253,6 @@ fn run_with_several_engines_writes_each_report_and_their_comparison() {
     assert!(twice.stderr.contains("twice"), "{}", twice.stderr);
 }
 
-/// A python3 that has `jsonschema`, from `LLM_BENCH_PYTHON` (`.ci/run` makes a venv with it):
-/// required when the slow suites run.
-fn python_with_jsonschema() -> Option<String> {
-    let python = std::env::var("LLM_BENCH_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if python.is_none() && std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1") {
-        panic!("LLM_BENCH_SLOW_TESTS=1 needs LLM_BENCH_PYTHON=<a python3 with the jsonschema package> (.ci/run makes a venv with it)");
-    }
-    if python.is_none() {
-        eprintln!(
-            "skipped: set LLM_BENCH_PYTHON to a python3 that has the jsonschema package to run it"
-        );
-    }
-    python
-}
-
 /// Validates each document against the schema with Python's `jsonschema`, by the draft the
 /// schema names.
 fn validate_with_python(python: &str, schema: &Path, documents: &[&Path]) {
@@ -382,7 +365,7 @@ fn the_autotuner_object_of_a_real_run_validates_against_its_schema() {
     let committed =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/autotuner.schema.json");
     assert_eq!(schema.stdout, std::fs::read_to_string(committed).unwrap());
-    let Some(python) = python_with_jsonschema() else {
+    let Some(python) = crate::python_from_env() else {
         return;
     };
     let schema_path = dir.path().join("autotuner.schema.json");
