@@ -113,7 +113,10 @@ fn overrides_use_the_same_dotted_names() {
 #[test]
 fn bad_configs_name_the_key_the_value_and_the_fix() {
     let cases: &[(&str, &str)] = &[
-        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, kind, mock, model, timeouts, url"),
+        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, http2, kind, mock, model, proxy_from_env, timeouts, tls, url"),
+        ("target.tls={ client_cert = \"c.pem\" }", "missing key `target.tls.client_key`; target.tls.client_cert needs the PEM private key that goes with it"),
+        ("target.tls={ ca_file = \"ca.pem\" }", "invalid `target.tls`: is only used with an https:// target.url; remove it or use https"),
+        ("target.tls={ verify = false }", "unknown key `target.tls.verify`; valid keys here: ca_file, client_cert, client_key, insecure_skip_verify, server_name"),
         ("profile.kind=swep", "`profile.kind` = `swep` is not a valid choice (did you mean `sweep`?); valid choices: concurrent, constant, poisson, sweep, synchronous, throughput"),
         ("target.url=localhost:8000", "invalid `target.url`: `localhost:8000` has no scheme; write `http://localhost:8000`"),
         ("target.url=ftp://h", "invalid `target.url`: `ftp://h` uses an unsupported scheme; use http:// or https://"),

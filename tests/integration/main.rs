@@ -17,6 +17,7 @@ mod registry;
 mod report;
 mod saturation;
 mod sizing;
+mod tls;
 mod trust_native;
 
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ struct Reply {
 }
 
 async fn post(base: String, path: &str, body: Value) -> Result<Reply, reqwest::Error> {
-    let client = reqwest::Client::new();
+    let client = bench_target::plain_client().unwrap();
     let sent = Instant::now();
     let mut response = client
         .post(format!("{base}{path}"))
@@ -261,7 +261,7 @@ async fn bad_requests_and_other_routes() {
         .await
         .unwrap();
     assert_eq!(reply.status, 404);
-    let client = reqwest::Client::new();
+    let client = bench_target::plain_client().unwrap();
     let health = client
         .get(format!("{}/health", server.base_url()))
         .send()

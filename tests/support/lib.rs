@@ -242,6 +242,7 @@ impl EchoEngine {
             },
             goodput: None,
             drain: None,
+            transport: None,
         }
     }
 }

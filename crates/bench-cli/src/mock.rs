@@ -87,6 +87,19 @@ pub(crate) struct MockServerArgs {
     /// without a Prometheus endpoint.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     metrics: bool,
+    /// Serve HTTPS only, with this PEM certificate chain (give --tls-key too).
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: require a client certificate signed by this PEM CA certificate.
+    #[arg(long, value_name = "PATH")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve HTTP/2 as well as HTTP/1.1 (over TLS by ALPN, h2 first; over plain HTTP with
+    /// prior knowledge); `--http2 false` serves HTTP/1.1 only.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    http2: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +154,10 @@ impl MockServerArgs {
             log: self.log.clone(),
             record_limit: self.record_limit,
             metrics: self.metrics,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_client_ca: self.tls_client_ca.clone(),
+            http2: self.http2,
         };
         config.validate().map_err(Failure::bad_input)?;
         Ok(config)

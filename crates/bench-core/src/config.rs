@@ -107,6 +107,17 @@ pub struct Target {
     /// Network timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// HTTPS settings: a CA bundle, a client certificate for mutual TLS, a server name,
+    /// and the explicit opt-out of verification.
+    #[serde(default, skip_serializing_if = "Tls::is_default")]
+    pub tls: Tls,
+    /// Speak HTTP/2 when the server offers it (TLS ALPN); `false` speaks HTTP/1.1 only.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub http2: bool,
+    /// Send requests through the proxy that `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` name
+    /// (as curl does); `false` connects directly whatever the environment says.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub proxy_from_env: bool,
     /// `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<OptionsTable>,
@@ -151,8 +162,56 @@ impl Default for Target {
             api_key_env: default_api_key_env(),
             headers: BTreeMap::new(),
             timeouts: Timeouts::default(),
+            tls: Tls::default(),
+            http2: true,
+            proxy_from_env: true,
             mock: None,
         }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// `[target.tls]`: how HTTPS connections to the target are verified and authenticated. Paths
+/// written in a config file are relative to its folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// A PEM bundle of the certificate authorities to trust instead of the system's (as curl's
+    /// `--cacert`): for a private CA or a self-signed server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// A PEM certificate (chain) presented to the server, for mutual TLS; with `client_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// The PEM private key of `client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+    /// The name the server's certificate is checked against (and sent as SNI and `Host`),
+    /// when it differs from the URL's host: e.g. a URL with an IP address behind a gateway
+    /// whose certificate names `llm.example.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Accept any certificate, unverified. Every run warns (`tls_unverified`) and the report
+    /// records it; for a test server only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure_skip_verify: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Tls {
+    /// Nothing set: the system's trust store, no client certificate.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -997,6 +1056,58 @@ impl Target {
         )?;
         if let Some(s) = self.timeouts.request_seconds {
             seconds("target.timeouts.request_seconds", s, true)?;
+        }
+        self.validate_tls()
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        match (&tls.client_cert, &tls.client_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::MissingKey {
+                    key: "target.tls.client_key".to_owned(),
+                    hint: Some(
+                        "target.tls.client_cert needs the PEM private key that goes with it"
+                            .to_owned(),
+                    ),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::MissingKey {
+                    key: "target.tls.client_cert".to_owned(),
+                    hint: Some(
+                        "target.tls.client_key needs the PEM certificate that goes with it"
+                            .to_owned(),
+                    ),
+                })
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            ("target.tls.ca_file", &tls.ca_file),
+            ("target.tls.client_cert", &tls.client_cert),
+            ("target.tls.client_key", &tls.client_key),
+            ("target.tls.server_name", &tls.server_name),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(key, "is empty; remove it or give a value"));
+            }
+        }
+        if tls.insecure_skip_verify && tls.ca_file.is_some() {
+            return Err(invalid(
+                "target.tls.insecure_skip_verify",
+                "verifies nothing, so target.tls.ca_file would be ignored; give only one of them",
+            ));
+        }
+        let plain = self
+            .url
+            .as_deref()
+            .is_some_and(|u| u.trim().starts_with("http://"));
+        if plain && !tls.is_default() {
+            return Err(invalid(
+                "target.tls",
+                "is only used with an https:// target.url; remove it or use https",
+            ));
         }
         Ok(())
     }

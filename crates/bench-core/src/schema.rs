@@ -106,6 +106,35 @@ pub struct Benchmark {
     /// benchmark left; absent when the engine does not drain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<Drain>,
+    /// How requests reached the server: HTTP versions, connections opened and their set-up
+    /// time, TLS, proxy; absent when the engine does not see its connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+}
+
+/// What the client's connections to the server were during one benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// Responses by the HTTP version they came in (`HTTP/1.1`, `HTTP/2`).
+    pub http_versions: std::collections::BTreeMap<String, u64>,
+    /// Connections the client opened since the previous benchmark ended, for the benchmark's
+    /// requests and the drain before it (with HTTP/2 one connection carries many
+    /// requests; with connection reuse off, one per request).
+    pub connections_opened: u64,
+    /// Time to open each of them, in ms: TCP connect, a proxy's CONNECT and the TLS handshake.
+    /// It is not part of TTFT: a request that opened a connection starts its TTFT when the
+    /// connection is ready. `null` when none was opened.
+    pub connection_setup_ms: Option<Distribution>,
+    /// `https` or `http`.
+    pub scheme: String,
+    /// With `https`: false when `target.tls.insecure_skip_verify` accepted the certificate
+    /// unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_verified: Option<bool>,
+    /// The proxy the requests went through (from the environment), without credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 /// The wait before a benchmark for the server's in-flight requests to reach 0, read from its

@@ -67,6 +67,16 @@ pub struct MockConfig {
     /// Serve `GET /metrics` (the in-flight gauges); off, it answers 404 like a server without
     /// a Prometheus endpoint.
     pub metrics: bool,
+    /// A PEM certificate chain (the server's certificate first); with `tls_key`, the mock
+    /// serves HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A PEM CA certificate: clients must present a certificate it signed (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve HTTP/2 as well as HTTP/1.1: over TLS, offer `h2` before `http/1.1` by ALPN; over
+    /// plain HTTP, accept prior-knowledge h2c. Off, HTTP/1.1 only.
+    pub http2: bool,
 }
 
 impl Default for MockConfig {
@@ -96,6 +106,10 @@ impl Default for MockConfig {
             log: None,
             record_limit: 1_000_000,
             metrics: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            http2: true,
         }
     }
 }
@@ -382,6 +396,27 @@ impl MockConfig {
         }
         if self.output_tokens == 0 {
             return Err(bad("output_tokens", "must be at least 1".to_owned()));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err(bad(
+                    "tls_key",
+                    "`tls_cert` is set: give its PEM private key too".to_owned(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "tls_cert",
+                    "`tls_key` is set: give its PEM certificate chain too".to_owned(),
+                ))
+            }
+            _ => {}
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err(bad(
+                "tls_client_ca",
+                "client certificates need HTTPS: give `tls_cert` and `tls_key` too".to_owned(),
+            ));
         }
         for fault in &self.faults {
             fault.validate()?;

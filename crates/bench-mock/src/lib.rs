@@ -7,6 +7,8 @@
 //!   (their wait is part of their TTFT), the gaps grow with the batch, and a full queue refuses.
 //! - Seeded faults: HTTP 429/500/503, resets, streams closed or stalled mid-way, broken chunks,
 //!   a missing `[DONE]`, error objects inside the stream.
+//! - HTTP/1.1 and HTTP/2, over plain HTTP or HTTPS (optionally mutual TLS), with every
+//!   behaviour the same over both protocols.
 //! - Ground truth per request (arrival, first and last token writes, tokens, fault) at
 //!   `GET /mock/ground-truth` and in a JSON-lines log, joinable by response id or `x-request-id`.
 //!
@@ -18,6 +20,9 @@ mod config;
 mod openai;
 mod server;
 mod stream;
+#[cfg(test)]
+mod testing;
+mod tls;
 mod tokens;
 mod truth;
 
@@ -89,9 +94,14 @@ impl MockServer {
         self.addr
     }
 
-    /// `http://ADDR`, the base URL to give a client.
+    /// `http://ADDR`, or `https://ADDR` when it serves HTTPS: the base URL to give a client.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The ground-truth records of finished requests, in the order they finished.

@@ -1,7 +1,7 @@
 //! Listening, routing, admission (the batch and its queue) and the handlers.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,17 +9,20 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use rand_distr::Distribution as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::{FaultKind, FaultSpec, MockConfig, Model};
 use crate::openai::{self, Api, Envelope};
 use crate::stream::{Abort, MockBody, StreamFault, StreamPlan, TokenStream};
+use crate::tls::{Alpn, Tls};
 use crate::tokens::Counter;
-use crate::truth::{Clock, MockStats, RequestRecord, Truth};
+use crate::truth::{Clock, Counts, MockStats, RequestRecord, Truth};
 use bench_timer::Timer;
 
 /// Largest request body accepted.
@@ -34,6 +37,11 @@ pub(crate) struct State {
     waiting: AtomicU64,
     requests: AtomicU64,
     probes: AtomicU64,
+    http1_connections: AtomicU64,
+    http2_connections: AtomicU64,
+    tls_handshake_failures: AtomicU64,
+    /// Set when the mock serves HTTPS.
+    pub(crate) tls: Option<Tls>,
     fault_rng: Mutex<SmallRng>,
     counter: Counter,
     pub(crate) truth: Truth,
@@ -44,6 +52,7 @@ impl State {
     pub(crate) fn new(config: MockConfig) -> Result<Self, crate::MockError> {
         let model = config.model()?;
         let counter = Counter::load(config.tokenizer.as_deref())?;
+        let tls = Tls::load(&config)?;
         let truth = Truth::new(config.record_limit, config.log.as_deref())?;
         let timer = Timer::start().map_err(|e| crate::MockError::Io {
             what: "cannot start the precise timer".to_owned(),
@@ -57,6 +66,10 @@ impl State {
             waiting: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             probes: AtomicU64::new(0),
+            http1_connections: AtomicU64::new(0),
+            http2_connections: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
+            tls,
             counter,
             truth,
             clock: Clock::new(),
@@ -69,12 +82,16 @@ impl State {
     }
 
     pub(crate) fn stats(&self) -> MockStats {
-        self.truth.stats(
-            self.requests.load(Ordering::Relaxed),
-            self.probes.load(Ordering::Relaxed),
-            self.active(),
-            self.waiting.load(Ordering::Relaxed),
-        )
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        self.truth.stats(Counts {
+            requests: load(&self.requests),
+            probes: load(&self.probes),
+            active: self.active(),
+            queued: load(&self.waiting),
+            http1_connections: load(&self.http1_connections),
+            http2_connections: load(&self.http2_connections),
+            tls_handshake_failures: load(&self.tls_handshake_failures),
+        })
     }
 
     /// The next inter-token gap: a draw of the ITL, scaled by how full the batch is now.
@@ -98,7 +115,8 @@ impl State {
     }
 }
 
-/// Accepts connections until `stop` is notified.
+/// Accepts connections until `stop` is notified. Each connection is served in a task of its
+/// own, TLS handshake included, so a slow client never holds up the others.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -116,19 +134,83 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, stop: Arc<No
         };
         // Tokens are tiny writes that must leave at once.
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .keep_alive(true)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
+        connections.spawn(connection(stream, state.clone()));
         // Reap finished connection tasks so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
     }
     connections.shutdown().await;
+}
+
+/// The protocols a connection may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocols {
+    /// HTTP/1.1, or HTTP/2 when the client opens with its preface.
+    Either,
+    Http1,
+    Http2,
+}
+
+/// Serves one connection: the TLS handshake (a failed one is counted), then HTTP/1.1 or
+/// HTTP/2 as the client chose by ALPN (or by its preface, without ALPN).
+async fn connection(stream: TcpStream, state: Arc<State>) {
+    let unless_chosen = if state.config.http2 {
+        Protocols::Either
+    } else {
+        Protocols::Http1
+    };
+    let Some(tls) = &state.tls else {
+        return http(TokioIo::new(stream), unless_chosen, state).await;
+    };
+    match tls.handshake(stream).await {
+        Ok((stream, alpn)) => {
+            let protocols = match alpn {
+                Alpn::H2 => Protocols::Http2,
+                Alpn::Http1 => Protocols::Http1,
+                Alpn::None => unless_chosen,
+            };
+            http(TokioIo::new(stream), protocols, state).await;
+        }
+        Err(error) => {
+            state.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("mock server: TLS handshake failed: {error}");
+        }
+    }
+}
+
+/// Serves HTTP on an established connection until it closes.
+async fn http<I>(io: TokioIo<I>, protocols: Protocols, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // The mock's load model (`max_batch`, `max_queue`) decides how many requests run, not
+        // a transport limit that a client would wait on without the mock seeing it.
+        .max_concurrent_streams(None)
+        // Injected faults reset streams; any number of them must not end the connection.
+        .max_local_error_reset_streams(None);
+    let builder = match protocols {
+        Protocols::Either => builder,
+        Protocols::Http1 => builder.http1_only(),
+        Protocols::Http2 => builder.http2_only(),
+    };
+    // Counted at its first request, by the protocol that request came in.
+    let counted = AtomicBool::new(false);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        if !counted.swap(true, Ordering::Relaxed) {
+            let counter = if request.version() == hyper::Version::HTTP_2 {
+                &state.http2_connections
+            } else {
+                &state.http1_connections
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        handle(state.clone(), request)
+    });
+    let _ = builder.serve_connection(io, service).await;
 }
 
 type Reply = Result<Response<MockBody>, Abort>;
@@ -592,4 +674,187 @@ pub(crate) async fn bind(
         source: e,
     })?;
     Ok((listener, addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{chat, eventually, h2c_client, post, Pki};
+    use crate::{MockConfig, MockServer};
+
+    fn config() -> MockConfig {
+        MockConfig {
+            ttft_ms: 5.0,
+            itl_ms: 2.0,
+            output_tokens: 6,
+            ..MockConfig::default()
+        }
+    }
+
+    fn with_fault(spec: &str, config: MockConfig) -> MockConfig {
+        MockConfig {
+            faults: vec![crate::FaultSpec::parse(spec).unwrap()],
+            ..config
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_h2_stream_reset_frees_the_slot_like_a_closed_connection() {
+        let pki = Pki::new();
+        let server = MockServer::start(pki.https(MockConfig {
+            max_batch: 1,
+            itl_ms: 10.0,
+            output_tokens: 100,
+            ..config()
+        }))
+        .await
+        .unwrap();
+        let client = pki.client(None);
+        // Role chunk and 3 tokens, then the client drops the response: h2 resets the stream.
+        let partial = post(&client, &server, "/v1/chat/completions", &chat(), Some(4))
+            .await
+            .unwrap();
+        assert_eq!(partial.version, reqwest::Version::HTTP_2);
+        assert!(eventually(|| server.stats().active == 0).await);
+        let t = &server.ground_truth()[0];
+        assert!(!t.completed && t.tokens_sent < 10, "{t:?}");
+        // The batch slot is free and the connection still serves.
+        let whole = post(
+            &client,
+            &server,
+            "/v1/completions",
+            &serde_json::json!({"prompt": "hi", "max_tokens": 2, "stream": true}),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(whole.body.ends_with("data: [DONE]\n\n"));
+        assert_eq!(server.stats().http2_connections, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_ends_h2_streams_that_run_in_tasks_of_their_own() {
+        let pki = Pki::new();
+        let server = MockServer::start(pki.https(MockConfig {
+            itl_ms: 10.0,
+            output_tokens: 1000,
+            ..config()
+        }))
+        .await
+        .unwrap();
+        let state = server.state.clone();
+        let client = pki.client(None);
+        let mut response = client
+            .post(format!("{}/v1/chat/completions", server.base_url()))
+            .json(&chat())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        response.chunk().await.unwrap();
+        assert_eq!(state.active(), 1);
+        server.shutdown().await;
+        assert!(eventually(|| state.active() == 0).await);
+        assert!(response.chunk().await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connection_faults_over_h2_reset_only_their_stream() {
+        let pki = Pki::new();
+        let server =
+            MockServer::start(pki.https(with_fault("reset_before_headers:every=2", config())))
+                .await
+                .unwrap();
+        let client = pki.client(None);
+        let path = "/v1/chat/completions";
+        assert!(post(&client, &server, path, &chat(), None).await.is_ok());
+        assert!(post(&client, &server, path, &chat(), None).await.is_err());
+        assert!(post(&client, &server, path, &chat(), None).await.is_ok());
+        let statuses: Vec<u16> = server.ground_truth().iter().map(|t| t.status).collect();
+        assert_eq!(statuses, [200, 0, 200]);
+        assert_eq!(server.stats().http2_connections, 1);
+
+        let server =
+            MockServer::start(pki.https(with_fault("close_mid_stream:every=1,after=3", config())))
+                .await
+                .unwrap();
+        let client = pki.client(None);
+        let reply = post(&client, &server, path, &chat(), None).await.unwrap();
+        assert!(reply.broken);
+        assert_eq!(
+            reply.body.matches("\n\n").count(),
+            4,
+            "role and 3 tokens, then the stream is reset"
+        );
+        assert!(eventually(|| server.ground_truth().len() == 1).await);
+        let t = &server.ground_truth()[0];
+        assert_eq!((t.tokens_sent, t.completed), (3, false));
+        let health = client
+            .get(format!("{}/health", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        assert_eq!(server.stats().http2_connections, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_and_probes_over_h2() {
+        let pki = Pki::new();
+        let server = MockServer::start(pki.https(config())).await.unwrap();
+        let client = pki.client(None);
+        let metrics = client
+            .get(format!("{}/metrics", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.version(), reqwest::Version::HTTP_2);
+        let text = metrics.text().await.unwrap();
+        assert!(text.contains("bench_mock:requests_running 0\n"), "{text}");
+        let probe = client
+            .post(format!("{}/v1/chat/completions", server.base_url()))
+            .header("x-llm-bench-probe", "1")
+            .json(&chat())
+            .send()
+            .await
+            .unwrap();
+        assert!(probe.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+        let stats = server.stats();
+        assert_eq!((stats.probes, stats.requests), (1, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plain_http_takes_prior_knowledge_h2c_only_with_http2_on() {
+        let server = MockServer::start(config()).await.unwrap();
+        let reply = post(
+            &h2c_client(),
+            &server,
+            "/v1/chat/completions",
+            &chat(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (reply.version, reply.status),
+            (reqwest::Version::HTTP_2, 200)
+        );
+        assert_eq!(server.stats().http2_connections, 1);
+
+        let server = MockServer::start(MockConfig {
+            http2: false,
+            ..config()
+        })
+        .await
+        .unwrap();
+        assert!(post(
+            &h2c_client(),
+            &server,
+            "/v1/chat/completions",
+            &chat(),
+            None
+        )
+        .await
+        .is_err());
+        assert_eq!(server.stats().http2_connections, 0);
+    }
 }

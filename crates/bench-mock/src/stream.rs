@@ -16,7 +16,8 @@ use crate::openai::{self, Envelope};
 use crate::server::State;
 use crate::truth::RequestRecord;
 
-/// The error that makes hyper drop the connection mid-response (a fault, by design).
+/// The error that makes hyper drop the connection (HTTP/1.1) or reset the stream (HTTP/2)
+/// before or during a response (a fault, by design).
 #[derive(Debug)]
 pub(crate) struct Abort;
 

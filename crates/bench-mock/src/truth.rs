@@ -99,8 +99,29 @@ pub struct MockStats {
     pub queued: u64,
     /// Ground-truth records not kept in memory because `record_limit` was reached.
     pub records_dropped: u64,
+    /// Connections served over HTTP/1.x (counted at their first request).
+    #[serde(default)]
+    pub http1_connections: u64,
+    /// Connections served over HTTP/2 (counted at their first request).
+    #[serde(default)]
+    pub http2_connections: u64,
+    /// TLS handshakes that failed or timed out (a refused client certificate, a client that
+    /// spoke plain HTTP to the HTTPS port); the connection is closed, the server goes on.
+    #[serde(default)]
+    pub tls_handshake_failures: u64,
     /// Write time minus deadline, in microseconds, per streamed token or non-streamed body.
     pub token_lateness_us: Lateness,
+}
+
+/// The server's own counters and gauges, for [`Truth::stats`].
+pub(crate) struct Counts {
+    pub(crate) requests: u64,
+    pub(crate) probes: u64,
+    pub(crate) active: u64,
+    pub(crate) queued: u64,
+    pub(crate) http1_connections: u64,
+    pub(crate) http2_connections: u64,
+    pub(crate) tls_handshake_failures: u64,
 }
 
 /// A summary of token lateness.
@@ -196,18 +217,21 @@ impl Truth {
         lock(&self.records).clone()
     }
 
-    pub(crate) fn stats(&self, requests: u64, probes: u64, active: u64, queued: u64) -> MockStats {
+    pub(crate) fn stats(&self, counts: Counts) -> MockStats {
         let h = lock(&self.lateness_ns);
         let us = |ns: u64| ns as f64 / 1000.0;
         MockStats {
-            requests,
-            probes,
+            requests: counts.requests,
+            probes: counts.probes,
             statuses: lock(&self.statuses).clone(),
             faults: lock(&self.faults).clone(),
             tokens_sent: self.tokens.load(Ordering::Relaxed),
-            active,
-            queued,
+            active: counts.active,
+            queued: counts.queued,
             records_dropped: self.dropped.load(Ordering::Relaxed),
+            http1_connections: counts.http1_connections,
+            http2_connections: counts.http2_connections,
+            tls_handshake_failures: counts.tls_handshake_failures,
             token_lateness_us: Lateness {
                 count: h.len(),
                 p50: us(h.value_at_quantile(0.5)),

@@ -61,7 +61,8 @@ pub fn load_config(
     Ok(config)
 }
 
-/// Relative input paths written in a config file (`data.path`, `data.tokenizer`) are relative
+/// Relative input paths written in a config file (`data.path`, `data.tokenizer`, the files of
+/// `[target.tls]`) are relative
 /// to that file's folder, so a config and its data move together; values from overrides stay
 /// relative to the working directory, as anything typed on a command line. Report outputs are
 /// written relative to the working directory (docs/config.md).
@@ -72,13 +73,17 @@ fn resolve_relative_paths(config: &mut Config, folder: &Path, overrides: &[Strin
     let overridden = |key: &str| {
         overrides.iter().any(|o| {
             let given = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();
-            given == key || given == "data"
+            given == key || key.starts_with(&format!("{given}."))
         })
     };
     let data = &mut config.data;
+    let tls = &mut config.target.tls;
     for (key, value) in [
         ("data.path", &mut data.path),
         ("data.tokenizer", &mut data.tokenizer),
+        ("target.tls.ca_file", &mut tls.ca_file),
+        ("target.tls.client_cert", &mut tls.client_cert),
+        ("target.tls.client_key", &mut tls.client_key),
     ] {
         if overridden(key) {
             continue;

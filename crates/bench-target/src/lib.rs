@@ -5,6 +5,9 @@
 //! OpenAI-compatible server, saying what came back instead. Engines share it so that every
 //! engine refuses the same targets with the same words.
 
+mod tls;
+
+use std::net::ToSocketAddrs as _;
 use std::time::Duration;
 
 use bench_core::config::limits::duration_from_secs;
@@ -44,6 +47,15 @@ pub enum TargetError {
         /// The innermost cause (`Connection refused`, a timeout).
         cause: String,
     },
+    /// The TLS handshake failed: the message says why (an expired or untrusted certificate, a
+    /// name mismatch, a refused client certificate) and what to set.
+    #[error("cannot make a TLS connection to `{url}`: {problem}")]
+    Tls {
+        /// The base URL.
+        url: String,
+        /// What failed and what to do.
+        problem: String,
+    },
     /// Something answered, but not as an OpenAI-compatible server serving the model.
     #[error("the target at `{url}` cannot be benchmarked: {what}")]
     Refused {
@@ -78,7 +90,9 @@ pub struct Checked {
     pub warnings: Vec<bench_core::schema::Warning>,
 }
 
-/// The HTTP client's settings: headers (the key marked sensitive), timeouts, no proxy.
+/// The HTTP client's settings: headers (the key marked sensitive), timeouts, TLS
+/// (`[target.tls]`), HTTP/2 by ALPN unless `target.http2 = false`, and the environment's proxy
+/// unless `target.proxy_from_env = false`.
 pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetError> {
     let mut headers = reqwest::header::HeaderMap::new();
     if !target.api_key_env.is_empty() {
@@ -108,12 +122,92 @@ pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetE
         headers.insert(header, value);
     }
     let timeouts = &target.timeouts;
-    Ok(reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .default_headers(headers)
         .connect_timeout(duration_from_secs(timeouts.connect_seconds))
         .read_timeout(duration_from_secs(timeouts.read_seconds))
         .tcp_nodelay(true)
-        .no_proxy())
+        .tls_backend_preconfigured(tls::client_config(
+            &target.tls,
+            target.http2,
+            base(target).starts_with("https://"),
+        )?);
+    if !target.http2 {
+        builder = builder.http1_only();
+    }
+    if !target.proxy_from_env {
+        builder = builder.no_proxy();
+    }
+    if let Some(name) = &target.tls.server_name {
+        // Requests go to the server name (its certificate, SNI and Host), at the address of
+        // the URL's host.
+        let (host, port) = host_and_port(target);
+        let addresses: Vec<std::net::SocketAddr> = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| TargetError::Unreachable {
+                url: base(target).to_owned(),
+                cause: format!("cannot resolve `{host}`: {e}"),
+            })?
+            .collect();
+        builder = builder.resolve_to_addrs(name, &addresses);
+    }
+    Ok(builder)
+}
+
+/// The host and port of `target.url` (the port defaults to the scheme's).
+fn host_and_port(target: &Target) -> (String, u16) {
+    host_and_port_of(target.url.as_deref().unwrap_or_default())
+}
+
+/// The host and port of a URL (the port defaults to the scheme's).
+fn host_and_port_of(url: &str) -> (String, u16) {
+    let url = url.trim();
+    let (https, rest) = match url.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("http://").unwrap_or(url)),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let default_port = if https { 443 } else { 80 };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (host.to_owned(), port.unwrap_or(default_port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => {
+            (host.to_owned(), port.parse().unwrap_or(default_port))
+        }
+        _ => (authority.to_owned(), default_port),
+    }
+}
+
+/// The proxy the environment names for the target (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+/// `NO_PROXY`, as the client reads them), without credentials, unless
+/// `target.proxy_from_env = false`.
+pub fn proxy_for(target: &Target) -> Option<String> {
+    if !target.proxy_from_env {
+        return None;
+    }
+    let uri: http::Uri = completion_url(target).parse().ok()?;
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)?;
+    let proxy = intercept.uri();
+    let authority = proxy.authority()?.as_str();
+    let without_credentials = authority.rsplit('@').next().unwrap_or(authority);
+    Some(format!(
+        "{}://{without_credentials}",
+        proxy.scheme_str().unwrap_or("http")
+    ))
+}
+
+/// A client with no `[target]` settings (no key, plain HTTP: it trusts no certificate), for
+/// tools and tests. Clients must come from this crate: reqwest is built without a
+/// process-wide crypto provider, so its own `Client::new()` panics.
+pub fn plain_client() -> Result<reqwest::Client, TargetError> {
+    client(&Target {
+        api_key_env: String::new(),
+        ..Target::default()
+    })
 }
 
 /// A client with [`client_builder`]'s settings, for checks.
@@ -126,7 +220,7 @@ pub fn client(target: &Target) -> Result<reqwest::Client, TargetError> {
         })
 }
 
-/// The target's base URL, without a trailing slash (empty when it has none).
+/// The target's base URL as written, without a trailing slash (empty when it has none).
 fn base(target: &Target) -> &str {
     target
         .url
@@ -135,9 +229,32 @@ fn base(target: &Target) -> &str {
         .trim_end_matches('/')
 }
 
+/// The base URL requests go to: [`base`], with `target.tls.server_name` in place of the host
+/// when it is set ([`client_builder`] resolves that name to the host's address).
+fn request_base(target: &Target) -> String {
+    let base = base(target);
+    let Some(name) = &target.tls.server_name else {
+        return base.to_owned();
+    };
+    let (host, _) = host_and_port(target);
+    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
+        return base.to_owned();
+    };
+    let (scheme, rest) = base.split_at(scheme_end);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    match rest.find(&host) {
+        Some(at) => format!("{scheme}{}{name}{}", &rest[..at], &rest[at + host.len()..]),
+        None => base.to_owned(),
+    }
+}
+
 /// The completion route of the target (`target.api`).
 pub fn completion_url(target: &Target) -> String {
-    let base = base(target);
+    let base = request_base(target);
     let path = match target.api {
         Api::Chat => "chat/completions",
         Api::Completions => "completions",
@@ -184,7 +301,18 @@ pub async fn check(
 ) -> Result<Checked, TargetError> {
     let url = base(target).to_owned();
     match tokio::time::timeout(CHECK_LIMIT, check_within(client, target, body, &url)).await {
-        Ok(result) => result,
+        Ok(Ok(mut checked)) => {
+            if target.tls.insecure_skip_verify {
+                let message = format!("target.tls.insecure_skip_verify = true: the certificate of `{url}` was not verified, so nothing proves the figures came from that server; use it with a test server only, and give target.tls.ca_file otherwise");
+                tracing::warn!("{message}");
+                checked.warnings.push(bench_core::schema::Warning {
+                    code: "tls_unverified".to_owned(),
+                    message,
+                });
+            }
+            Ok(checked)
+        }
+        Ok(Err(error)) => Err(diagnosed(error, target).await),
         Err(_) => Err(TargetError::Refused {
             url,
             what: format!(
@@ -314,8 +442,37 @@ async fn check_within(
     Ok(checked)
 }
 
+/// For an https target, a failure the HTTP client saw only as a closed or refused connection
+/// is examined with a TLS connection of its own, which names the handshake's problem.
+async fn diagnosed(error: TargetError, target: &Target) -> TargetError {
+    let https = base(target).starts_with("https://");
+    if !https
+        || !matches!(
+            error,
+            TargetError::Refused { .. } | TargetError::Unreachable { .. }
+        )
+    {
+        return error;
+    }
+    let (host, port) = host_and_port(target);
+    match tls::diagnose(target, &host, port).await {
+        Some(problem) => TargetError::Tls {
+            url: base(target).to_owned(),
+            problem,
+        },
+        None => error,
+    }
+}
+
 /// A transport failure: unreachable when nothing answered, else refused with the cause.
 fn transport(error: &reqwest::Error, url: &str) -> TargetError {
+    if let Some(failure) = tls::tls_failure(error) {
+        let host = host_and_port_of(url).0;
+        return TargetError::Tls {
+            url: url.to_owned(),
+            problem: tls::explain(failure, &host),
+        };
+    }
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
@@ -528,7 +685,7 @@ mod tests {
         );
         drop(listener);
         let target = target(&url);
-        let client = reqwest::Client::new();
+        let client = plain_client().unwrap_or_else(|e| panic!("{e}"));
         let error = check(&client, &target, probe_body(&target, true)).await;
         assert!(
             matches!(error, Err(TargetError::Unreachable { .. })),

@@ -103,13 +103,25 @@ pub(crate) fn build(
     push("--metrics-time-unit", "ms".to_owned());
     args.extend(options.extra_args.iter().cloned());
 
-    let env = vec![
+    let mut env = vec![
         ("ENABLE_UI".to_owned(), "false".to_owned()),
         ("TRANSFORMERS_VERBOSITY".to_owned(), "error".to_owned()),
         // The tokenizer is always local: never reach for a model hub.
         ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
         ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
     ];
+    // genai-bench talks through Python's requests, which trusts the bundle these name and
+    // reads the proxy variables; client certificates and the other TLS keys are refused by
+    // `validate`.
+    if let Some(ca_file) = &config.target.tls.ca_file {
+        let ca_file = absolute(ca_file);
+        env.push(("REQUESTS_CA_BUNDLE".to_owned(), ca_file.clone()));
+        env.push(("SSL_CERT_FILE".to_owned(), ca_file));
+    }
+    if !config.target.proxy_from_env {
+        env.push(("NO_PROXY".to_owned(), "*".to_owned()));
+        env.push(("no_proxy".to_owned(), "*".to_owned()));
+    }
     Invocation {
         program,
         args,
@@ -177,6 +189,11 @@ pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
         });
     }
     warnings
+}
+
+/// `path` made absolute against the working directory: genai-bench runs in its run folder.
+fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
 }
 
 #[cfg(test)]

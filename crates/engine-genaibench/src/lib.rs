@@ -182,7 +182,23 @@ impl BenchmarkEngine for GenaiBench {
         }
         self.capabilities().check(NAME, config)?;
         let c = &config.constraints;
-        let checks: [(bool, &str, &str); 10] = [
+        let tls = &config.target.tls;
+        let checks: [(bool, &str, &str); 13] = [
+            (
+                tls.client_cert.is_some(),
+                "target.tls.client_cert (mutual TLS)",
+                "genai-bench has no option for a client certificate; remove it",
+            ),
+            (
+                tls.server_name.is_some(),
+                "target.tls.server_name",
+                "genai-bench connects to the URL's host by name; put that name in target.url",
+            ),
+            (
+                tls.insecure_skip_verify,
+                "target.tls.insecure_skip_verify",
+                "genai-bench always verifies certificates; give the server's CA in target.tls.ca_file",
+            ),
             (
                 c.max_errors.is_some(),
                 "constraints.max_errors",
@@ -535,6 +551,7 @@ fn empty(
         },
         goodput: None,
         drain: None,
+        transport: None,
     }
 }
 

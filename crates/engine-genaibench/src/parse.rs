@@ -285,6 +285,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
         },
         goodput: None,
         drain: None,
+        transport: None,
     })
 }
 

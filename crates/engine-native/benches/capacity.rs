@@ -135,9 +135,7 @@ fn ground_truth(url: &str, since_unix_us: i64) -> Vec<RequestRecord> {
         .build()
         .expect("runtime");
     let text = runtime.block_on(async {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
+        bench_target::plain_client()
             .expect("client")
             .get(format!("{url}/mock/ground-truth"))
             .send()

@@ -12,7 +12,7 @@ use bench_core::config::{Constraints, Slo};
 use bench_core::progress::Phase;
 use bench_core::schema::{
     Benchmark, Concurrency, ErrorCount, Goodput, Metrics, Rates, RequestTotals, StatusSplit,
-    StopReason, Strategy, Timestamp, Warning, Window,
+    StopReason, Strategy, Timestamp, Transport, Warning, Window,
 };
 use bench_core::stats::{Histogram, Outcome as Part, SplitHistogram};
 
@@ -33,7 +33,9 @@ impl Timings {
         let decode_ms = tokens.map(|(first, last)| ms(first, last));
         Self {
             latency_ms: ms(ex.sent, ex.end),
-            ttft_ms: ex.first_token.map(|first| ms(ex.sent, first)),
+            // From when the request could go on the wire: a connection it had to open first
+            // is reported as connection set-up, not as the server's time to first token.
+            ttft_ms: ex.first_token.map(|first| ms(ex.on_the_wire(), first)),
             decode_ms,
             tpot_ms: decode_ms
                 .filter(|_| output_tokens >= 2)
@@ -292,6 +294,8 @@ pub(crate) struct Aggregator {
     /// Median TTFT so far, for progress.
     live_ttft: Histogram,
     live_itl: Histogram,
+    /// Every finished request of the benchmark: responses by HTTP version.
+    http_versions: BTreeMap<&'static str, u64>,
 }
 
 fn part(outcome: &Outcome) -> Part {
@@ -377,6 +381,7 @@ impl Aggregator {
             max_in_flight: 0,
             live_ttft: Histogram::for_milliseconds(),
             live_itl: Histogram::for_milliseconds(),
+            http_versions: BTreeMap::new(),
             slo,
             saturation: over_saturation
                 .map(|o| crate::saturation::Detector::new(o, constraints.max_seconds, start)),
@@ -474,6 +479,9 @@ impl Aggregator {
     /// [`DEFAULT_FAILURE_STREAK`] finished requests all failed), as `MaxErrorRate`.
     pub(crate) fn on_finish(&mut self, exchange: &Exchange) -> Option<StopReason> {
         let now = Instant::now();
+        if let Some(version) = exchange.http_version {
+            *self.http_versions.entry(version).or_default() += 1;
+        }
         self.advance(now);
         self.live.in_flight = self.live.in_flight.saturating_sub(1);
         self.completed += 1;
@@ -624,6 +632,10 @@ impl Aggregator {
     }
 
     /// The benchmark, with the window closed at `end` (or earlier, at the cooldown).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what the runner knows of the benchmark, each used once"
+    )]
     pub(crate) fn finish(
         mut self,
         index: usize,
@@ -632,6 +644,8 @@ impl Aggregator {
         end: Instant,
         stopped_by: Option<StopReason>,
         clock: &Clock,
+        transport: &Transport,
+        connections: &Histogram,
     ) -> Benchmark {
         let mut warnings = Vec::new();
         self.advance(end);
@@ -744,9 +758,20 @@ impl Aggregator {
                 },
             }
         });
+        let transport = Transport {
+            http_versions: self
+                .http_versions
+                .iter()
+                .map(|(version, n)| ((*version).to_owned(), *n))
+                .collect(),
+            connections_opened: connections.count(),
+            connection_setup_ms: connections.summary(),
+            ..transport.clone()
+        };
         Benchmark {
             goodput,
             drain: None,
+            transport: Some(transport),
             index,
             strategy,
             workload: workload.to_owned(),
@@ -859,6 +884,8 @@ mod tests {
             start + Duration::from_millis(10),
             None,
             &Clock::new(),
+            &crate::transport_of(&bench_core::config::Target::default()),
+            &Histogram::for_milliseconds(),
         );
         assert_eq!(benchmark.window.duration_s, 0.0);
     }
@@ -885,6 +912,8 @@ mod tests {
             usage: None,
             server_timings: None,
             client_prompt_tokens: 4,
+            http_version: None,
+            connection_setup: None,
             outcome: if failed {
                 Outcome::Errored(Failure {
                     kind: "http_status",

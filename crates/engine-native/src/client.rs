@@ -32,7 +32,32 @@ pub(crate) struct Exchange {
     pub(crate) server_timings: Option<ServerTimings>,
     /// Prompt tokens as the client counted them.
     pub(crate) client_prompt_tokens: u32,
+    /// The HTTP version of the response, when one came.
+    pub(crate) http_version: Option<&'static str>,
+    /// When this request opened the connection its response came on: the time that took
+    /// (TCP connect, a proxy's CONNECT, the TLS handshake), which TTFT leaves out.
+    pub(crate) connection_setup: Option<Duration>,
     pub(crate) outcome: Outcome,
+}
+
+impl Exchange {
+    /// When the request could go on the wire: once its connection was ready.
+    pub(crate) fn on_the_wire(&self) -> Instant {
+        self.connection_setup
+            .map_or(self.sent, |setup| self.sent + setup)
+    }
+}
+
+/// The name of an HTTP version as the report writes it.
+fn version_name(version: reqwest::Version) -> &'static str {
+    match version {
+        reqwest::Version::HTTP_09 => "HTTP/0.9",
+        reqwest::Version::HTTP_10 => "HTTP/1.0",
+        reqwest::Version::HTTP_11 => "HTTP/1.1",
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_3 => "HTTP/3",
+        _ => "other",
+    }
 }
 
 #[derive(Debug)]
@@ -179,9 +204,15 @@ pub(crate) async fn exchange(
         usage: None,
         server_timings: None,
         client_prompt_tokens: request.prompt_tokens,
+        http_version: None,
+        connection_setup: None,
         outcome: Outcome::Successful,
     };
-    let work = read(endpoint, request, &mut exchange);
+    // Connections opened for this request report their set-up time to its slot.
+    let slot = std::sync::Arc::new(crate::setup::Slot::default());
+    let work = slot
+        .clone()
+        .scope(read(endpoint, request, &mut exchange, &slot));
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Outcome::Incomplete,
@@ -285,7 +316,12 @@ fn transport_failure(error: &reqwest::Error, reading: bool) -> Failure {
     Failure::new(kind, error.status().map(|s| s.as_u16()), message)
 }
 
-async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) -> Outcome {
+async fn read(
+    endpoint: &Endpoint,
+    request: &Prepared,
+    exchange: &mut Exchange,
+    slot: &crate::setup::Slot,
+) -> Outcome {
     let response = endpoint
         .client
         .post(&endpoint.url)
@@ -298,6 +334,8 @@ async fn read(endpoint: &Endpoint, request: &Prepared, exchange: &mut Exchange) 
         Ok(r) => r,
         Err(error) => return Outcome::Errored(transport_failure(&error, false)),
     };
+    exchange.http_version = Some(version_name(response.version()));
+    exchange.connection_setup = slot.setup_of(&response);
     let status = response.status();
     if !status.is_success() {
         let retry_after = response
@@ -524,7 +562,7 @@ mod tests {
         for (i, (body, usage, per_token_ms)) in transcripts.into_iter().enumerate() {
             for piece in [7, 4096] {
                 let endpoint = Endpoint {
-                    client: reqwest::Client::new(),
+                    client: bench_target::plain_client().unwrap(),
                     url: replay(body, piece).await,
                     stream: true,
                     request_timeout: Some(Duration::from_secs(5)),

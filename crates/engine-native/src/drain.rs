@@ -471,7 +471,7 @@ bench_mock:requests_waiting 14
             .await
             .unwrap();
         let url = format!("{}/v1/chat/completions", server.base_url());
-        let client = reqwest::Client::new();
+        let client = bench_target::plain_client().unwrap();
         let cancel = CancelToken::new();
         let drained = wait(&client, &url, Duration::from_secs(5), &cancel).await;
         assert_eq!(
@@ -504,7 +504,7 @@ bench_mock:requests_waiting 14
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_stays_busy_times_out_and_cancellation_ends_the_wait() {
-        let client = reqwest::Client::new();
+        let client = bench_target::plain_client().unwrap();
         let cancel = CancelToken::new();
         let url = fake_server(
             "200 OK",
@@ -532,7 +532,7 @@ bench_mock:requests_waiting 14
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_without_gauges_or_not_answering_is_unknown() {
-        let client = reqwest::Client::new();
+        let client = bench_target::plain_client().unwrap();
         let cancel = CancelToken::new();
         let url = fake_server("404 Not Found", "").await;
         let drained = wait(&client, &url, Duration::from_secs(5), &cancel).await;

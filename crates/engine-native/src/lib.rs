@@ -13,6 +13,7 @@ mod drain;
 mod records;
 mod runner;
 mod saturation;
+mod setup;
 mod sizing;
 mod sse;
 mod workload;
@@ -479,9 +480,11 @@ impl NativeEngine {
         reuse_connections: bool,
     ) -> Result<Shared, EngineError> {
         let timeouts = &config.target.timeouts;
+        let connections = Arc::new(setup::Opened::default());
         // No cap on connections: the pool grows with the profile's concurrency.
         let client = client_builder(config)?
             .pool_max_idle_per_host(if reuse_connections { usize::MAX } else { 0 })
+            .connector_layer(setup::Timing(connections.clone()))
             .build()
             .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
         let records = match &self.options.request_records {
@@ -517,7 +520,25 @@ impl NativeEngine {
                 "Hello",
                 1,
             )),
+            transport: transport_of(&config.target),
+            connections,
         })
+    }
+}
+
+/// The transport block of `target`'s benchmarks before its counts: scheme, TLS, proxy.
+pub(crate) fn transport_of(target: &bench_core::config::Target) -> bench_core::schema::Transport {
+    let https = target
+        .url
+        .as_deref()
+        .is_some_and(|u| u.trim().starts_with("https://"));
+    bench_core::schema::Transport {
+        http_versions: Default::default(),
+        connections_opened: 0,
+        connection_setup_ms: None,
+        scheme: if https { "https" } else { "http" }.to_owned(),
+        tls_verified: https.then_some(!target.tls.insecure_skip_verify),
+        proxy: bench_target::proxy_for(target),
     }
 }
 

@@ -33,6 +33,11 @@ pub(crate) struct Shared {
     pub(crate) retry: Retry,
     /// The drain's probe for servers without in-flight gauges.
     pub(crate) drain_probe: crate::drain::Probe,
+    /// What every benchmark's transport block says before its counts: scheme, TLS, proxy.
+    pub(crate) transport: bench_core::schema::Transport,
+    /// The connections the client opened: each benchmark takes those opened since the one
+    /// before (the drain's before it included).
+    pub(crate) connections: Arc<crate::setup::Opened>,
 }
 
 /// Retries of failed requests (`[engines.native] retries`); off by default. Every attempt is a
@@ -329,6 +334,8 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         end,
         stopped_by,
         &shared.clock,
+        &shared.transport,
+        &shared.connections.take(),
     );
     if let (Some(before), Some(after)) = (cpu_at_start, crate::cpu::client_cpu_seconds()) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

@@ -80,11 +80,13 @@ __all__ = [
     "TargetKind",
     "Timeouts",
     "Timestamp",
+    "Tls",
     "Tool",
     "Transient",
     "TransientFraction",
     "TransientRequests",
     "TransientSeconds",
+    "Transport",
     "UpdateEvent",
     "Warning",
     "Window",
@@ -1440,6 +1442,65 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class Transport:
+    """What the client's connections to the server were during one benchmark.
+
+    Attributes:
+        http_versions: Responses by the HTTP version they came in (`HTTP/1.1`, `HTTP/2`).
+        connections_opened: Connections the client opened since the previous benchmark ended, for the benchmark's
+            requests and the drain before it (with HTTP/2 one connection carries many
+            requests; with connection reuse off, one per request).
+        scheme: `https` or `http`.
+        connection_setup_ms: Time to open each of them, in ms: TCP connect, a proxy's CONNECT and the TLS handshake.
+            It is not part of TTFT: a request that opened a connection starts its TTFT when the
+            connection is ready. `null` when none was opened.
+        proxy: The proxy the requests went through (from the environment), without credentials.
+        tls_verified: With `https`: false when `target.tls.insecure_skip_verify` accepted the certificate
+            unchecked.
+    """
+
+    http_versions: Dict[str, int]
+    connections_opened: int
+    scheme: str
+    connection_setup_ms: Optional[Distribution] = None
+    proxy: Optional[str] = None
+    tls_verified: Optional[bool] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transport:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Transport:
+        data = _object(value, path)
+        return cls(
+            http_versions=_required(
+                data, "http_versions", path, "Transport", _dict_of(_int)
+            ),
+            connections_opened=_required(
+                data, "connections_opened", path, "Transport", _int
+            ),
+            scheme=_required(data, "scheme", path, "Transport", _str),
+            connection_setup_ms=_optional(
+                data, "connection_setup_ms", path, "Transport", Distribution._parse
+            ),
+            proxy=_optional(data, "proxy", path, "Transport", _str),
+            tls_verified=_optional(data, "tls_verified", path, "Transport", _bool),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """One load level held for a while and measured.
 
@@ -1456,6 +1517,8 @@ class Benchmark:
             benchmark left; absent when the engine does not drain.
         goodput: Requests meeting the config's `[slo]`; `null` without one.
         stopped_by: What ended the benchmark; `null` when it ran out of work on its own.
+        transport: How requests reached the server: HTTP versions, connections opened and their set-up
+            time, TLS, proxy; absent when the engine does not see its connections.
     """
 
     index: int
@@ -1469,6 +1532,7 @@ class Benchmark:
     drain: Optional[Drain] = None
     goodput: Optional[Goodput] = None
     stopped_by: Optional[StopReason] = None
+    transport: Optional[Transport] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -1507,6 +1571,7 @@ class Benchmark:
             stopped_by=_optional(
                 data, "stopped_by", path, "Benchmark", _literal_of(StopReason)
             ),
+            transport=_optional(data, "transport", path, "Benchmark", Transport._parse),
             _raw=data,
         )
 
@@ -1997,6 +2062,58 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """`[target.tls]`: how HTTPS connections to the target are verified and authenticated. Paths
+    written in a config file are relative to its folder.
+
+    Attributes:
+        ca_file: A PEM bundle of the certificate authorities to trust instead of the system's (as curl's
+            `--cacert`): for a private CA or a self-signed server.
+        client_cert: A PEM certificate (chain) presented to the server, for mutual TLS; with `client_key`.
+        client_key: The PEM private key of `client_cert`.
+        insecure_skip_verify: Accept any certificate, unverified. Every run warns (`tls_unverified`) and the report
+            records it; for a test server only.
+        server_name: The name the server's certificate is checked against (and sent as SNI and `Host`),
+            when it differs from the URL's host: e.g. a URL with an IP address behind a gateway
+            whose certificate names `llm.example.com`.
+    """
+
+    ca_file: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
+    insecure_skip_verify: Optional[bool] = None
+    server_name: Optional[str] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tls:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Tls:
+        data = _object(value, path)
+        return cls(
+            ca_file=_optional(data, "ca_file", path, "Tls", _str),
+            client_cert=_optional(data, "client_cert", path, "Tls", _str),
+            client_key=_optional(data, "client_key", path, "Tls", _str),
+            insecure_skip_verify=_optional(
+                data, "insecure_skip_verify", path, "Tls", _bool
+            ),
+            server_name=_optional(data, "server_name", path, "Tls", _str),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Target:
     """The OpenAI-compatible server under test: a server at `url`, or the embedded mock.
 
@@ -2005,12 +2122,17 @@ class Target:
         api_key_env: Environment variable holding the API key, sent as a bearer token when set. The key itself
             never appears in a config or a report. An empty name sends no key.
         headers: Extra HTTP headers. Values of headers whose names look secret are redacted in reports.
+        http2: Speak HTTP/2 when the server offers it (TLS ALPN); `false` speaks HTTP/1.1 only.
         kind: `server` (at `url`) or `mock` (the embedded mock server, started for the run). Default:
             `server` when `url` is given, else `mock`.
         mock: `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
         model: The served model name sent in each request. Required for `server`; default
             `mock-model` for `mock`.
+        proxy_from_env: Send requests through the proxy that `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` name
+            (as curl does); `false` connects directly whatever the environment says.
         timeouts: Network timeouts.
+        tls: HTTPS settings: a CA bundle, a client certificate for mutual TLS, a server name,
+            and the explicit opt-out of verification.
         url: Base URL, e.g. `http://127.0.0.1:8000` (the `/v1/...` path is added). Required for
             `server`; set by llm-bench for `mock`.
     """
@@ -2018,10 +2140,13 @@ class Target:
     api: Optional[Api] = None
     api_key_env: Optional[str] = None
     headers: Optional[Dict[str, str]] = None
+    http2: Optional[bool] = None
     kind: Optional[TargetKind] = None
     mock: Optional[OptionsTable] = None
     model: Optional[str] = None
+    proxy_from_env: Optional[bool] = None
     timeouts: Optional[Timeouts] = None
+    tls: Optional[Tls] = None
     url: Optional[str] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
@@ -2045,10 +2170,13 @@ class Target:
             api=_optional(data, "api", path, "Target", _literal_of(Api)),
             api_key_env=_optional(data, "api_key_env", path, "Target", _str),
             headers=_optional(data, "headers", path, "Target", _dict_of(_str)),
+            http2=_optional(data, "http2", path, "Target", _bool),
             kind=_optional(data, "kind", path, "Target", _literal_of(TargetKind)),
             mock=_optional(data, "mock", path, "Target", _dict_of(_any)),
             model=_optional(data, "model", path, "Target", _str),
+            proxy_from_env=_optional(data, "proxy_from_env", path, "Target", _bool),
             timeouts=_optional(data, "timeouts", path, "Target", Timeouts._parse),
+            tls=_optional(data, "tls", path, "Target", Tls._parse),
             url=_optional(data, "url", path, "Target", _str),
             _raw=data,
         )

@@ -1,0 +1,269 @@
+//! Test helpers: certificates made at test time, HTTPS clients, and a streamed request read
+//! chunk by chunk with when each event arrived.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{json, Value};
+
+use crate::{MockConfig, MockServer};
+
+/// A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, all
+/// signed by the CA; the PEM files are in a temporary directory.
+pub(crate) struct Pki {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca: PathBuf,
+    pub(crate) server_cert: PathBuf,
+    pub(crate) server_key: PathBuf,
+    ca_der: CertificateDer<'static>,
+    client_cert: CertificateDer<'static>,
+    client_key: Vec<u8>,
+}
+
+/// A certificate authority of its own.
+fn authority(name: &str) -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
+    let mut params = CertificateParams::new(Vec::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::CrlSign,
+    ];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert, Issuer::new(params, key))
+}
+
+/// A leaf certificate signed by `issuer`, and its key.
+fn leaf(
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'static, KeyPair>,
+) -> (rcgen::Certificate, KeyPair) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "bench-mock test");
+    params.extended_key_usages = vec![usage];
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (cert, key)
+}
+
+impl Pki {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, issuer) = authority("bench-mock test CA");
+        let (server, server_key) = leaf(
+            &["127.0.0.1", "localhost"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &issuer,
+        );
+        let (client, client_key) = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth, &issuer);
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Self {
+            ca: write("ca.pem", ca.pem()),
+            server_cert: write("server.pem", server.pem()),
+            server_key: write("server.key", server_key.serialize_pem()),
+            ca_der: ca.der().clone(),
+            client_cert: client.der().clone(),
+            client_key: client_key.serialize_der(),
+            dir,
+        }
+    }
+
+    /// A client certificate and key (DER) signed by another CA.
+    pub(crate) fn stranger(&self) -> (CertificateDer<'static>, Vec<u8>) {
+        let (_, issuer) = authority("another CA");
+        let (cert, key) = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth, &issuer);
+        (cert.der().clone(), key.serialize_der())
+    }
+
+    /// A mock config serving HTTPS with this PKI's server certificate.
+    pub(crate) fn https(&self, config: MockConfig) -> MockConfig {
+        MockConfig {
+            tls_cert: Some(self.server_cert.clone()),
+            tls_key: Some(self.server_key.clone()),
+            ..config
+        }
+    }
+
+    /// A client that trusts this PKI's CA, offers `h2` and `http/1.1` by ALPN, and presents
+    /// `identity` (this PKI's client certificate, or another) when the server asks.
+    pub(crate) fn client(
+        &self,
+        identity: Option<(CertificateDer<'static>, Vec<u8>)>,
+    ) -> reqwest::Client {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let mut tls = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![cert],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        // reqwest uses a preconfigured rustls config as it is: ALPN is the config's.
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        reqwest::Client::builder()
+            .no_proxy()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap()
+    }
+
+    /// This PKI's client certificate and key.
+    pub(crate) fn identity(&self) -> (CertificateDer<'static>, Vec<u8>) {
+        (self.client_cert.clone(), self.client_key.clone())
+    }
+}
+
+/// A plain-HTTP client that speaks HTTP/2 with prior knowledge (h2c).
+pub(crate) fn h2c_client() -> reqwest::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Never used for http:// URLs, but reqwest wants a TLS config (no default provider).
+    let tls = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured(tls)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
+/// A streaming chat request with usage.
+pub(crate) fn chat() -> Value {
+    json!({
+        "model": "m",
+        "messages": [{"role": "user", "content": "hello there mock"}],
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    })
+}
+
+/// A response read chunk by chunk.
+pub(crate) struct Streamed {
+    pub(crate) version: reqwest::Version,
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    /// Arrival time of each SSE event, by event index.
+    pub(crate) event_times: Vec<Instant>,
+    /// The body ended with a transport error (a closed connection or a reset stream).
+    pub(crate) broken: bool,
+}
+
+/// Posts `body` to `path` and reads the whole response, or up to `events` SSE events (then
+/// drops it, as a client that goes away does).
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    server: &MockServer,
+    path: &str,
+    body: &Value,
+    events: Option<usize>,
+) -> Result<Streamed, reqwest::Error> {
+    let mut response = client
+        .post(format!("{}{path}", server.base_url()))
+        .json(body)
+        .send()
+        .await?;
+    let mut streamed = Streamed {
+        version: response.version(),
+        status: response.status().as_u16(),
+        body: String::new(),
+        event_times: Vec::new(),
+        broken: false,
+    };
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                streamed.body.push_str(std::str::from_utf8(&chunk).unwrap());
+                let now = Instant::now();
+                while streamed.event_times.len() < streamed.body.matches("\n\n").count() {
+                    streamed.event_times.push(now);
+                }
+                if events.is_some_and(|n| streamed.event_times.len() >= n) {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                streamed.broken = true;
+                break;
+            }
+        }
+    }
+    Ok(streamed)
+}
+
+/// Waits up to a second for `condition` to hold.
+pub(crate) async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    condition()
+}
+
+/// The precision test's bounds (`tests/integration/mock.rs`): TTFT 30 ms and 19 gaps of
+/// 4 ms, never early, late only by what a busy shared machine adds.
+pub(crate) fn timing_config() -> MockConfig {
+    MockConfig {
+        ttft_ms: 30.0,
+        itl_ms: 4.0,
+        output_tokens: 20,
+        ..MockConfig::default()
+    }
+}
+
+/// Checks the server's and the client's view of a [`timing_config`] stream.
+pub(crate) fn assert_timing(server: &MockServer, reply: &Streamed) {
+    let t = server.ground_truth().pop().unwrap();
+    assert_eq!((t.tokens_sent, t.completed), (20, true));
+    let ttft_us = t.first_token_unix_us.unwrap() - t.admitted_unix_us.unwrap();
+    let decode_us = t.last_token_unix_us.unwrap() - t.first_token_unix_us.unwrap();
+    assert!(
+        (30_000..60_000).contains(&ttft_us),
+        "server TTFT {ttft_us} us"
+    );
+    assert!(
+        (75_000..95_000).contains(&decode_us),
+        "19 gaps of 4 ms took {decode_us} us"
+    );
+    // Role chunk, 20 tokens, usage, [DONE].
+    assert_eq!(reply.event_times.len(), 23, "{}", reply.body);
+    let client_decode = reply.event_times[20] - reply.event_times[1];
+    assert!(
+        client_decode >= Duration::from_millis(70),
+        "{client_decode:?}"
+    );
+    let lateness = server.stats().token_lateness_us;
+    assert!(lateness.p50 < 1_000.0, "{lateness:?}");
+}
