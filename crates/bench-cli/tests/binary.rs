@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -437,4 +438,114 @@ fn two_thousand_streams_fit_under_a_soft_limit_of_1024_and_a_hard_one_is_named()
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
     assert!(!report.exists(), "refused before the first request");
+}
+
+/// PEM files of a CA and of a server certificate it signed for 127.0.0.1, in `dir`: (CA,
+/// server certificate, server key).
+fn certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+    let files = [
+        ("ca.pem", ca_cert.pem()),
+        ("server.pem", server_cert.pem()),
+        ("server.key", server_key.serialize_pem()),
+    ]
+    .map(|(name, text)| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    let [ca, cert, key] = files;
+    (ca, cert, key)
+}
+
+/// The API key goes over TLS to the server and nowhere else: not into trace-level logs, the
+/// console, the report files or the request records.
+#[test]
+fn the_api_key_stays_out_of_trace_logs_and_files_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let mut mock = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
+        .args([
+            "mock-server",
+            "--port",
+            "0",
+            "--ttft-ms",
+            "2",
+            "--itl-ms",
+            "1",
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(mock.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("bench-mock listening on ")
+        .expect(&line)
+        .to_owned();
+    assert!(url.starts_with("https://"), "{url}");
+    let secret = "sk-llm-bench-trace-secret-4711";
+    let records = dir.path().join("records.jsonl");
+    let config = format!(
+        "[target]\nurl = \"{url}\"\nmodel = \"mock-model\"\napi_key_env = \"LLM_BENCH_TRACE_KEY\"\n\
+         [target.tls]\nca_file = {ca:?}\n\
+         [profile]\nkind = \"concurrent\"\nstreams = [2]\n\
+         [constraints]\nmax_requests = 10\nmax_seconds = 10\n\
+         [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\napproximate = true\n\
+         [engines.native]\nrequest_records = {records:?}\n",
+        ca = ca.display().to_string(),
+        records = records.display().to_string(),
+    );
+    let config_path = dir.path().join("tls.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let report = dir.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .arg("--output")
+        .arg(&report)
+        .env("LLM_BENCH_TRACE_KEY", secret)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = mock.kill();
+    let _ = mock.wait();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // Trace level was on: the HTTP/2 layer logged its frames.
+    assert!(stderr.contains("TRACE"), "no trace output: {stderr}");
+    let report_text = std::fs::read_to_string(&report).unwrap();
+    assert!(report_text.contains("\"HTTP/2\""), "{report_text}");
+    for (what, text) in [
+        ("stdout", stdout.to_string()),
+        ("stderr", stderr.to_string()),
+        ("the report", report_text),
+        (
+            "the request records",
+            std::fs::read_to_string(&records).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(secret), "the API key appears in {what}");
+    }
 }

@@ -278,6 +278,84 @@ mod tests {
         );
     }
 
+    /// The command for one point of an https target: `target` lines go under `[target]`,
+    /// `tls` lines under `[target.tls]`.
+    fn https(target: &str, tls: &str) -> Invocation {
+        let c = Config::load(
+            &format!(
+                "benchmark_engine = \"genai-bench\"\n[target]\nurl = \"https://127.0.0.1:8443/v1\"\nmodel = \"m\"\n{target}\n\
+                 [target.tls]\n{tls}\n[profile]\nkind = \"concurrent\"\nstreams = [1]\n\
+                 [constraints]\nmax_requests = 5\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\ntokenizer = \"/tok\"\n"
+            ),
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap();
+        let point = Point {
+            scenario: "D(1,1)".to_owned(),
+            concurrency: 1,
+        };
+        build(&c, &Options::default(), &point, "p", Path::new("/r"), None)
+    }
+
+    fn var<'a>(i: &'a Invocation, name: &str) -> Option<&'a str> {
+        i.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_ca_file_reaches_genai_bench_as_an_absolute_bundle_path_and_the_url_stays_https() {
+        for (ca_file, ends_with) in [
+            ("/etc/ca/private.pem", "/etc/ca/private.pem"),
+            ("certs/ca.pem", "/certs/ca.pem"),
+        ] {
+            let i = https("", &format!("ca_file = {ca_file:?}"));
+            let api_base = i.args.iter().position(|a| a == "--api-base").unwrap();
+            assert_eq!(i.args[api_base + 1], "https://127.0.0.1:8443");
+            for name in ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"] {
+                let value = var(&i, name).unwrap_or_else(|| panic!("{name}: {:?}", i.env));
+                assert!(Path::new(value).is_absolute(), "{name} = {value}");
+                assert!(value.ends_with(ends_with), "{name} = {value}");
+            }
+            // Proxies from the environment are used by default.
+            assert_eq!(var(&i, "NO_PROXY"), None, "{:?}", i.env);
+            assert_eq!(var(&i, "no_proxy"), None, "{:?}", i.env);
+        }
+    }
+
+    #[test]
+    fn proxy_from_env_false_sets_no_proxy_for_every_host_and_nothing_is_set_by_default() {
+        let i = https("proxy_from_env = false", "");
+        assert_eq!(var(&i, "NO_PROXY"), Some("*"), "{:?}", i.env);
+        assert_eq!(var(&i, "no_proxy"), Some("*"), "{:?}", i.env);
+        assert_eq!(var(&i, "REQUESTS_CA_BUNDLE"), None, "{:?}", i.env);
+        assert_eq!(var(&i, "SSL_CERT_FILE"), None, "{:?}", i.env);
+
+        let plain = config("[constraints]\nmax_requests = 5\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\ntokenizer = \"/tok\"\n");
+        let point = Point {
+            scenario: "D(1,1)".to_owned(),
+            concurrency: 1,
+        };
+        let i = build(
+            &plain,
+            &Options::default(),
+            &point,
+            "p",
+            Path::new("/r"),
+            None,
+        );
+        for name in [
+            "REQUESTS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            assert_eq!(var(&i, name), None, "{:?}", i.env);
+        }
+    }
+
     #[test]
     fn synthetic_specs_map_onto_scenarios_when_they_can() {
         let data = |text: &str| {

@@ -593,3 +593,65 @@ fn scrub(results: &Path, logs: &Path, secrets: &[String]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bench_core::config::ConfigFormat;
+
+    /// An https config genai-bench could run, with `tls` lines under `[target.tls]`.
+    fn config(tls: &str) -> Config {
+        Config::load(
+            &format!(
+                "benchmark_engine = \"genai-bench\"\n[target]\nurl = \"https://127.0.0.1:8443\"\nmodel = \"m\"\n\
+                 [target.tls]\n{tls}\n[profile]\nkind = \"concurrent\"\nstreams = [1]\n\
+                 [constraints]\nmax_requests = 5\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\ntokenizer = \"/tok\"\n"
+            ),
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap()
+    }
+
+    fn engine() -> GenaiBench {
+        GenaiBench {
+            options: Options::default(),
+        }
+    }
+
+    #[test]
+    fn tls_keys_genai_bench_cannot_honour_are_refused_naming_the_key_and_the_native_engine() {
+        for (tls, key) in [
+            (
+                "client_cert = \"/c.pem\"\nclient_key = \"/c.key\"",
+                "target.tls.client_cert",
+            ),
+            (
+                "server_name = \"llm.example.com\"",
+                "target.tls.server_name",
+            ),
+            (
+                "insecure_skip_verify = true",
+                "target.tls.insecure_skip_verify",
+            ),
+        ] {
+            let error = engine().validate(&config(tls)).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::Unsupported { .. }),
+                "{key}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains(key), "{key}: {message}");
+            assert!(
+                message.contains("benchmark_engine = \"native\""),
+                "{key}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ca_file_is_accepted() {
+        engine().validate(&config("ca_file = \"/ca.pem\"")).unwrap();
+        engine().validate(&config("")).unwrap();
+    }
+}
