@@ -1,7 +1,10 @@
 //! The genai-bench engine: its refusals, and the real genai-bench end to end against the
 //! embedded mock (when `LLM_BENCH_GENAI_BENCH` names its executable; `.ci/run` installs it).
 
+use bench_cli::exit_codes;
 use bench_core::Report;
+use bench_mock::{MockConfig, MockServer};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 use crate::{llm_bench, ok};
 
@@ -152,4 +155,94 @@ fn the_real_genai_bench_runs_against_the_embedded_mock_and_agrees_with_native() 
             p50(n)
         );
     }
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1, as PEM files in `dir`: (CA, cert, key).
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "llm-bench test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    // A subject of its own: OpenSSL takes a leaf whose subject is its issuer as self-signed.
+    leaf.distinguished_name
+        .push(DnType::CommonName, "llm-bench test");
+    leaf.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    (
+        write("ca.pem", ca_cert.pem()),
+        write("server.pem", cert.pem()),
+        write("server.key", key.serialize_pem()),
+    )
+}
+
+/// The real genai-bench (Python's requests) trusts the CA of `target.tls.ca_file`; without it
+/// the preflight refuses the certificate before genai-bench starts.
+#[test]
+fn the_real_genai_bench_runs_over_https_with_the_ca() {
+    let Some(executable) = genai_bench() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    // Declared after its runtime, so dropped before it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(MockServer::start(MockConfig {
+            ttft_ms: 5.0,
+            itl_ms: 1.0,
+            tls_cert: Some(cert),
+            tls_key: Some(key),
+            ..MockConfig::default()
+        }))
+        .unwrap();
+    let report = dir.path().join("report.json");
+    let with_tls = |tls: &str| {
+        let rest = format!(
+            "[target]\nurl = {:?}\nmodel = \"mock-model\"\n{tls}\n[profile]\nkind = \"concurrent\"\nstreams = [2]\n\
+             [constraints]\nmax_requests = 10\n[[output]]\npath = {:?}",
+            mock.base_url(),
+            report.display().to_string()
+        );
+        config(dir.path(), &format!("command = {executable:?}"), &rest)
+    };
+    let path = with_tls(&format!(
+        "[target.tls]\nca_file = {:?}",
+        ca.display().to_string()
+    ));
+    let out = llm_bench(["run", "--no-progress", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    let genai: Report = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let b = &genai.benchmarks[0];
+    assert!(
+        b.requests.successful >= 10 && b.requests.errored == 0,
+        "{:?} {:?}",
+        b.requests,
+        b.warnings
+    );
+    assert!(mock.stats().requests >= b.requests.successful);
+
+    std::fs::remove_file(&report).unwrap();
+    let seen = mock.stats().requests;
+    let path = with_tls("");
+    let out = llm_bench(["run", "--no-progress", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, exit_codes::TARGET_FAILED, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not signed by a trusted authority"),
+        "{}",
+        out.stderr
+    );
+    assert!(!report.exists());
+    assert_eq!(mock.stats().requests, seen, "genai-bench did not start");
 }

@@ -470,7 +470,7 @@ impl MockServer {
         })
     }
 
-    /// The base URL (`http://127.0.0.1:PORT`), for `target.url`.
+    /// The base URL (`http://127.0.0.1:PORT`, `https://` with `tls_cert`), for `target.url`.
     #[getter]
     fn url(&self) -> String {
         self.url.clone()

@@ -59,7 +59,8 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        """The base URL (``http://127.0.0.1:PORT``), for ``target.url``."""
+        """The base URL (``http://127.0.0.1:PORT``, ``https://`` with ``tls_cert``), for
+        ``target.url``."""
         return self._running().url
 
     def stats(self) -> Dict[str, Any]:
