@@ -208,9 +208,12 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
         }))
         .unwrap();
     let report = dir.path().join("report.json");
+    // A planted key: it must reach genai-bench without ever being on a command line.
+    let planted = "sk-planted-cmdline-7c1e";
+    std::env::set_var("LLM_BENCH_PLANTED_KEY", planted);
     let with_tls = |tls: &str| {
         let rest = format!(
-            "[target]\nurl = {:?}\nmodel = \"mock-model\"\n{tls}\n[profile]\nkind = \"concurrent\"\nstreams = [2]\n\
+            "[target]\nurl = {:?}\nmodel = \"mock-model\"\napi_key_env = \"LLM_BENCH_PLANTED_KEY\"\n{tls}\n[profile]\nkind = \"concurrent\"\nstreams = [2]\n\
              [constraints]\nmax_requests = 10\n[[output]]\npath = {:?}",
             mock.base_url(),
             report.display().to_string()
@@ -221,8 +224,15 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
         "[target.tls]\nca_file = {:?}",
         ca.display().to_string()
     ));
+    let scan = CmdlineScan::start(planted);
     let out = llm_bench(["run", "--no-progress", "--config", path.to_str().unwrap()]);
+    let (leaks, saw_genai_bench) = scan.stop();
     assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
+    assert!(saw_genai_bench, "the scan never saw genai-bench running");
+    assert!(
+        leaks.is_empty(),
+        "the API key was on these command lines: {leaks:?}"
+    );
     let genai: Report = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let b = &genai.benchmarks[0];
     assert!(
@@ -245,4 +255,42 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
     );
     assert!(!report.exists());
     assert_eq!(mock.stats().requests, seen, "genai-bench did not start");
+}
+
+/// Reads every process's `/proc/<pid>/cmdline` (which any user of the host can read) every
+/// 20 ms until stopped, noting those that hold `secret` and whether genai-bench was seen.
+struct CmdlineScan {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<String>, bool)>,
+}
+
+impl CmdlineScan {
+    fn start(secret: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, secret) = (stop.clone(), secret.to_owned());
+        let thread = std::thread::spawn(move || {
+            let (mut leaks, mut seen) = (Vec::new(), false);
+            while !flag.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                    let Ok(line) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let line = String::from_utf8_lossy(&line).replace('\0', " ");
+                    seen |= line.contains("genai_bench");
+                    if line.contains(&secret) && !leaks.contains(&line) {
+                        leaks.push(line);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            (leaks, seen)
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> (Vec<String>, bool) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }

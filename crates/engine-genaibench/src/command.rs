@@ -39,23 +39,54 @@ pub(crate) struct Point {
     pub(crate) concurrency: u32,
 }
 
+/// The environment variable that hands the API key to [`LAUNCHER`].
+pub(crate) const KEY_VARIABLE: &str = "LLM_BENCH_GENAI_BENCH_API_KEY";
+
+/// What `--api-key` says on the command line when the key is handed over by [`LAUNCHER`].
+const KEY_MARKER: &str = "@llm-bench-key-from-environment";
+
+/// Runs genai-bench's command line in-process with the key taken from [`KEY_VARIABLE`] in
+/// place of [`KEY_MARKER`]: `/proc/<pid>/cmdline`, which every user of the host can read, only
+/// ever holds the marker, and the environment (readable by the owner alone) is cleared of the
+/// key before genai-bench starts anything.
+pub(crate) const LAUNCHER: &str = "import os, sys\n\
+from genai_bench.cli.cli import cli\n\
+key = os.environ.pop('LLM_BENCH_GENAI_BENCH_API_KEY', '')\n\
+sys.argv = ['genai-bench'] + [key if a == '@llm-bench-key-from-environment' else a for a in sys.argv[1:]]\n\
+sys.exit(cli())\n";
+
+/// How the API key reaches genai-bench.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key<'a> {
+    /// No key: a placeholder, which the backends require.
+    None,
+    /// Through the environment and [`LAUNCHER`], run by this Python (genai-bench's own).
+    Handed { key: &'a str, python: &'a Path },
+}
+
 /// The command for `point`; results go to `run_dir/<folder>`.
 ///
 /// genai-bench 0.0.5 takes the key of its `openai`, `vllm` and `sglang` backends only as
-/// `--api-key` (its `MODEL_API_KEY` variable feeds another option), so the key is on the
-/// command line; the caller keeps it out of everything llm-bench writes and blanks it in
-/// genai-bench's own files.
+/// `--api-key` (its `MODEL_API_KEY` variable feeds another option), so a key is never put
+/// there: [`LAUNCHER`] sets the option inside genai-bench's Python from the environment.
 pub(crate) fn build(
     config: &Config,
     options: &Options,
     point: &Point,
     folder: &str,
     run_dir: &Path,
-    api_key: Option<&str>,
+    key: Key<'_>,
 ) -> Invocation {
     let mut command = options.command();
-    let program = command.remove(0);
-    let mut args = command;
+    let (program, mut args) = match key {
+        // The launcher imports genai-bench itself: the command's own program and arguments
+        // (a console script, or `python -m genai_bench.cli.cli`) are replaced by it.
+        Key::Handed { python, .. } => (
+            python.display().to_string(),
+            vec!["-c".to_owned(), LAUNCHER.to_owned()],
+        ),
+        Key::None => (command.remove(0), command),
+    };
     let url = config.target.url.as_deref().unwrap_or_default();
     let base = url.trim_end_matches('/').trim_end_matches("/v1");
     let limits = &config.constraints;
@@ -67,7 +98,14 @@ pub(crate) fn build(
         args.push(value);
     };
     push("--api-backend", options.api_backend.clone());
-    push("--api-key", api_key.unwrap_or(PLACEHOLDER_KEY).to_owned());
+    push(
+        "--api-key",
+        match key {
+            Key::None => PLACEHOLDER_KEY,
+            Key::Handed { .. } => KEY_MARKER,
+        }
+        .to_owned(),
+    );
     push("--task", "text-to-text".to_owned());
     push("--api-base", base.to_owned());
     push("--api-model-name", config.target.model().to_owned());
@@ -110,6 +148,9 @@ pub(crate) fn build(
         ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
         ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
     ];
+    if let Key::Handed { key, .. } = key {
+        env.push((KEY_VARIABLE.to_owned(), key.to_owned()));
+    }
     // genai-bench talks through Python's requests, which trusts the bundle these name and
     // reads the proxy variables; client certificates and the other TLS keys are refused by
     // `validate`.
@@ -221,7 +262,7 @@ mod tests {
             scenario: "D(100,50)".to_owned(),
             concurrency: 4,
         };
-        let i = build(&c, &options, &point, "p0", Path::new("/runs"), None);
+        let i = build(&c, &options, &point, "p0", Path::new("/runs"), Key::None);
         assert_eq!(i.program, "genai-bench");
         let position = |flag: &str| i.args.iter().position(|a| a == flag).unwrap();
         assert_eq!(i.args[0], "benchmark");
@@ -251,7 +292,8 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_passed_and_a_missing_time_limit_becomes_a_day() {
+    fn the_key_goes_through_the_environment_never_the_command_line_and_a_missing_time_limit_becomes_a_day(
+    ) {
         let c = config("[constraints]\nmax_requests = 5\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\ntokenizer = \"/tok\"\n");
         let point = Point {
             scenario: "D(1,1)".to_owned(),
@@ -263,10 +305,24 @@ mod tests {
             &point,
             "p",
             Path::new("/r"),
-            Some("sk-secret"),
+            Key::Handed {
+                key: "sk-secret",
+                python: Path::new("/venv/bin/python3"),
+            },
+        );
+        assert_eq!(i.program, "/venv/bin/python3");
+        assert_eq!(i.args[..2], ["-c".to_owned(), LAUNCHER.to_owned()]);
+        assert!(
+            i.args.iter().all(|a| !a.contains("sk-secret")),
+            "{:?}",
+            i.args
         );
         let key = i.args.iter().position(|a| a == "--api-key").unwrap();
-        assert_eq!(i.args[key + 1], "sk-secret");
+        assert_eq!(i.args[key + 1], KEY_MARKER);
+        assert!(LAUNCHER.contains(KEY_MARKER) && LAUNCHER.contains(KEY_VARIABLE));
+        assert!(i
+            .env
+            .contains(&(KEY_VARIABLE.to_owned(), "sk-secret".to_owned())));
         assert_eq!(
             i.args[i
                 .args
@@ -295,7 +351,14 @@ mod tests {
             scenario: "D(1,1)".to_owned(),
             concurrency: 1,
         };
-        build(&c, &Options::default(), &point, "p", Path::new("/r"), None)
+        build(
+            &c,
+            &Options::default(),
+            &point,
+            "p",
+            Path::new("/r"),
+            Key::None,
+        )
     }
 
     fn var<'a>(i: &'a Invocation, name: &str) -> Option<&'a str> {
@@ -344,7 +407,7 @@ mod tests {
             &point,
             "p",
             Path::new("/r"),
-            None,
+            Key::None,
         );
         for name in [
             "REQUESTS_CA_BUNDLE",

@@ -66,6 +66,12 @@ pub(crate) async fn version(command: &[String]) -> Result<Option<String>, Proble
     ))
 }
 
+/// The Python interpreter that runs genai-bench for `command`, when it can be found.
+pub(crate) fn python_of(command: &[String]) -> Option<PathBuf> {
+    let path = find(command.first()?)?;
+    interpreter(&path, command.len() > 1)
+}
+
 /// The program as a path: as given when it names a path, else the first match on PATH.
 fn find(program: &str) -> Option<PathBuf> {
     if program.contains('/') {

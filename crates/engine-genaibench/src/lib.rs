@@ -363,6 +363,20 @@ impl BenchmarkEngine for GenaiBench {
                 run_dir.display()
             ))
         })?;
+        // A key is handed over through the environment to genai-bench's own Python, never on
+        // a command line; without that Python there is no safe way, so the run stops.
+        let python = match &key {
+            Some(_) => Some(install::python_of(&self.options.command()).ok_or_else(|| {
+                EngineError::Prerequisite {
+                    message: format!(
+                        "cannot find the Python that runs `{}`, which the API key in ${} must be handed to without putting it on a command line that every user of this host can read; set engines.genai-bench.command to genai-bench's console script or to [\"<its python>\", \"-m\", \"genai_bench.cli.cli\"]",
+                        self.options.command().join(" "),
+                        config.target.api_key_env
+                    ),
+                }
+            })?),
+            None => None,
+        };
         let planned = config.plan();
         let of = planned.len();
         let mut versions_checked = false;
@@ -385,14 +399,12 @@ impl BenchmarkEngine for GenaiBench {
                 workload: step.workload.clone(),
             });
             let folder = format!("point{index}");
-            let invocation = command::build(
-                config,
-                &self.options,
-                &point,
-                &folder,
-                &run_dir,
-                key.as_deref(),
-            );
+            let handover = match (&key, &python) {
+                (Some(key), Some(python)) => command::Key::Handed { key, python },
+                _ => command::Key::None,
+            };
+            let invocation =
+                command::build(config, &self.options, &point, &folder, &run_dir, handover);
             let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
             // A limit past what a `Duration` holds (max_seconds = 1e300) is no timeout at all.
             let timeout = bench_core::config::limits::duration_from_secs(
