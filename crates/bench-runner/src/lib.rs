@@ -159,17 +159,6 @@ pub fn execute(
     Ok(report)
 }
 
-/// Runs the preflight of `config`'s engine and then the run, adding what the preflight found
-/// to the report's warnings: the whole of a run for a front end with one engine.
-pub fn run(config: &Config, context: &RunContext) -> Result<Report, RunError> {
-    let limits = raise_open_file_limit();
-    let engine = bench_core::registry::engine_for(config)?;
-    let found = preflight(config, engine.as_ref(), true, limits)?;
-    let mut report = execute(config, engine.as_ref(), context)?;
-    add_warnings(&mut report, found);
-    Ok(report)
-}
-
 /// Adds `warnings` (from the preflight) to `report`, each once.
 pub fn add_warnings(report: &mut Report, warnings: Vec<Warning>) {
     for warning in warnings {
