@@ -4,7 +4,6 @@
 use bench_cli::exit_codes;
 use bench_core::Report;
 use bench_mock::{MockConfig, MockServer};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 use crate::{llm_bench, ok};
 
@@ -157,36 +156,6 @@ fn the_real_genai_bench_runs_against_the_embedded_mock_and_agrees_with_native() 
     }
 }
 
-/// A CA and a server certificate it signed for 127.0.0.1, as PEM files in `dir`: (CA, cert, key).
-fn certificates(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let mut ca = CertificateParams::new(Vec::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "llm-bench test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    // A subject of its own: OpenSSL takes a leaf whose subject is its issuer as self-signed.
-    leaf.distinguished_name
-        .push(DnType::CommonName, "llm-bench test");
-    leaf.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    let write = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    (
-        write("ca.pem", ca_cert.pem()),
-        write("server.pem", cert.pem()),
-        write("server.key", key.serialize_pem()),
-    )
-}
-
 /// The real genai-bench (Python's requests) trusts the CA of `target.tls.ca_file`; without it
 /// the preflight refuses the certificate before genai-bench starts.
 #[test]
@@ -195,17 +164,16 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
+    let pki = bench_mock::test_pki::Pki::new();
+    let ca = pki.ca.clone();
     // Declared after its runtime, so dropped before it.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mock = runtime
-        .block_on(MockServer::start(MockConfig {
+        .block_on(MockServer::start(pki.https(MockConfig {
             ttft_ms: 5.0,
             itl_ms: 1.0,
-            tls_cert: Some(cert),
-            tls_key: Some(key),
             ..MockConfig::default()
-        }))
+        })))
         .unwrap();
     let report = dir.path().join("report.json");
     // A planted key: it must reach genai-bench without ever being on a command line.

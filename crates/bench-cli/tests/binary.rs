@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -440,38 +439,13 @@ fn two_thousand_streams_fit_under_a_soft_limit_of_1024_and_a_hard_one_is_named()
     assert!(!report.exists(), "refused before the first request");
 }
 
-/// PEM files of a CA and of a server certificate it signed for 127.0.0.1, in `dir`: (CA,
-/// server certificate, server key).
-fn certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let mut ca = CertificateParams::new(Vec::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-    let files = [
-        ("ca.pem", ca_cert.pem()),
-        ("server.pem", server_cert.pem()),
-        ("server.key", server_key.serialize_pem()),
-    ]
-    .map(|(name, text)| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    });
-    let [ca, cert, key] = files;
-    (ca, cert, key)
-}
-
 /// The API key goes over TLS to the server and nowhere else: not into trace-level logs, the
 /// console, the report files or the request records.
 #[test]
 fn the_api_key_stays_out_of_trace_logs_and_files_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
+    let pki = bench_mock::test_pki::Pki::new();
+    let (ca, cert, key) = (&pki.ca, &pki.server.cert, &pki.server.key);
     let mut mock = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
         .args([
             "mock-server",
@@ -483,9 +457,9 @@ fn the_api_key_stays_out_of_trace_logs_and_files_over_https() {
             "1",
         ])
         .arg("--tls-cert")
-        .arg(&cert)
+        .arg(cert)
         .arg("--tls-key")
-        .arg(&key)
+        .arg(key)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

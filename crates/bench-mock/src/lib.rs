@@ -20,6 +20,8 @@ mod config;
 mod openai;
 mod server;
 mod stream;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 #[cfg(test)]
 mod testing;
 mod tls;

@@ -678,7 +678,7 @@ pub(crate) async fn bind(
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{chat, eventually, h2c_client, post, Pki};
+    use crate::testing::{chat, eventually, h2c_client, post, Clients as _, Pki};
     use crate::{MockConfig, MockServer};
 
     fn config() -> MockConfig {

@@ -1,125 +1,41 @@
 //! Test helpers: certificates made at test time, HTTPS clients, and a streamed request read
 //! chunk by chunk with when each event arrived.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use crate::{MockConfig, MockServer};
 
-/// A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, all
-/// signed by the CA; the PEM files are in a temporary directory.
-pub(crate) struct Pki {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) ca: PathBuf,
-    pub(crate) server_cert: PathBuf,
-    pub(crate) server_key: PathBuf,
-    ca_der: CertificateDer<'static>,
-    client_cert: CertificateDer<'static>,
-    client_key: Vec<u8>,
+pub(crate) use crate::test_pki::{Pair, Pki};
+
+/// HTTPS clients for a [`Pki`].
+pub(crate) trait Clients {
+    /// A client that trusts the PKI's CA, offers `h2` and `http/1.1` by ALPN, and presents
+    /// `identity` (a client certificate) when the server asks.
+    fn client(&self, identity: Option<&Pair>) -> reqwest::Client;
 }
 
-/// A certificate authority of its own.
-fn authority(name: &str) -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::CrlSign,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert, Issuer::new(params, key))
-}
-
-/// A leaf certificate signed by `issuer`, and its key.
-fn leaf(
-    names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-    issuer: &Issuer<'static, KeyPair>,
-) -> (rcgen::Certificate, KeyPair) {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "bench-mock test");
-    params.extended_key_usages = vec![usage];
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert, key)
-}
-
-impl Pki {
-    pub(crate) fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (ca, issuer) = authority("bench-mock test CA");
-        let (server, server_key) = leaf(
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-            &issuer,
-        );
-        let (client, client_key) = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth, &issuer);
-        let write = |name: &str, text: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        Self {
-            ca: write("ca.pem", ca.pem()),
-            server_cert: write("server.pem", server.pem()),
-            server_key: write("server.key", server_key.serialize_pem()),
-            ca_der: ca.der().clone(),
-            client_cert: client.der().clone(),
-            client_key: client_key.serialize_der(),
-            dir,
-        }
-    }
-
-    /// A client certificate and key (DER) signed by another CA.
-    pub(crate) fn stranger(&self) -> (CertificateDer<'static>, Vec<u8>) {
-        let (_, issuer) = authority("another CA");
-        let (cert, key) = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth, &issuer);
-        (cert.der().clone(), key.serialize_der())
-    }
-
-    /// A mock config serving HTTPS with this PKI's server certificate.
-    pub(crate) fn https(&self, config: MockConfig) -> MockConfig {
-        MockConfig {
-            tls_cert: Some(self.server_cert.clone()),
-            tls_key: Some(self.server_key.clone()),
-            ..config
-        }
-    }
-
-    /// A client that trusts this PKI's CA, offers `h2` and `http/1.1` by ALPN, and presents
-    /// `identity` (this PKI's client certificate, or another) when the server asks.
-    pub(crate) fn client(
-        &self,
-        identity: Option<(CertificateDer<'static>, Vec<u8>)>,
-    ) -> reqwest::Client {
+impl Clients for Pki {
+    fn client(&self, identity: Option<&Pair>) -> reqwest::Client {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der.clone()).unwrap();
+        roots
+            .add(CertificateDer::from_pem_file(&self.ca).unwrap())
+            .unwrap();
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots);
         let mut tls = match identity {
-            Some((cert, key)) => builder
+            Some(pair) => builder
                 .with_client_auth_cert(
-                    vec![cert],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+                    vec![CertificateDer::from_pem_file(&pair.cert).unwrap()],
+                    PrivateKeyDer::from_pem_file(&pair.key).unwrap(),
                 )
                 .unwrap(),
             None => builder.with_no_client_auth(),
@@ -131,11 +47,6 @@ impl Pki {
             .tls_backend_preconfigured(tls)
             .build()
             .unwrap()
-    }
-
-    /// This PKI's client certificate and key.
-    pub(crate) fn identity(&self) -> (CertificateDer<'static>, Vec<u8>) {
-        (self.client_cert.clone(), self.client_key.clone())
     }
 }
 

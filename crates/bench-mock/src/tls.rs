@@ -192,7 +192,7 @@ async fn refuse_plain_http(mut stream: TcpStream) {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{assert_timing, chat, eventually, post, timing_config, Pki};
+    use crate::testing::{assert_timing, chat, eventually, post, timing_config, Clients as _, Pki};
     use crate::{MockConfig, MockServer};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,7 +254,7 @@ mod tests {
     async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
         let pki = Pki::new();
         let config = MockConfig {
-            tls_client_ca: Some(pki.ca.clone()),
+            tls_client_ca: Some(pki.client_ca.clone()),
             ..pki.https(MockConfig::default())
         };
         let server = MockServer::start(config).await.unwrap();
@@ -262,12 +262,12 @@ mod tests {
         let refused = pki.client(None).get(&url).send().await;
         assert!(refused.is_err(), "{refused:?}");
         assert!(eventually(|| server.stats().tls_handshake_failures == 1).await);
-        let stranger = pki.client(Some(pki.stranger())).get(&url).send().await;
+        let stranger = pki.client(Some(&pki.stranger)).get(&url).send().await;
         assert!(stranger.is_err(), "{stranger:?}");
         assert!(eventually(|| server.stats().tls_handshake_failures == 2).await);
 
         let reply = post(
-            &pki.client(Some(pki.identity())),
+            &pki.client(Some(&pki.client)),
             &server,
             "/v1/chat/completions",
             &chat(),
@@ -355,14 +355,14 @@ mod tests {
         let message = |config: MockConfig| config.validate().unwrap_err().to_string();
         assert_eq!(
             message(MockConfig {
-                tls_cert: Some(pki.server_cert.clone()),
+                tls_cert: Some(pki.server.cert.clone()),
                 ..MockConfig::default()
             }),
             "invalid mock setting `tls_key`: `tls_cert` is set: give its PEM private key too"
         );
         assert_eq!(
             message(MockConfig {
-                tls_key: Some(pki.server_key.clone()),
+                tls_key: Some(pki.server.key.clone()),
                 ..MockConfig::default()
             }),
             "invalid mock setting `tls_cert`: `tls_key` is set: give its PEM certificate chain too"
@@ -376,8 +376,8 @@ mod tests {
         let start_error = |config: MockConfig| async move {
             MockServer::start(config).await.unwrap_err().to_string()
         };
-        let missing = pki.dir.path().join("missing.pem");
-        let garbage = pki.dir.path().join("garbage.pem");
+        let missing = pki.dir().join("missing.pem");
+        let garbage = pki.dir().join("garbage.pem");
         std::fs::write(&garbage, "not a certificate\n").unwrap();
         let cases = [
             (
@@ -406,11 +406,11 @@ mod tests {
             ),
             (
                 MockConfig {
-                    tls_key: Some(pki.server_cert.clone()),
+                    tls_key: Some(pki.server.cert.clone()),
                     ..pki.https(MockConfig::default())
                 },
                 "`tls_key`",
-                &pki.server_cert,
+                &pki.server.cert,
             ),
             (
                 MockConfig {
@@ -431,7 +431,7 @@ mod tests {
         // A key that is not the certificate's.
         let other = Pki::new();
         let message = start_error(MockConfig {
-            tls_key: Some(other.server_key.clone()),
+            tls_key: Some(other.server.key.clone()),
             ..pki.https(MockConfig::default())
         })
         .await;
