@@ -6,6 +6,7 @@
 //! - [`config`]: the configuration model, loaded from TOML, YAML or JSON text.
 //! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
 //! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
+//! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
 //! - [`render`]: report writers (JSON, YAML, CSV, console table).
 //!
 //! This crate does no network or process IO and picks no async runtime.
@@ -15,6 +16,7 @@ pub mod compare;
 pub mod config;
 mod engine;
 mod error;
+pub mod measure;
 pub mod progress;
 pub mod registry;
 pub mod render;
