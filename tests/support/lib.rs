@@ -9,12 +9,9 @@
 use std::time::Duration;
 
 use bench_core::config::{DataKind, PlannedStrategy, ProfileKind};
+use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
 use bench_core::progress::{Phase, ProgressEvent, ProgressUpdate};
-use bench_core::schema::{
-    Benchmark, Concurrency, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, Timestamp,
-    Window,
-};
-use bench_core::stats::{Outcome, SplitHistogram};
+use bench_core::schema::{Benchmark, Concurrency, Timestamp, Window};
 use bench_core::{
     BenchmarkEngine, Capabilities, Config, ConfigError, EngineError, EngineRegistration,
     MetricKind, Report, RunContext,
@@ -156,94 +153,50 @@ impl EchoEngine {
         let o = &self.options;
         let requests = config.constraints.max_requests.unwrap_or(10);
         let output_tokens = config.data.output_tokens.unwrap_or(16);
-        let ms = || SplitHistogram::new(0.001);
-        let (mut latency, mut ttft, mut itl, mut tpot, mut decode) = (ms(), ms(), ms(), ms(), ms());
-        let mut tokens = SplitHistogram::new(1.0);
-        let (mut ok, mut errored, mut busy_ms, mut out_total) = (0u64, 0u64, 0.0, 0.0);
+        let decode_ms = o.itl_ms * f64::from(output_tokens - 1);
+        let request_ms = o.ttft_ms + decode_ms;
+        let gaps = vec![o.itl_ms; output_tokens.saturating_sub(1) as usize];
+        let mut measured = BenchmarkBuilder::new();
         for i in 1..=requests {
             let failed = o.error_every.is_some_and(|n| i % n == 0);
-            let outcome = if failed {
-                Outcome::Errored
+            measured.add(&if failed {
+                RequestRecord {
+                    latency_ms: Some(request_ms),
+                    ..RequestRecord::new(Ended::Errored(RequestError {
+                        kind: "http_status",
+                        status_code: Some(500),
+                        message: "internal server error",
+                    }))
+                }
             } else {
-                Outcome::Successful
-            };
-            let decode_ms = o.itl_ms * f64::from(output_tokens - 1);
-            let request_ms = o.ttft_ms + decode_ms;
-            busy_ms += request_ms;
-            latency.record(outcome, request_ms).expect("finite");
-            if failed {
-                errored += 1;
-                continue;
-            }
-            ok += 1;
-            out_total += f64::from(output_tokens);
-            ttft.record(outcome, o.ttft_ms).expect("finite");
-            decode.record(outcome, decode_ms).expect("finite");
-            tpot.record(outcome, o.itl_ms).expect("finite");
-            tokens
-                .record(outcome, f64::from(output_tokens))
-                .expect("finite");
-            for _ in 1..output_tokens {
-                itl.record(outcome, o.itl_ms).expect("finite");
-            }
+                RequestRecord {
+                    latency_ms: Some(request_ms),
+                    ttft_ms: Some(o.ttft_ms),
+                    itl_ms: &gaps,
+                    tpot_ms: Some(o.itl_ms),
+                    decode_time_ms: Some(decode_ms),
+                    output_tokens: Some(u64::from(output_tokens)),
+                    ..RequestRecord::new(Ended::Successful)
+                }
+            });
         }
+        // One request at a time, back to back.
         let start = Timestamp::now();
-        let duration_s = busy_ms / 1000.0;
-        let end = start.plus(Duration::from_secs_f64(duration_s));
-        let per_s = |count: f64| StatusSplit {
-            successful: Some(count / duration_s),
-            incomplete: None,
-            errored: None,
-            total: Some(count / duration_s),
-        };
-        Benchmark {
+        let duration_s = request_ms * requests as f64 / 1000.0;
+        let mut benchmark = measured.finish(Head {
             index,
             strategy,
             workload: workload.to_owned(),
             window: Window {
                 start,
-                end,
+                end: start.plus(Duration::from_secs_f64(duration_s)),
                 duration_s,
-            },
-            requests: RequestTotals::new(ok, 0, errored),
-            errors: if errored > 0 {
-                vec![ErrorCount {
-                    kind: "http_status".to_owned(),
-                    status_code: Some(500),
-                    count: errored,
-                    example: Some("internal server error".to_owned()),
-                }]
-            } else {
-                Vec::new()
             },
             stopped_by: None,
             warnings: Vec::new(),
-            metrics: Metrics {
-                request_latency_ms: latency.summary(),
-                ttft_ms: ttft.summary(),
-                itl_ms: itl.summary(),
-                tpot_ms: tpot.summary(),
-                decode_time_ms: decode.summary(),
-                schedule_lag_ms: None,
-                latency_from_intended_send_ms: None,
-                prompt_tokens: None,
-                output_tokens: tokens.summary(),
-                rates: Rates {
-                    requests_per_s: Some(StatusSplit {
-                        successful: Some(ok as f64 / duration_s),
-                        incomplete: None,
-                        errored: Some(errored as f64 / duration_s),
-                        total: Some((ok + errored) as f64 / duration_s),
-                    }),
-                    output_tokens_per_s: Some(per_s(out_total)),
-                    total_tokens_per_s: Some(per_s(out_total)),
-                    concurrency: Some(Concurrency { mean: 1.0, max: 1 }),
-                },
-            },
-            goodput: None,
-            drain: None,
-            transport: None,
-        }
+        });
+        benchmark.metrics.rates.concurrency = Some(Concurrency { mean: 1.0, max: 1 });
+        benchmark
     }
 }
 

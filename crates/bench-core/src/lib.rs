@@ -6,6 +6,7 @@
 //! - [`config`]: the configuration model, loaded from TOML, YAML or JSON text.
 //! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
 //! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
+//! - [`sweep`]: a sweep's rate steps from its measured ends, the same in every engine.
 //! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
 //! - [`render`]: report writers (JSON, YAML, CSV, console table).
 //!
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod render;
 pub mod schema;
 pub mod stats;
+pub mod sweep;
 
 pub use cancel::CancelToken;
 pub use config::Config;

@@ -294,7 +294,11 @@ impl BenchmarkBuilder {
 /// requests in flight over `spans` (send, end on the same clock): the mean is the spans'
 /// overlap with the window over its length, the max the most spans open at one instant of it.
 /// `None` for an empty window.
-pub fn concurrency(spans: impl IntoIterator<Item = (f64, f64)>, start: f64, end: f64) -> Option<Concurrency> {
+pub fn concurrency(
+    spans: impl IntoIterator<Item = (f64, f64)>,
+    start: f64,
+    end: f64,
+) -> Option<Concurrency> {
     if !(end > start && (end - start).is_finite()) {
         return None;
     }
@@ -424,7 +428,10 @@ mod tests {
         let output = m.rates.output_tokens_per_s.as_ref().unwrap();
         assert_eq!(output.successful, Some(4.0));
         assert_eq!(output.total, Some(5.0));
-        assert_eq!(m.rates.total_tokens_per_s.as_ref().unwrap().total, Some(15.0));
+        assert_eq!(
+            m.rates.total_tokens_per_s.as_ref().unwrap().total,
+            Some(15.0)
+        );
         assert!(bench.warnings.is_empty());
     }
 
@@ -445,10 +452,7 @@ mod tests {
             ..RequestRecord::new(Ended::Successful)
         });
         let bench = b.finish(head(1.0));
-        assert_eq!(
-            bench.metrics.rates.requests_per_s.unwrap().total,
-            Some(1.0)
-        );
+        assert_eq!(bench.metrics.rates.requests_per_s.unwrap().total, Some(1.0));
         assert!(bench.metrics.rates.output_tokens_per_s.is_none());
         assert!(bench.metrics.rates.total_tokens_per_s.is_none());
     }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use bench_core::config::{Config, Data, DataKind, Transient};
 use bench_core::schema::Warning;
 
+use bench_subprocess::process::Invocation;
+use bench_subprocess::secrets::{python_launcher, PythonEntry, KEY_MARKER};
+
 use crate::Options;
 
 /// `--max-time-per-run` when the config sets no time limit, in minutes (a day): the request
@@ -22,16 +25,6 @@ pub(crate) fn minutes(max_seconds: Option<f64>) -> u64 {
     max_seconds.map_or(NO_TIME_LIMIT_MIN, |s| (s / 60.0).ceil().max(1.0) as u64)
 }
 
-/// A program, its arguments and its environment.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Invocation {
-    pub(crate) program: String,
-    pub(crate) args: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    /// The folder genai-bench writes this point's results into.
-    pub(crate) results: PathBuf,
-}
-
 /// One benchmark point.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Point {
@@ -39,28 +32,19 @@ pub(crate) struct Point {
     pub(crate) concurrency: u32,
 }
 
-/// The environment variable that hands the API key to [`LAUNCHER`].
-pub(crate) const KEY_VARIABLE: &str = "LLM_BENCH_GENAI_BENCH_API_KEY";
-
-/// What `--api-key` says on the command line when the key is handed over by [`LAUNCHER`].
-const KEY_MARKER: &str = "@llm-bench-key-from-environment";
-
-/// Runs genai-bench's command line in-process with the key taken from [`KEY_VARIABLE`] in
-/// place of [`KEY_MARKER`]: `/proc/<pid>/cmdline`, which every user of the host can read, only
-/// ever holds the marker, and the environment (readable by the owner alone) is cleared of the
-/// key before genai-bench starts anything.
-pub(crate) const LAUNCHER: &str = "import os, sys\n\
-from genai_bench.cli.cli import cli\n\
-key = os.environ.pop('LLM_BENCH_GENAI_BENCH_API_KEY', '')\n\
-sys.argv = ['genai-bench'] + [key if a == '@llm-bench-key-from-environment' else a for a in sys.argv[1:]]\n\
-sys.exit(cli())\n";
+/// genai-bench's console entry point, which the key's launcher imports.
+const ENTRY: PythonEntry = PythonEntry {
+    module: "genai_bench.cli.cli",
+    function: "cli",
+    program: "genai-bench",
+};
 
 /// How the API key reaches genai-bench.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Key<'a> {
     /// No key: a placeholder, which the backends require.
     None,
-    /// Through the environment and [`LAUNCHER`], run by this Python (genai-bench's own).
+    /// Through the environment and a launcher run by this Python (genai-bench's own).
     Handed { key: &'a str, python: &'a Path },
 }
 
@@ -68,7 +52,7 @@ pub(crate) enum Key<'a> {
 ///
 /// genai-bench 0.0.5 takes the key of its `openai`, `vllm` and `sglang` backends only as
 /// `--api-key` (its `MODEL_API_KEY` variable feeds another option), so a key is never put
-/// there: [`LAUNCHER`] sets the option inside genai-bench's Python from the environment.
+/// there: a launcher sets the option inside genai-bench's Python from the environment.
 pub(crate) fn build(
     config: &Config,
     options: &Options,
@@ -77,18 +61,7 @@ pub(crate) fn build(
     run_dir: &Path,
     key: Key<'_>,
 ) -> Invocation {
-    let mut command = options.command();
-    let (program, mut args) = match key {
-        // The launcher imports genai-bench itself: the command's own program and arguments
-        // (a console script, or `python -m genai_bench.cli.cli`) are replaced by it.
-        Key::Handed { python, .. } => (
-            python.display().to_string(),
-            vec!["-c".to_owned(), LAUNCHER.to_owned()],
-        ),
-        Key::None => (command.remove(0), command),
-    };
-    let url = config.target.url.as_deref().unwrap_or_default();
-    let base = url.trim_end_matches('/').trim_end_matches("/v1");
+    let mut args = Vec::new();
     let limits = &config.constraints;
     let minutes = minutes(limits.max_seconds);
     args.push("benchmark".to_owned());
@@ -107,7 +80,7 @@ pub(crate) fn build(
         .to_owned(),
     );
     push("--task", "text-to-text".to_owned());
-    push("--api-base", base.to_owned());
+    push("--api-base", bench_subprocess::api_base(&config.target));
     push("--api-model-name", config.target.model().to_owned());
     push(
         "--model-tokenizer",
@@ -141,21 +114,18 @@ pub(crate) fn build(
     push("--metrics-time-unit", "ms".to_owned());
     args.extend(options.extra_args.iter().cloned());
 
-    let mut env = vec![
+    let mut env: Vec<(String, String)> = vec![
         ("ENABLE_UI".to_owned(), "false".to_owned()),
         ("TRANSFORMERS_VERBOSITY".to_owned(), "error".to_owned()),
         // The tokenizer is always local: never reach for a model hub.
         ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
         ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
     ];
-    if let Key::Handed { key, .. } = key {
-        env.push((KEY_VARIABLE.to_owned(), key.to_owned()));
-    }
     // genai-bench talks through Python's requests, which trusts the bundle these name and
     // reads the proxy variables; client certificates and the other TLS keys are refused by
     // `validate`.
     if let Some(ca_file) = &config.target.tls.ca_file {
-        let ca_file = absolute(ca_file);
+        let ca_file = bench_subprocess::absolute(ca_file);
         env.push(("REQUESTS_CA_BUNDLE".to_owned(), ca_file.clone()));
         env.push(("SSL_CERT_FILE".to_owned(), ca_file));
     }
@@ -163,12 +133,21 @@ pub(crate) fn build(
         env.push(("NO_PROXY".to_owned(), "*".to_owned()));
         env.push(("no_proxy".to_owned(), "*".to_owned()));
     }
-    Invocation {
-        program,
-        args,
-        env,
-        results: run_dir.join(folder),
-    }
+    let mut invocation = match key {
+        // The launcher imports genai-bench itself: the command's own program and arguments
+        // (a console script, or `python -m genai_bench.cli.cli`) are replaced by it.
+        Key::Handed { key, python } => python_launcher(python, ENTRY, args, key),
+        Key::None => {
+            let mut command = options.command();
+            Invocation {
+                program: command.remove(0),
+                args: command.into_iter().chain(args).collect(),
+                env: Vec::new(),
+            }
+        }
+    };
+    invocation.env.extend(env);
+    invocation
 }
 
 /// genai-bench loads tokenizers with `AutoTokenizer.from_pretrained`, which wants the
@@ -232,15 +211,11 @@ pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
     warnings
 }
 
-/// `path` made absolute against the working directory: genai-bench runs in its run folder.
-fn absolute(path: &str) -> String {
-    std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bench_core::config::ConfigFormat;
+    use bench_subprocess::secrets::KEY_VARIABLE;
 
     fn config(extra: &str) -> Config {
         Config::load(
@@ -280,7 +255,6 @@ mod tests {
         assert_eq!(value("--num-concurrency"), "4");
         assert_eq!(value("--warmup-ratio"), "0.1");
         assert_eq!(value("--experiment-folder-name"), "p0");
-        assert_eq!(i.results, Path::new("/runs/p0"));
         assert!(i
             .env
             .contains(&("ENABLE_UI".to_owned(), "false".to_owned())));
@@ -311,7 +285,12 @@ mod tests {
             },
         );
         assert_eq!(i.program, "/venv/bin/python3");
-        assert_eq!(i.args[..2], ["-c".to_owned(), LAUNCHER.to_owned()]);
+        assert_eq!(i.args[0], "-c");
+        assert!(
+            i.args[1].contains("from genai_bench.cli.cli import cli as main"),
+            "{}",
+            i.args[1]
+        );
         assert!(
             i.args.iter().all(|a| !a.contains("sk-secret")),
             "{:?}",
@@ -319,7 +298,6 @@ mod tests {
         );
         let key = i.args.iter().position(|a| a == "--api-key").unwrap();
         assert_eq!(i.args[key + 1], KEY_MARKER);
-        assert!(LAUNCHER.contains(KEY_MARKER) && LAUNCHER.contains(KEY_VARIABLE));
         assert!(i
             .env
             .contains(&(KEY_VARIABLE.to_owned(), "sk-secret".to_owned())));

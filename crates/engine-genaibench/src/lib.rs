@@ -2,37 +2,34 @@
 //!
 //! One genai-bench invocation per benchmark point (a traffic scenario at one concurrency), so
 //! a point that fails does not take the rest with it (genai-bench aborts the whole process when
-//! a run has no successful request). `command` builds the command line, `process` runs it,
-//! `parse` turns its result folder into bench-core's schema.
+//! a run has no successful request). `command` builds the command line, `parse` turns its
+//! result folder into bench-core's schema; bench-subprocess runs the points.
 
 mod command;
-mod install;
 mod parse;
-mod process;
 
 use std::path::{Path, PathBuf};
 
-use bench_core::config::{
-    Api, Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, Transient,
-};
-use bench_core::progress::ProgressEvent;
-use bench_core::schema::{
-    Benchmark, Metrics, Rates, Report, RequestTotals, StopReason, Timestamp, Warning, Window,
-};
+use bench_core::config::{Api, Config, DataKind, OptionsTable, ProfileKind, Transient};
+use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
     Preflight, RunContext,
 };
+use bench_subprocess::{process, secrets, Points, RunFolder, Tool};
 use serde::Deserialize;
-
-use crate::command::Point;
 
 /// The registry name.
 const NAME: &str = "genai-bench";
-/// The genai-bench release this adapter was built and tested against.
-const TESTED_VERSION: &str = "0.0.5";
-/// How to get it.
-const INSTALL_HINT: &str = "install it with `python3 -m venv .venv && .venv/bin/pip install genai-bench==0.0.5` and set [engines.genai-bench] command = \".venv/bin/genai-bench\"";
+
+/// genai-bench as this engine knows it.
+const TOOL: Tool = Tool {
+    engine: NAME,
+    package: "genai-bench",
+    tested_version: "0.0.5",
+    install_hint: "install it with `python3 -m venv .venv && .venv/bin/pip install genai-bench==0.0.5` and set [engines.genai-bench] command = \".venv/bin/genai-bench\"",
+    code: "genai_bench",
+};
 
 bench_core::inventory::submit! {
     EngineRegistration {
@@ -138,11 +135,7 @@ struct GenaiBench {
 }
 
 fn unsupported(what: &str, hint: &str) -> ConfigError {
-    ConfigError::Unsupported {
-        engine: NAME.to_owned(),
-        what: what.to_owned(),
-        hint: Some(format!("{hint}, or use benchmark_engine = \"native\"")),
-    }
+    TOOL.unsupported(what, hint)
 }
 
 #[bench_core::async_trait]
@@ -289,30 +282,7 @@ impl BenchmarkEngine for GenaiBench {
         options: &Preflight,
     ) -> Result<Vec<Warning>, EngineError> {
         self.validate(config)?;
-        let mut warnings = Vec::new();
-        let program = self.options.command().join(" ");
-        match install::version(&self.options.command()).await {
-            Ok(Some(v)) if v != TESTED_VERSION => {
-                return Err(EngineError::Prerequisite {
-                    message: format!("`{program}` runs genai-bench {v}, but this adapter reads the output of genai-bench {TESTED_VERSION} and is tested with it only; {INSTALL_HINT}"),
-                })
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => warnings.push(Warning {
-                code: "genai_bench_version".to_owned(),
-                message: format!("`{program}` is not a Python program whose interpreter could be found (a wrapper script?), so its genai-bench version is not known before it runs; the report warns if it is not {TESTED_VERSION}"),
-            }),
-            Err(install::Problem::NotFound(_)) => {
-                return Err(EngineError::Prerequisite {
-                    message: format!("genai-bench was not found: `{program}` (engines.{NAME}.command) is not on PATH or not a file; {INSTALL_HINT}"),
-                })
-            }
-            Err(install::Problem::NoPackage { detail, .. }) => {
-                return Err(EngineError::Prerequisite {
-                    message: format!("`{program}` (engines.{NAME}.command) is not a genai-bench installation: {detail}; {INSTALL_HINT}"),
-                })
-            }
-        }
+        let mut warnings = TOOL.check_installation(&self.options.command()).await?;
         // genai-bench loads the tokenizer from a local directory holding tokenizer.json.
         if let Some(tokenizer) = &config.data.tokenizer {
             let path = Path::new(tokenizer);
@@ -329,44 +299,31 @@ impl BenchmarkEngine for GenaiBench {
             }
         }
         if !options.offline {
-            warnings.extend(check_target(config).await?);
+            warnings.extend(bench_subprocess::check_target(config, true).await?);
         }
         Ok(warnings)
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
-        // Before the first invocation, so a target that is down or not an OpenAI server is
-        // refused in seconds, not found out by genai-bench after its start-up.
-        let checked = check_target(config).await?;
+        let checked = bench_subprocess::check_target(config, true).await?;
         let mut report = Report::new(NAME, config);
         report.warnings.extend(checked);
         report.warnings.extend(command::warnings(config));
-        let key = std::env::var(&config.target.api_key_env)
-            .ok()
-            .filter(|k| !config.target.api_key_env.is_empty() && !k.is_empty());
+        let key = secrets::api_key(&config.target);
         let secrets: Vec<String> = key.iter().cloned().collect();
-        let (run_dir, temporary) = match &self.options.run_dir {
-            Some(dir) => (dir.clone(), false),
-            None => (
-                std::env::temp_dir().join(format!(
-                    "llm-bench-genai-bench-{}-{}",
-                    std::process::id(),
-                    Timestamp::now().unix_micros()
-                )),
-                true,
-            ),
-        };
-        std::fs::create_dir_all(run_dir.join("logs")).map_err(|e| {
-            failed(format!(
-                "cannot create the run directory {}: {e}",
-                run_dir.display()
+        let folder = RunFolder::create(&TOOL, self.options.run_dir.as_deref())?;
+        let logs = folder.path().join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| {
+            TOOL.failed(format!(
+                "cannot create the log folder {}: {e}",
+                logs.display()
             ))
         })?;
         // A key is handed over through the environment to genai-bench's own Python, never on
         // a command line; without that Python there is no safe way, so the run stops.
         let python = match &key {
-            Some(_) => Some(install::python_of(&self.options.command()).ok_or_else(|| {
+            Some(_) => Some(bench_subprocess::python_of(&self.options.command()).ok_or_else(|| {
                 EngineError::Prerequisite {
                     message: format!(
                         "cannot find the Python that runs `{}`, which the API key in ${} must be handed to without putting it on a command line that every user of this host can read; set engines.genai-bench.command to genai-bench's console script or to [\"<its python>\", \"-m\", \"genai_bench.cli.cli\"]",
@@ -377,34 +334,28 @@ impl BenchmarkEngine for GenaiBench {
             })?),
             None => None,
         };
-        let planned = config.plan();
-        let of = planned.len();
-        let mut versions_checked = false;
-        for (index, step) in planned.iter().enumerate() {
-            if ctx.cancel.is_cancelled() {
-                break;
-            }
-            let PlannedStrategy::Fixed(strategy) = &step.strategy else {
-                continue; // validate() admits no rate profiles
+        let mut ran_version: Option<Option<String>> = None;
+        let mut points = Points::new(config);
+        while let Some(point) = points.next(ctx, &mut report) {
+            let genai_point = command::Point {
+                scenario: command::scenario_for(&point.workload, &config.data)
+                    .unwrap_or_else(|| point.workload.clone()),
+                concurrency: point.strategy.streams.unwrap_or(1),
             };
-            let point = Point {
-                scenario: command::scenario_for(&step.workload, &config.data)
-                    .unwrap_or_else(|| step.workload.clone()),
-                concurrency: strategy.streams.unwrap_or(1),
-            };
-            ctx.progress.event(&ProgressEvent::BenchmarkStarted {
-                index,
-                of: Some(of),
-                strategy: strategy.clone(),
-                workload: step.workload.clone(),
-            });
-            let folder = format!("point{index}");
+            let name = format!("point{}", point.index);
             let handover = match (&key, &python) {
                 (Some(key), Some(python)) => command::Key::Handed { key, python },
                 _ => command::Key::None,
             };
-            let invocation =
-                command::build(config, &self.options, &point, &folder, &run_dir, handover);
+            let invocation = command::build(
+                config,
+                &self.options,
+                &genai_point,
+                &name,
+                folder.path(),
+                handover,
+            );
+            let results = folder.path().join(&name);
             let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
             // A limit past what a `Duration` holds (max_seconds = 1e300) is no timeout at all.
             let timeout = bench_core::config::limits::duration_from_secs(
@@ -414,7 +365,7 @@ impl BenchmarkEngine for GenaiBench {
             let spawned = Timestamp::now();
             let finished = process::run(
                 &invocation,
-                &run_dir,
+                folder.path(),
                 timeout,
                 &ctx.cancel,
                 &secrets,
@@ -430,17 +381,22 @@ impl BenchmarkEngine for GenaiBench {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     EngineError::Config(ConfigError::InvalidValue {
                         key: format!("engines.{NAME}.command"),
-                        message: format!("`{}` was not found; {INSTALL_HINT}", invocation.program),
+                        message: format!(
+                            "`{}` was not found; {}",
+                            invocation.program, TOOL.install_hint
+                        ),
                     })
                 } else {
-                    failed(format!("cannot start `{}`: {e}", invocation.program))
+                    TOOL.failed(format!("cannot start `{}`: {e}", invocation.program))
                 }
             })?;
-            scrub(&invocation.results, &run_dir.join("logs"), &secrets);
+            // genai-bench writes the key in plain text into `experiment_metadata.json`
+            // (`cmd`) and its log, which stay on disk.
+            secrets::scrub_files(&[&results, &logs], &secrets);
             let context = parse::Context {
-                index,
-                strategy: strategy.clone(),
-                workload: step.workload.clone(),
+                index: point.index,
+                strategy: point.strategy.clone(),
+                workload: point.workload.clone(),
                 started: started.unwrap_or(spawned),
                 warmup_ratio: match config.warmup {
                     Some(Transient::Fraction(f)) => f,
@@ -454,155 +410,20 @@ impl BenchmarkEngine for GenaiBench {
                 max_seconds: config.constraints.max_seconds,
                 secrets: &secrets,
             };
-            let parsed = parse::folder(&invocation.results, &context);
-            let benchmark = match (parsed, finished.stopped) {
-                (Ok(parsed), stopped) => {
-                    if !versions_checked {
-                        versions_checked = true;
-                        if let Some(v) = parsed.version.as_deref().filter(|v| *v != TESTED_VERSION)
-                        {
-                            report.warnings.push(Warning {
-                                code: "genai_bench_version".to_owned(),
-                                message: format!("genai-bench {v} ran; this adapter is tested with {TESTED_VERSION}"),
-                            });
-                        }
-                    }
-                    let mut b = parsed.benchmark;
-                    if stopped == Some(process::Stopped::Cancelled) {
-                        b.stopped_by = Some(StopReason::Interrupted);
-                    }
-                    b
-                }
-                (Err(_), Some(process::Stopped::Cancelled)) => empty(
-                    index,
-                    strategy,
-                    &step.workload,
-                    spawned,
-                    Some(StopReason::Interrupted),
-                    "interrupted before genai-bench wrote results".to_owned(),
-                ),
-                (Err(why), stopped) => {
-                    let how = match (stopped, finished.status.code()) {
-                        (Some(process::Stopped::Timeout), _) => format!("was stopped after {:.0} s (its time limit plus engines.{NAME}.overhead_seconds)", timeout.as_secs_f64()),
-                        (_, Some(code)) => format!("exited with status {code}"),
-                        (_, None) => "was killed by a signal".to_owned(),
-                    };
-                    let tail = finished.tail.join("\n");
-                    if index == 0 && finished.status.code() == Some(2) {
-                        // A usage error: every point would fail the same way.
-                        return Err(failed(format!("genai-bench {how} ({why}); a usage error, so the installed genai-bench may not be {TESTED_VERSION} ({INSTALL_HINT}). Its last output:\n{tail}")));
-                    }
-                    tracing::warn!("genai-bench point {} failed: {how}: {why}", index + 1);
-                    empty(index, strategy, &step.workload, spawned, None, format!("genai-bench {how} and left no usable results ({why}); its last output:\n{tail}"))
-                }
-            };
-            ctx.progress.event(&ProgressEvent::BenchmarkFinished {
-                index,
-                benchmark: Box::new(benchmark.clone()),
+            let parsed = parse::folder(&results, &context).map(|parsed| {
+                ran_version.get_or_insert(parsed.version);
+                parsed.benchmark
             });
-            report.benchmarks.push(benchmark);
+            let benchmark =
+                bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
+            points.finished(&point, benchmark, config, ctx, &mut report);
         }
-        if temporary {
-            let _ = std::fs::remove_dir_all(&run_dir);
-        } else {
-            report.warnings.push(Warning {
-                code: "genai_bench_files".to_owned(),
-                message: format!(
-                    "genai-bench's own results, logs and plots are in {}",
-                    run_dir.display()
-                ),
-            });
-        }
-        report.interrupted = ctx.cancel.is_cancelled();
-        report.ended_at = Timestamp::now();
+        points.end(ctx, &mut report);
+        report
+            .warnings
+            .extend(TOOL.version_warning(ran_version.flatten().as_deref()));
+        report.warnings.extend(folder.close(&TOOL));
         Ok(report)
-    }
-}
-
-/// A benchmark that measured nothing, with the reason as a warning.
-fn empty(
-    index: usize,
-    strategy: &bench_core::schema::Strategy,
-    workload: &str,
-    at: Timestamp,
-    stopped_by: Option<StopReason>,
-    why: String,
-) -> Benchmark {
-    Benchmark {
-        index,
-        strategy: strategy.clone(),
-        workload: workload.to_owned(),
-        window: Window {
-            start: at,
-            end: at,
-            duration_s: 0.0,
-        },
-        requests: RequestTotals::default(),
-        errors: Vec::new(),
-        stopped_by,
-        warnings: vec![Warning {
-            code: "genai_bench_failed".to_owned(),
-            message: why,
-        }],
-        metrics: Metrics {
-            request_latency_ms: None,
-            ttft_ms: None,
-            itl_ms: None,
-            tpot_ms: None,
-            decode_time_ms: None,
-            schedule_lag_ms: None,
-            latency_from_intended_send_ms: None,
-            prompt_tokens: None,
-            output_tokens: None,
-            rates: Rates {
-                requests_per_s: None,
-                output_tokens_per_s: None,
-                total_tokens_per_s: None,
-                concurrency: None,
-            },
-        },
-        goodput: None,
-        drain: None,
-        transport: None,
-    }
-}
-
-/// The shared target check, with a one-token streamed chat request (what genai-bench sends).
-async fn check_target(config: &Config) -> Result<Vec<Warning>, EngineError> {
-    let target = &config.target;
-    let client = bench_target::client(target)?;
-    let checked =
-        bench_target::check(&client, target, bench_target::probe_body(target, true)).await?;
-    Ok(checked.warnings)
-}
-
-fn failed(message: String) -> EngineError {
-    EngineError::Failed {
-        engine: NAME.to_owned(),
-        source: message.into(),
-    }
-}
-
-/// genai-bench writes the API key in plain text into `experiment_metadata.json` (`cmd`) and its
-/// log; blank it there, since those files stay on disk.
-fn scrub(results: &Path, logs: &Path, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    let files = [results, logs]
-        .into_iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "log"));
-    for file in files {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            let clean = process::blank(&text, secrets);
-            if clean != text {
-                let _ = std::fs::write(&file, clean);
-            }
-        }
     }
 }
 

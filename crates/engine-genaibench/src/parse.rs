@@ -6,21 +6,15 @@
 //! here (genai-bench 0.0.5 writes `error_rate: 0` whatever happened). What genai-bench does not
 //! record (per-chunk ITL, schedule lag, time-weighted concurrency) stays absent.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bench_core::schema::{
-    Benchmark, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason, Strategy,
-    Timestamp, Warning, Window,
-};
-use bench_core::stats::{Outcome, SplitHistogram};
+use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
+use bench_core::schema::{Benchmark, StopReason, Strategy, Timestamp, Warning, Window};
+use bench_subprocess::secrets::blank;
 use serde::Deserialize;
 
 /// Longest `run_duration` believed, in seconds (a year).
 const MAX_RUN_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
-
-/// Longest error example kept, in characters.
-const EXAMPLE_CHARS: usize = 400;
 
 /// A per-run JSON file (or the `debug_for_run_*` file written when aggregation failed).
 #[derive(Debug, Deserialize)]
@@ -154,42 +148,40 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
     let skip_back = (n as f64 * context.cooldown_ratio) as usize;
     let measured = &all[skip_front.min(n)..n.saturating_sub(skip_back).max(skip_front.min(n))];
 
-    let ms = || SplitHistogram::new(0.001);
-    let (mut latency, mut ttft, mut tpot, mut decode) = (ms(), ms(), ms(), ms());
-    let (mut prompt, mut output) = (SplitHistogram::new(1.0), SplitHistogram::new(1.0));
-    let mut errors: BTreeMap<i64, (u64, Option<String>)> = BTreeMap::new();
-    let (mut successful, mut errored) = (0u64, 0u64);
-    let (mut output_sum, mut prompt_sum) = (0.0, 0.0);
+    let mut measured_requests = BenchmarkBuilder::new();
+    // A value a request can have: a measured time or count, never negative.
+    let value = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0);
     for request in measured {
-        if let Some(code) = request.error_code {
-            errored += 1;
-            let entry = errors.entry(code).or_insert((0, None));
-            entry.0 += 1;
-            if entry.1.is_none() {
-                entry.1 = request
+        let message;
+        let ended = match request.error_code {
+            Some(code) => {
+                message = request
                     .error_message
                     .as_deref()
-                    .map(|m| example(m, context.secrets));
+                    .map(|m| blank(m, context.secrets))
+                    .unwrap_or_default();
+                Ended::Errored(RequestError {
+                    kind: "http_status",
+                    status_code: u16::try_from(code).ok(),
+                    message: &message,
+                })
             }
-            continue;
-        }
-        successful += 1;
-        let record = |h: &mut SplitHistogram, v: Option<f64>, scale: f64| -> Result<(), String> {
-            match v {
-                Some(v) if v.is_finite() && v >= 0.0 => h
-                    .record(Outcome::Successful, v * scale)
-                    .map_err(|e| format!("cannot record {v}: {e}")),
-                _ => Ok(()),
-            }
+            None => Ended::Successful,
         };
-        record(&mut latency, request.e2e_latency, to_ms)?;
-        record(&mut ttft, request.ttft, to_ms)?;
-        record(&mut tpot, request.tpot, to_ms)?;
-        record(&mut decode, request.output_latency, to_ms)?;
-        record(&mut prompt, request.num_input_tokens, 1.0)?;
-        record(&mut output, request.num_output_tokens, 1.0)?;
-        output_sum += request.num_output_tokens.unwrap_or(0.0);
-        prompt_sum += request.num_input_tokens.unwrap_or(0.0);
+        // genai-bench's figures of a failed request are placeholders, not measurements.
+        let record = match ended {
+            Ended::Successful => RequestRecord {
+                latency_ms: value(request.e2e_latency).map(|v| v * to_ms),
+                ttft_ms: value(request.ttft).map(|v| v * to_ms),
+                tpot_ms: value(request.tpot).map(|v| v * to_ms),
+                decode_time_ms: value(request.output_latency).map(|v| v * to_ms),
+                prompt_tokens: value(request.num_input_tokens).map(|v| v as u64),
+                output_tokens: value(request.num_output_tokens).map(|v| v as u64),
+                ..RequestRecord::new(ended)
+            },
+            _ => RequestRecord::new(ended),
+        };
+        measured_requests.add(&record);
     }
     let duration = run
         .aggregated_metrics
@@ -197,21 +189,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
         // A duration a run can have: positive, and not beyond a year (a broken file can say
         // anything, and the window's end must stay a time).
         .filter(|d| d.is_finite() && *d > 0.0 && *d < MAX_RUN_SECONDS);
-    let rate = |count: f64| -> Option<StatusSplit<f64>> {
-        duration.map(|d| StatusSplit {
-            successful: Some(count / d),
-            incomplete: None,
-            errored: None,
-            total: Some(count / d),
-        })
-    };
-    let requests_per_s = duration.map(|d| StatusSplit {
-        successful: Some(successful as f64 / d),
-        incomplete: None,
-        errored: Some(errored as f64 / d),
-        total: Some((successful + errored) as f64 / d),
-    });
-    let total = successful + errored;
+    let total = measured_requests.totals().total;
     let stopped_by = match (context.max_requests, context.max_seconds) {
         (Some(max), _) if total >= max => Some(StopReason::MaxRequests),
         (_, Some(_)) => Some(StopReason::MaxSeconds),
@@ -243,7 +221,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
             ));
         }
     }
-    Ok(Benchmark {
+    Ok(measured_requests.finish(Head {
         index: context.index,
         strategy: context.strategy.clone(),
         workload: context.workload.clone(),
@@ -254,56 +232,14 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
                 .plus(std::time::Duration::try_from_secs_f64(duration_s).unwrap_or_default()),
             duration_s,
         },
-        requests: RequestTotals::new(successful, 0, errored),
-        errors: errors
-            .into_iter()
-            .map(|(code, (count, example))| ErrorCount {
-                kind: "http_status".to_owned(),
-                status_code: u16::try_from(code).ok(),
-                count,
-                example,
-            })
-            .collect(),
         stopped_by,
         warnings,
-        metrics: Metrics {
-            request_latency_ms: latency.summary(),
-            ttft_ms: ttft.summary(),
-            itl_ms: None,
-            tpot_ms: tpot.summary(),
-            decode_time_ms: decode.summary(),
-            schedule_lag_ms: None,
-            latency_from_intended_send_ms: None,
-            prompt_tokens: prompt.summary(),
-            output_tokens: output.summary(),
-            rates: Rates {
-                requests_per_s,
-                output_tokens_per_s: rate(output_sum),
-                total_tokens_per_s: rate(output_sum + prompt_sum),
-                concurrency: None,
-            },
-        },
-        goodput: None,
-        drain: None,
-        transport: None,
-    })
-}
-
-/// An error message fit for a report: secrets blanked, one line, truncated.
-fn example(message: &str, secrets: &[String]) -> String {
-    let mut text = message.replace(['\n', '\r'], " ");
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret.as_str(), "<redacted>");
-    }
-    if text.chars().count() > EXAMPLE_CHARS {
-        text = text.chars().take(EXAMPLE_CHARS).collect::<String>() + "…";
-    }
-    text
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use bench_core::schema::StrategyKind;
+    use bench_core::schema::{RequestTotals, StatusSplit, StrategyKind};
 
     use super::*;
 

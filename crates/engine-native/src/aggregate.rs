@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{Constraints, Slo};
+use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
 use bench_core::progress::Phase;
 use bench_core::schema::{
-    Benchmark, Concurrency, ErrorCount, Goodput, Metrics, Rates, RequestTotals, StatusSplit,
-    StopReason, Strategy, Timestamp, Transport, Warning, Window,
+    Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Strategy, Timestamp, Transport,
+    Warning, Window,
 };
-use bench_core::stats::{Histogram, Outcome as Part, SplitHistogram};
+use bench_core::stats::Histogram;
 
 use crate::client::{Exchange, Outcome};
 
@@ -263,22 +264,10 @@ pub(crate) struct Aggregator {
     /// Requests (all, not only the window's) that failed for want of a file descriptor.
     fd_failures: u64,
     pace: Pace,
-    // Measured window.
-    totals: [u64; 3],
-    errors: BTreeMap<(&'static str, Option<u16>), (u64, String)>,
-    latency: SplitHistogram,
-    ttft: SplitHistogram,
-    itl: SplitHistogram,
-    tpot: SplitHistogram,
-    decode: SplitHistogram,
-    lag: SplitHistogram,
-    /// The same lags, outcomes pooled, for quantiles the summary does not carry.
+    /// The measured window's requests, folded as every engine folds them.
+    measured: BenchmarkBuilder,
+    /// Their schedule lags, outcomes pooled, for quantiles the summary does not carry.
     pooled_lag: Histogram,
-    from_intended: SplitHistogram,
-    prompt_tokens: SplitHistogram,
-    output_tokens: SplitHistogram,
-    /// Ended inside the window, by outcome: requests, output tokens, prompt + output tokens.
-    ended: [[f64; 3]; 3],
     first_success: Option<Instant>,
     last_success: Option<Instant>,
     successes_in_window: u64,
@@ -296,14 +285,6 @@ pub(crate) struct Aggregator {
     live_itl: Histogram,
     /// Every finished request of the benchmark: responses by HTTP version.
     http_versions: BTreeMap<&'static str, u64>,
-}
-
-fn part(outcome: &Outcome) -> Part {
-    match outcome {
-        Outcome::Successful => Part::Successful,
-        Outcome::Incomplete => Part::Incomplete,
-        Outcome::Errored(_) => Part::Errored,
-    }
 }
 
 fn ms(from: Instant, to: Instant) -> f64 {
@@ -340,7 +321,6 @@ impl Aggregator {
             }
             _ => None,
         };
-        let ms = || SplitHistogram::new(0.001);
         Self {
             warmup,
             cooldown,
@@ -360,19 +340,8 @@ impl Aggregator {
             stopped_on_failures: false,
             fd_failures: 0,
             pace: Pace::default(),
-            totals: [0; 3],
-            errors: BTreeMap::new(),
-            latency: ms(),
-            ttft: ms(),
-            itl: ms(),
-            tpot: ms(),
-            decode: ms(),
-            lag: ms(),
+            measured: BenchmarkBuilder::new(),
             pooled_lag: Histogram::for_milliseconds(),
-            from_intended: ms(),
-            prompt_tokens: SplitHistogram::new(1.0),
-            output_tokens: SplitHistogram::new(1.0),
-            ended: [[0.0; 3]; 3],
             first_success: None,
             last_success: None,
             successes_in_window: 0,
@@ -548,44 +517,40 @@ impl Aggregator {
     }
 
     fn record(&mut self, ex: &Exchange, output_tokens: u64) {
-        let p = part(&ex.outcome);
-        let i = p as usize;
-        self.totals[i] += 1;
-        if let Outcome::Errored(f) = &ex.outcome {
-            let entry = self
-                .errors
-                .entry((f.kind, f.status))
-                .or_insert((0, f.message.clone()));
-            entry.0 += 1;
-        }
         let timings = Timings::of(ex, output_tokens);
-        // Values are finite by construction (durations and counts).
-        let _ = self.latency.record(p, timings.latency_ms);
         let lag_ms = ms(ex.intended, ex.sent);
-        let _ = self.lag.record(p, lag_ms);
         let _ = self.pooled_lag.record(lag_ms);
-        let _ = self.from_intended.record(p, ms(ex.intended, ex.end));
         let prompt = ex
             .usage
             .and_then(|u| u.prompt_tokens)
             .unwrap_or(u64::from(ex.client_prompt_tokens));
-        let _ = self.prompt_tokens.record(p, prompt as f64);
-        let _ = self.output_tokens.record(p, output_tokens as f64);
-        if let Some(ttft) = timings.ttft_ms {
-            let _ = self.ttft.record(p, ttft);
-            if p == Part::Successful {
+        let successful = matches!(ex.outcome, Outcome::Successful);
+        self.measured.add(&RequestRecord {
+            ended: match &ex.outcome {
+                Outcome::Successful => Ended::Successful,
+                Outcome::Incomplete => Ended::Incomplete,
+                Outcome::Errored(f) => Ended::Errored(RequestError {
+                    kind: f.kind,
+                    status_code: f.status,
+                    message: &f.message,
+                }),
+            },
+            latency_ms: Some(timings.latency_ms),
+            ttft_ms: timings.ttft_ms,
+            itl_ms: &ex.gaps_ms,
+            tpot_ms: timings.tpot_ms,
+            decode_time_ms: timings.decode_ms,
+            schedule_lag_ms: Some(lag_ms),
+            latency_from_intended_send_ms: Some(ms(ex.intended, ex.end)),
+            prompt_tokens: Some(prompt),
+            output_tokens: Some(output_tokens),
+            ended_in_window: self.in_window(ex.end),
+        });
+        if successful {
+            if let Some(ttft) = timings.ttft_ms {
                 let _ = self.live_ttft.record(ttft);
             }
-        }
-        if let Some(decode) = timings.decode_ms {
-            let _ = self.decode.record(p, decode);
-        }
-        if let Some(tpot) = timings.tpot_ms {
-            let _ = self.tpot.record(p, tpot);
-        }
-        for &gap in &ex.gaps_ms {
-            let _ = self.itl.record(p, gap);
-            if p == Part::Successful {
+            for &gap in &ex.gaps_ms {
                 let _ = self.live_itl.record(gap);
             }
         }
@@ -598,12 +563,7 @@ impl Aggregator {
                 }
             }
         }
-        if self.in_window(ex.end) {
-            self.ended[i][0] += 1.0;
-            self.ended[i][1] += output_tokens as f64;
-            self.ended[i][2] += (output_tokens + prompt) as f64;
-        }
-        if p == Part::Successful {
+        if successful {
             self.successes_in_window += 1;
             self.first_success = Some(self.first_success.map_or(ex.end, |t| t.min(ex.end)));
             self.last_success = Some(self.last_success.map_or(ex.end, |t| t.max(ex.end)));
@@ -655,61 +615,6 @@ impl Aggregator {
             .map_or(end, |e| e.min(end))
             .max(window_start);
         let duration_s = (window_end - window_start).as_secs_f64();
-        let per_s = |i: usize, k: usize| -> Option<f64> {
-            (duration_s > 0.0).then(|| self.ended[i][k] / duration_s)
-        };
-        let split = |k: usize| -> Option<StatusSplit<f64>> {
-            (duration_s > 0.0).then(|| StatusSplit {
-                successful: per_s(0, k),
-                incomplete: per_s(1, k),
-                errored: per_s(2, k),
-                total: Some((self.ended[0][k] + self.ended[1][k] + self.ended[2][k]) / duration_s),
-            })
-        };
-        let lag = self.lag.summary();
-        let ttft = self.ttft.summary();
-        let latency = self.latency.summary();
-        if let Some(target_rate) = strategy.target_rate_per_s {
-            let p50 = |split: &Option<StatusSplit<bench_core::schema::Distribution>>| {
-                split
-                    .as_ref()
-                    .and_then(|s| s.successful.as_ref())
-                    .map(|d| d.median)
-            };
-            let pacing = Pacing {
-                target_rate,
-                max_concurrency: strategy.max_concurrency,
-                arrivals: self.pace.arrivals,
-                capped: self.pace.capped,
-                capped_wait_p99_ms: self.pace.capped_wait.quantile(0.99),
-                lag_p99_ms: lag
-                    .as_ref()
-                    .and_then(|l| l.total.as_ref())
-                    .map(|d| d.percentiles.p99),
-                lag_judged_ms: {
-                    let n = self.pooled_lag.count() as f64;
-                    (n >= 2.0)
-                        .then(|| self.pooled_lag.quantile(0.99f64.min((n - 1.0) / n)))
-                        .flatten()
-                },
-                server_p50_ms: p50(&ttft).or_else(|| p50(&latency)),
-                spans_s: self.pace.first.zip(self.pace.last).and_then(
-                    |((first_intended, first_sent), (last_intended, last_sent))| {
-                        (self.pace.arrivals >= 2).then(|| {
-                            (
-                                last_intended
-                                    .saturating_duration_since(first_intended)
-                                    .as_secs_f64(),
-                                last_sent
-                                    .saturating_duration_since(first_sent)
-                                    .as_secs_f64(),
-                            )
-                        })
-                    },
-                ),
-            };
-            warnings.extend(pacing.judge());
-        }
         if self.stopped_on_failures && stopped_by == Some(StopReason::MaxErrorRate) {
             warnings.push(Warning {
                 code: "stopped_on_failures".to_owned(),
@@ -741,7 +646,69 @@ impl Aggregator {
                     .to_owned(),
             });
         }
-        let goodput = self.slo.map(|_| {
+        let mut benchmark = self.measured.finish(Head {
+            index,
+            strategy,
+            workload: workload.to_owned(),
+            window: Window {
+                start: clock.at(window_start),
+                end: clock.at(window_end),
+                duration_s,
+            },
+            stopped_by,
+            warnings,
+        });
+        let metrics = &benchmark.metrics;
+        if let Some(target_rate) = benchmark.strategy.target_rate_per_s {
+            let p50 = |split: &Option<StatusSplit<bench_core::schema::Distribution>>| {
+                split
+                    .as_ref()
+                    .and_then(|s| s.successful.as_ref())
+                    .map(|d| d.median)
+            };
+            let pacing = Pacing {
+                target_rate,
+                max_concurrency: benchmark.strategy.max_concurrency,
+                arrivals: self.pace.arrivals,
+                capped: self.pace.capped,
+                capped_wait_p99_ms: self.pace.capped_wait.quantile(0.99),
+                lag_p99_ms: metrics
+                    .schedule_lag_ms
+                    .as_ref()
+                    .and_then(|l| l.total.as_ref())
+                    .map(|d| d.percentiles.p99),
+                lag_judged_ms: {
+                    let n = self.pooled_lag.count() as f64;
+                    (n >= 2.0)
+                        .then(|| self.pooled_lag.quantile(0.99f64.min((n - 1.0) / n)))
+                        .flatten()
+                },
+                server_p50_ms: p50(&metrics.ttft_ms).or_else(|| p50(&metrics.request_latency_ms)),
+                spans_s: self.pace.first.zip(self.pace.last).and_then(
+                    |((first_intended, first_sent), (last_intended, last_sent))| {
+                        (self.pace.arrivals >= 2).then(|| {
+                            (
+                                last_intended
+                                    .saturating_duration_since(first_intended)
+                                    .as_secs_f64(),
+                                last_sent
+                                    .saturating_duration_since(first_sent)
+                                    .as_secs_f64(),
+                            )
+                        })
+                    },
+                ),
+            };
+            // The client's own pacing first, as before the builder's warnings.
+            if let Some(warning) = pacing.judge() {
+                benchmark.warnings.insert(0, warning);
+            }
+        }
+        benchmark.metrics.rates.concurrency = (duration_s > 0.0).then(|| Concurrency {
+            mean: self.area / duration_s,
+            max: self.max_in_flight,
+        });
+        benchmark.goodput = self.slo.map(|_| {
             let [judged, met, met_ended] = self.slo_counts;
             Goodput {
                 judged,
@@ -758,7 +725,7 @@ impl Aggregator {
                 },
             }
         });
-        let transport = Transport {
+        benchmark.transport = Some(Transport {
             http_versions: self
                 .http_versions
                 .iter()
@@ -767,53 +734,8 @@ impl Aggregator {
             connections_opened: connections.count(),
             connection_setup_ms: connections.summary(),
             ..transport.clone()
-        };
-        Benchmark {
-            goodput,
-            drain: None,
-            transport: Some(transport),
-            index,
-            strategy,
-            workload: workload.to_owned(),
-            window: Window {
-                start: clock.at(window_start),
-                end: clock.at(window_end),
-                duration_s,
-            },
-            requests: RequestTotals::new(self.totals[0], self.totals[1], self.totals[2]),
-            errors: self
-                .errors
-                .iter()
-                .map(|((kind, status), (count, example))| ErrorCount {
-                    kind: (*kind).to_owned(),
-                    status_code: *status,
-                    count: *count,
-                    example: Some(example.clone()),
-                })
-                .collect(),
-            stopped_by,
-            warnings,
-            metrics: Metrics {
-                request_latency_ms: latency,
-                ttft_ms: ttft,
-                itl_ms: self.itl.summary(),
-                tpot_ms: self.tpot.summary(),
-                decode_time_ms: self.decode.summary(),
-                schedule_lag_ms: lag,
-                latency_from_intended_send_ms: self.from_intended.summary(),
-                prompt_tokens: self.prompt_tokens.summary(),
-                output_tokens: self.output_tokens.summary(),
-                rates: Rates {
-                    requests_per_s: split(0),
-                    output_tokens_per_s: split(1),
-                    total_tokens_per_s: split(2),
-                    concurrency: (duration_s > 0.0).then(|| Concurrency {
-                        mean: self.area / duration_s,
-                        max: self.max_in_flight,
-                    }),
-                },
-            },
-        }
+        });
+        benchmark
     }
 
     /// Which part of the benchmark `now` falls in.

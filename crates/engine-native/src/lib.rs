@@ -21,10 +21,9 @@ mod workload;
 use std::sync::Arc;
 
 use bench_core::config::limits::duration_from_secs;
-use bench_core::config::{
-    Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing, Transient,
-};
-use bench_core::schema::{Report, Strategy, StrategyKind, Timestamp, Warning};
+use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, Transient};
+use bench_core::schema::{Report, StrategyKind, Timestamp, Warning};
+use bench_core::sweep::SweepEnds;
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
     Preflight, RunContext,
@@ -194,8 +193,7 @@ impl BenchmarkEngine for NativeEngine {
         let of = planned.len();
         // Per workload: its requests, and the synchronous and throughput rates its sweep's rate
         // steps build on. Each is prepared before its first benchmark, off the runtime.
-        let mut workloads: Vec<(String, Arc<workload::Workload>, (Option<f64>, Option<f64>))> =
-            Vec::new();
+        let mut workloads: Vec<(String, Arc<workload::Workload>, SweepEnds)> = Vec::new();
         for step in &planned {
             if workloads.iter().any(|(label, ..)| *label == step.workload) {
                 continue;
@@ -206,7 +204,11 @@ impl BenchmarkEngine for NativeEngine {
                     report.warnings.push(warning.clone());
                 }
             }
-            workloads.push((step.workload.clone(), Arc::new(prepared), (None, None)));
+            workloads.push((
+                step.workload.clone(),
+                Arc::new(prepared),
+                SweepEnds::default(),
+            ));
         }
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
@@ -217,35 +219,12 @@ impl BenchmarkEngine for NativeEngine {
                 .find(|(label, ..)| *label == step.workload)
                 .expect("every planned workload was prepared");
             let requests = requests.clone();
-            let strategy = match &step.strategy {
-                PlannedStrategy::Fixed(s) => s.clone(),
-                PlannedStrategy::SweepRate {
-                    step: k,
-                    steps,
-                    strategy,
-                    spacing,
-                    max_concurrency,
-                } => {
-                    let rate = match sweep_target(*sweep_ends, *k, *steps, *spacing) {
-                        Ok(rate) => rate,
-                        Err(message) => {
-                            tracing::warn!("benchmark {} of {of}: {message}", index + 1);
-                            report.warnings.push(Warning {
-                                code: "sweep_incomplete".to_owned(),
-                                message,
-                            });
-                            continue;
-                        }
-                    };
-                    Strategy {
-                        kind: match strategy {
-                            RateStrategy::Constant => StrategyKind::Constant,
-                            RateStrategy::Poisson => StrategyKind::Poisson,
-                        },
-                        streams: None,
-                        target_rate_per_s: Some(rate),
-                        max_concurrency: Some(*max_concurrency),
-                    }
+            let strategy = match sweep_ends.strategy(&step.strategy) {
+                Ok(strategy) => strategy,
+                Err(warning) => {
+                    tracing::warn!("benchmark {} of {of}: {}", index + 1, warning.message);
+                    report.warnings.push(warning);
+                    continue;
                 }
             };
             let plan = Plan {
@@ -281,28 +260,20 @@ impl BenchmarkEngine for NativeEngine {
                 .requests_per_s
                 .as_ref()
                 .and_then(|r| r.successful);
-            match strategy.kind {
-                StrategyKind::Synchronous => sweep_ends.0 = measured,
-                // The throughput rate is measured from first to last completion, so the ramp
-                // at the start and the tail at the end do not drag it down.
-                StrategyKind::Throughput => sweep_ends.1 = ran.steady_rate.or(measured),
-                _ => {}
-            }
+            sweep_ends.observe(
+                strategy.kind,
+                // From first to last completion, so the ramp and the tail do not drag it down.
+                match strategy.kind {
+                    StrategyKind::Throughput => ran.steady_rate.or(measured),
+                    _ => measured,
+                },
+            );
             if strategy.kind == StrategyKind::Throughput
                 && config.profile.kind == ProfileKind::Sweep
             {
-                if let (Some(low), Some(high)) = *sweep_ends {
-                    if high <= low && low > 0.0 {
-                        let message = format!(
-                            "the throughput benchmark completed {high:.3} req/s, no more than the synchronous {low:.3} req/s: the server gained nothing from concurrency (or was still busy); the rate steps span {low:.3} to {:.3} req/s instead (the shortfall mirrored above the synchronous rate, at least 10 %)",
-                            inverted_high(low, high)
-                        );
-                        tracing::warn!("benchmark {} of {of}: {message}", index + 1);
-                        report.warnings.push(Warning {
-                            code: "sweep_inverted".to_owned(),
-                            message,
-                        });
-                    }
+                if let Some(warning) = sweep_ends.inverted() {
+                    tracing::warn!("benchmark {} of {of}: {}", index + 1, warning.message);
+                    report.warnings.push(warning);
                 }
             }
             report.benchmarks.push(ran.benchmark);
@@ -329,64 +300,6 @@ fn unsupported(what: &str, hint: &str) -> ConfigError {
         what: what.to_owned(),
         hint: Some(hint.to_owned()),
     }
-}
-
-/// A sweep's rate step `k` of `steps` between the synchronous and throughput rates:
-/// `linspace(low, high, steps + 1)[k]` (GuideLLM's) or the geometric equivalent.
-fn sweep_rate(low: f64, high: f64, k: u32, steps: u32, spacing: Spacing) -> f64 {
-    let f = f64::from(k) / f64::from(steps);
-    match spacing {
-        Spacing::Linear => low + (high - low) * f,
-        Spacing::Geometric if low > 0.0 && high > 0.0 => low * (high / low).powf(f),
-        Spacing::Geometric => low + (high - low) * f,
-    }
-}
-
-/// The rate of a sweep's step `k` of `steps` from the synchronous and throughput rates its
-/// first two benchmarks measured, or why it is skipped: an end that was not measured, or
-/// measured as 0 or not finite (no request completed), gives no rate to build on.
-fn sweep_target(
-    (low, high): (Option<f64>, Option<f64>),
-    k: u32,
-    steps: u32,
-    spacing: Spacing,
-) -> Result<f64, String> {
-    let usable = |rate: Option<f64>| rate.filter(|r| r.is_finite() && *r > 0.0);
-    let missing = match (usable(low), usable(high)) {
-        (Some(low), Some(high)) => {
-            // Never below the synchronous rate (`sweep_inverted`).
-            let high = if high <= low {
-                inverted_high(low, high)
-            } else {
-                high
-            };
-            let rate = sweep_rate(low, high, k, steps, spacing);
-            if rate.is_finite() && rate > 0.0 {
-                return Ok(rate);
-            }
-            return Err(format!(
-                "sweep rate step {k}/{steps} skipped: its rate between {low} and {high} req/s is {rate}"
-            ));
-        }
-        (None, Some(_)) => "the synchronous benchmark measured no request rate",
-        (Some(_), None) => "the throughput benchmark measured no request rate",
-        (None, None) => {
-            "neither the synchronous nor the throughput benchmark measured a request rate"
-        }
-    };
-    let rate = |r: Option<f64>| r.map_or("none".to_owned(), |r| format!("{r:.3} req/s"));
-    Err(format!(
-        "sweep rate step {k}/{steps} skipped: {missing} to build on (synchronous {}, throughput {}); give the benchmarks time to complete requests (constraints.max_seconds)",
-        rate(low),
-        rate(high)
-    ))
-}
-
-/// The top of the rate steps when the throughput rate `high` is no more than the synchronous
-/// rate `low`: the shortfall mirrored above `low`, at least 10 % above it, so the steps probe
-/// just past the rate where the server stopped gaining.
-fn inverted_high(low: f64, high: f64) -> f64 {
-    low + (low - high).max(0.1 * low)
 }
 
 /// A warmup or cooldown as seconds or requests; a fraction is of `max_seconds` when set, else
@@ -539,70 +452,5 @@ pub(crate) fn transport_of(target: &bench_core::config::Target) -> bench_core::s
         scheme: if https { "https" } else { "http" }.to_owned(),
         tls_verified: https.then_some(!target.tls.insecure_skip_verify),
         proxy: bench_target::proxy_for(target),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sweep_rates_follow_guidellm_linspace_and_the_geometric_option() {
-        // GuideLLM: sync 4.75, throughput 161.5, sweep_size 5 -> 57.00, 109.25, 161.50.
-        let rates: Vec<f64> = (1..=3)
-            .map(|k| sweep_rate(4.75, 161.5, k, 3, Spacing::Linear))
-            .collect();
-        assert_eq!(rates, [57.0, 109.25, 161.5]);
-        let geometric: Vec<f64> = (1..=2)
-            .map(|k| sweep_rate(1.0, 100.0, k, 2, Spacing::Geometric))
-            .collect();
-        assert!((geometric[0] - 10.0).abs() < 1e-9 && (geometric[1] - 100.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn an_inverted_sweep_steps_up_from_the_synchronous_rate() {
-        // Throughput 8 below synchronous 10: the shortfall (2) mirrored above 10.
-        let rates: Vec<f64> = (1..=2)
-            .map(|k| sweep_target((Some(10.0), Some(8.0)), k, 2, Spacing::Linear).unwrap_or(0.0))
-            .collect();
-        assert_eq!(rates, [11.0, 12.0]);
-        // Equal ends: at least 10 % above.
-        let top = sweep_target((Some(10.0), Some(10.0)), 1, 1, Spacing::Geometric).unwrap_or(0.0);
-        assert!((top - 11.0).abs() < 1e-9, "{top}");
-    }
-
-    #[test]
-    fn a_sweep_step_without_measured_ends_is_skipped_with_the_reason() {
-        assert_eq!(
-            sweep_target((Some(2.0), Some(10.0)), 1, 2, Spacing::Linear),
-            Ok(6.0)
-        );
-        // A throughput step that completed nothing measures 0, not a rate.
-        for ends in [
-            (Some(2.0), Some(0.0)),
-            (Some(2.0), None),
-            (Some(2.0), Some(f64::NAN)),
-            (Some(2.0), Some(f64::INFINITY)),
-        ] {
-            let message = sweep_target(ends, 1, 3, Spacing::Linear).unwrap_err();
-            assert!(
-                message.starts_with("sweep rate step 1/3 skipped: the throughput benchmark measured no request rate"),
-                "{message}"
-            );
-        }
-        let message = sweep_target((Some(0.0), Some(0.0)), 2, 3, Spacing::Geometric).unwrap_err();
-        assert!(
-            message.contains("neither the synchronous nor the throughput benchmark")
-                && message.contains("synchronous 0.000 req/s, throughput 0.000 req/s"),
-            "{message}"
-        );
-        assert!(sweep_target((None, Some(3.0)), 1, 3, Spacing::Linear)
-            .unwrap_err()
-            .contains("the synchronous benchmark measured no request rate"));
-        // Ends too far apart for a finite geometric step.
-        assert!(sweep_target((Some(1e-300), Some(f64::MAX)), 1, 2, Spacing::Linear).is_ok());
-        let message =
-            sweep_target((Some(1e-300), Some(f64::MAX)), 1, 2, Spacing::Geometric).unwrap_err();
-        assert!(message.ends_with("req/s is inf"), "{message}");
     }
 }

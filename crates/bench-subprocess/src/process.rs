@@ -1,6 +1,6 @@
-//! Running one genai-bench invocation: in its own process group, stdin closed, its output
+//! Running one invocation of a tool: in its own process group, stdin closed, its output
 //! streamed line by line (secrets blanked), stopped on a timeout or a cancellation by
-//! signalling the whole group, so no Locust worker outlives it.
+//! signalling the whole group, so no worker process of the tool outlives it.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -12,33 +12,44 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::command::Invocation;
+use crate::secrets::blank;
 
 /// Lines of output kept for an error message.
 const TAIL_LINES: usize = 20;
 /// How long the group gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
 
+/// A program, its arguments and the variables added to its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The program: a path, or a name looked up on PATH.
+    pub program: String,
+    /// Its arguments; never a secret (every user of the host can read them).
+    pub args: Vec<String>,
+    /// Added to the inherited environment, which only the owner can read: where secrets go.
+    pub env: Vec<(String, String)>,
+}
+
 /// Why the process did not end on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stopped {
+pub enum Stopped {
     Timeout,
     Cancelled,
 }
 
 /// How a run ended.
 #[derive(Debug)]
-pub(crate) struct Finished {
+pub struct Finished {
     /// The exit status; for a stopped process, the status after the signal.
-    pub(crate) status: ExitStatus,
-    pub(crate) stopped: Option<Stopped>,
+    pub status: ExitStatus,
+    pub stopped: Option<Stopped>,
     /// The last lines of its output (stdout and stderr interleaved), secrets blanked.
-    pub(crate) tail: Vec<String>,
+    pub tail: Vec<String>,
 }
 
 /// Runs `invocation` in `cwd`, handing each output line (secrets blanked) to `on_line`.
 /// An error means it could not be started.
-pub(crate) async fn run(
+pub async fn run(
     invocation: &Invocation,
     cwd: &Path,
     timeout: Duration,
@@ -139,17 +150,6 @@ fn signal(group: Option<Pid>, signal: Signal) {
     }
 }
 
-/// `line` with every secret replaced.
-pub(crate) fn blank(line: &str, secrets: &[String]) -> String {
-    let mut line = line.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        if line.contains(secret.as_str()) {
-            line = line.replace(secret.as_str(), "<redacted>");
-        }
-    }
-    line
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +159,6 @@ mod tests {
             program: "sh".to_owned(),
             args: vec!["-c".to_owned(), script.to_owned()],
             env: vec![("SECRET".to_owned(), "sk-123".to_owned())],
-            results: std::env::temp_dir(),
         }
     }
 

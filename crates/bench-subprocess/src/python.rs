@@ -1,6 +1,6 @@
-//! The genai-bench installation: that its command exists, and which genai-bench release its
-//! Python holds. Asking `genai-bench --version` costs about 5 s of imports; the package's
-//! metadata answers the same in a few milliseconds.
+//! A tool installed as a Python package: that its command exists, and which release of the
+//! package its Python holds. Asking the tool for `--version` costs seconds of imports; the
+//! package's metadata answers the same in a few milliseconds.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,14 +13,14 @@ const QUERY_LIMIT: Duration = Duration::from_secs(30);
 pub(crate) enum Problem {
     /// The program is not on PATH or not at the given path.
     NotFound(String),
-    /// The program runs, but its Python has no genai-bench package (or cannot be asked).
+    /// The program runs, but its Python has no such package (or cannot be asked).
     NoPackage { program: String, detail: String },
 }
 
-/// The genai-bench version the command runs, or None when the command is not a Python
+/// The version of `package` the command runs, or None when the command is not a Python
 /// program whose interpreter can be found (a wrapper script): then nothing is known until it
 /// runs.
-pub(crate) async fn version(command: &[String]) -> Result<Option<String>, Problem> {
+pub(crate) async fn version(command: &[String], package: &str) -> Result<Option<String>, Problem> {
     let Some(program) = command.first() else {
         return Err(Problem::NotFound(String::new()));
     };
@@ -31,7 +31,8 @@ pub(crate) async fn version(command: &[String]) -> Result<Option<String>, Proble
     let query = tokio::process::Command::new(&python)
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('genai-bench'))",
+            "import sys, importlib.metadata as m; print(m.version(sys.argv[1]))",
+            package,
         ])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -58,7 +59,7 @@ pub(crate) async fn version(command: &[String]) -> Result<Option<String>, Proble
     if !output.status.success() {
         return Err(Problem::NoPackage {
             program: program.clone(),
-            detail: format!("its Python {} has no genai-bench package", python.display()),
+            detail: format!("its Python {} has no {package} package", python.display()),
         });
     }
     Ok(Some(
@@ -66,14 +67,14 @@ pub(crate) async fn version(command: &[String]) -> Result<Option<String>, Proble
     ))
 }
 
-/// The Python interpreter that runs genai-bench for `command`, when it can be found.
-pub(crate) fn python_of(command: &[String]) -> Option<PathBuf> {
+/// The Python interpreter that runs the tool for `command`, when it can be found.
+pub fn python_of(command: &[String]) -> Option<PathBuf> {
     let path = find(command.first()?)?;
     interpreter(&path, command.len() > 1)
 }
 
 /// The program as a path: as given when it names a path, else the first match on PATH.
-fn find(program: &str) -> Option<PathBuf> {
+pub(crate) fn find(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         let path = PathBuf::from(program);
         return path.is_file().then_some(path);
@@ -133,15 +134,22 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_or_package_is_a_problem_that_names_it() {
         assert_eq!(
-            version(&["surely-not-a-program-llm-bench".to_owned()]).await,
+            version(
+                &["surely-not-a-program-llm-bench".to_owned()],
+                "genai-bench"
+            )
+            .await,
             Err(Problem::NotFound(
                 "surely-not-a-program-llm-bench".to_owned()
             ))
         );
         // The system python3 has no genai-bench (CI installs it in a venv of its own).
         if find("python3").is_some() {
-            let problem =
-                version(&["python3".to_owned(), "-c".to_owned(), "pass".to_owned()]).await;
+            let problem = version(
+                &["python3".to_owned(), "-c".to_owned(), "pass".to_owned()],
+                "genai-bench",
+            )
+            .await;
             assert!(
                 matches!(problem, Err(Problem::NoPackage { .. })),
                 "{problem:?}"
