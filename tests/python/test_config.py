@@ -16,7 +16,7 @@ from conftest import REPO, Cli, closed_port, make_config
 
 def test_the_wheel_links_both_engines() -> None:
     found = llm_bench.engines()
-    assert [e.name for e in found] == ["genai-bench", "native"]
+    assert [e.name for e in found] == ["genai-bench", "guidellm", "native"]
     assert all(isinstance(e, llm_bench.EngineInfo) for e in found)
     native = next(e for e in found if e.name == "native")
     assert native.summary

@@ -6,10 +6,11 @@
 //! The binary and the Python package link them by depending on this crate.
 
 use engine_genaibench as _;
+use engine_guidellm as _;
 use engine_native as _;
 
 /// The engines this build is expected to contain, sorted.
-pub const EXPECTED: &[&str] = &["genai-bench", "native"];
+pub const EXPECTED: &[&str] = &["genai-bench", "guidellm", "native"];
 
 #[cfg(test)]
 mod tests {

@@ -111,6 +111,28 @@ impl Tool {
     }
 }
 
+/// An engine's `command` option: the tool's executable, or a command line that runs it
+/// (`["python3", "-m", "genai_bench.cli.cli"]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum CommandLine {
+    /// A program: a path, or a name looked up on PATH.
+    Program(String),
+    /// A program and its first arguments.
+    Argv(Vec<String>),
+}
+
+impl CommandLine {
+    /// The command line, program first; `default` when not given (or given empty).
+    pub fn argv(command: Option<&CommandLine>, default: &str) -> Vec<String> {
+        match command {
+            Some(CommandLine::Program(p)) if !p.is_empty() => vec![p.clone()],
+            Some(CommandLine::Argv(argv)) if !argv.is_empty() => argv.clone(),
+            _ => vec![default.to_owned()],
+        }
+    }
+}
+
 /// The server's base URL as tools that add `/v1/...` themselves want it: `target.url`
 /// without a trailing `/` or `/v1`.
 pub fn api_base(target: &Target) -> String {

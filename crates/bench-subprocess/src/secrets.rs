@@ -77,8 +77,8 @@ pub struct PythonEntry {
     pub program: &'static str,
 }
 
-/// Runs `entry` under `python` with `args`, where every argument equal to [`KEY_MARKER`] is
-/// replaced in-process by `key`, taken from [`KEY_VARIABLE`]: for tools that take the key only
+/// Runs `entry` under `python` with `args`, where [`KEY_MARKER`] is replaced in-process by
+/// `key` wherever an argument holds it (the whole argument, or inside a JSON option), taken from [`KEY_VARIABLE`]: for tools that take the key only
 /// as a command-line option. `/proc/<pid>/cmdline` only ever holds the marker, and the
 /// variable is removed from the environment before the tool starts anything.
 pub fn python_launcher(
@@ -91,7 +91,7 @@ pub fn python_launcher(
         "import os, sys\n\
          from {module} import {function} as main\n\
          key = os.environ.pop('{KEY_VARIABLE}', '')\n\
-         sys.argv = ['{program}'] + [key if a == '{KEY_MARKER}' else a for a in sys.argv[1:]]\n\
+         sys.argv = ['{program}'] + [a.replace('{KEY_MARKER}', key) for a in sys.argv[1:]]\n\
          sys.exit(main())\n",
         module = entry.module,
         function = entry.function,
@@ -148,7 +148,11 @@ mod tests {
         let i = python_launcher(
             &python,
             entry,
-            vec!["--api-key".to_owned(), KEY_MARKER.to_owned()],
+            vec![
+                "--api-key".to_owned(),
+                KEY_MARKER.to_owned(),
+                format!("{{\"api_key\":\"{KEY_MARKER}\"}}"),
+            ],
             "sk-9",
         );
         assert!(i.args.iter().all(|a| !a.contains("sk-9")), "{:?}", i.args);
@@ -160,7 +164,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
-            "fake-tool ['--api-key', 'sk-9'] False False",
+            "fake-tool ['--api-key', 'sk-9', '{\"api_key\":\"sk-9\"}'] False False",
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );

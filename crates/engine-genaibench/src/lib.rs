@@ -16,7 +16,7 @@ use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
     Preflight, RunContext,
 };
-use bench_subprocess::{process, secrets, Points, RunFolder, Tool};
+use bench_subprocess::{process, secrets, CommandLine, Points, RunFolder, Tool};
 use serde::Deserialize;
 
 /// The registry name.
@@ -83,19 +83,8 @@ impl Default for Options {
 impl Options {
     /// The command line: program first.
     fn command(&self) -> Vec<String> {
-        match &self.command {
-            Some(CommandLine::Program(p)) => vec![p.clone()],
-            Some(CommandLine::Argv(argv)) if !argv.is_empty() => argv.clone(),
-            _ => vec!["genai-bench".to_owned()],
-        }
+        CommandLine::argv(self.command.as_ref(), "genai-bench")
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum CommandLine {
-    Program(String),
-    Argv(Vec<String>),
 }
 
 fn default_backend() -> String {

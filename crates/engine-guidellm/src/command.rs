@@ -1,0 +1,412 @@
+//! The GuideLLM command line for one benchmark point, and what of a config GuideLLM can do.
+//!
+//! Every option is passed as a JSON object (GuideLLM parses its `kind=...` options as YAML
+//! first), so paths and values never need its `key=value,...` escaping.
+
+use std::path::Path;
+
+use bench_core::config::{Api, Config, DataKind, ProfileKind, Transient};
+use bench_core::schema::{StrategyKind, Warning};
+use bench_core::{Capabilities, ConfigError};
+use bench_subprocess::process::Invocation;
+use bench_subprocess::secrets::{PythonEntry, KEY_MARKER};
+use bench_subprocess::{Point, Tool};
+use serde_json::{json, Map, Value};
+
+/// GuideLLM's console entry point, which the key's launcher imports.
+pub(crate) const ENTRY: PythonEntry = PythonEntry {
+    module: "guidellm.__main__",
+    function: "cli",
+    program: "guidellm",
+};
+
+/// Columns GuideLLM 0.8.1 reads a row's output length from by default; llm-bench's own names
+/// are mapped onto its `output_tokens_count_column`.
+const OUTPUT_COLUMNS: [&str; 4] = [
+    "output_tokens",
+    "max_tokens",
+    "output_len",
+    "completion_tokens",
+];
+
+pub(crate) fn capabilities() -> Capabilities {
+    Capabilities {
+        profiles: vec![
+            ProfileKind::Synchronous,
+            ProfileKind::Concurrent,
+            ProfileKind::Throughput,
+            ProfileKind::Constant,
+            ProfileKind::Poisson,
+            ProfileKind::Sweep,
+        ],
+        data: vec![DataKind::Synthetic, DataKind::File],
+        metrics: crate::METRICS.to_vec(),
+    }
+}
+
+/// Refuses what GuideLLM cannot do, naming the key and the fix.
+pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> {
+    let c = &config.constraints;
+    let tls = &config.target.tls;
+    let data = &config.data;
+    let checks: [(bool, &str, &str); 11] = [
+        (
+            tls.client_cert.is_some(),
+            "target.tls.client_cert (mutual TLS)",
+            "GuideLLM has no option for a client certificate; remove it",
+        ),
+        (
+            tls.server_name.is_some(),
+            "target.tls.server_name",
+            "GuideLLM connects to the URL's host by name; put that name in target.url",
+        ),
+        (
+            c.over_saturation
+                .is_some_and(|o| o.mode != bench_core::config::SaturationMode::Off),
+            "constraints.over_saturation",
+            "GuideLLM's own detector has other parameters; remove it",
+        ),
+        (
+            c.error_rate_window.is_some(),
+            "constraints.error_rate_window",
+            "GuideLLM's error-rate window is its own; remove it",
+        ),
+        (
+            config.slo.is_some(),
+            "slo",
+            "this engine does not compute goodput; remove [slo]",
+        ),
+        (
+            !config.target.headers.is_empty(),
+            "target.headers",
+            "GuideLLM sends no custom headers; remove them",
+        ),
+        (
+            data.prefix_tokens.is_some(),
+            "data.prefix_tokens",
+            "GuideLLM builds shared prefixes its own way; remove prefix_tokens",
+        ),
+        (
+            data.approximate == Some(true) || (data.kind == DataKind::Synthetic && data.tokenizer.is_none()),
+            "synthetic data without a tokenizer",
+            "GuideLLM builds every prompt with the model's tokenizer; give data.tokenizer (a local directory with tokenizer.json)",
+        ),
+        (
+            matches!(config.warmup, Some(Transient::Requests(_)))
+                && c.max_seconds.is_some(),
+            "warmup in requests with constraints.max_seconds",
+            "GuideLLM counts a warmup in requests only without a time limit; give warmup in seconds or as a fraction",
+        ),
+        (
+            matches!(config.cooldown, Some(Transient::Requests(_)))
+                && c.max_seconds.is_some(),
+            "cooldown in requests with constraints.max_seconds",
+            "GuideLLM counts a cooldown in requests only without a time limit; give cooldown in seconds or as a fraction",
+        ),
+        (
+            config.profile.spacing == Some(bench_core::config::Spacing::Geometric),
+            "profile.spacing = geometric",
+            "GuideLLM spaces a sweep's rates linearly; remove spacing",
+        ),
+    ];
+    if let Some((_, what, hint)) = checks.iter().find(|(bad, ..)| *bad) {
+        return Err(tool.unsupported(what, hint));
+    }
+    if let Some(key) = bench_subprocess::secrets::api_key(&config.target) {
+        if key.contains(['"', '\\']) || key.chars().any(char::is_control) {
+            return Err(ConfigError::InvalidValue {
+                key: "target.api_key_env".to_owned(),
+                message: format!("${} holds a quote, a backslash or a control character, which GuideLLM's options cannot carry; use the native engine", config.target.api_key_env),
+            });
+        }
+    }
+    if c.max_seconds.is_none() && c.max_requests.is_none() {
+        return Err(ConfigError::MissingKey {
+            key: "constraints.max_requests".to_owned(),
+            hint: Some(
+                "GuideLLM needs a limit per benchmark (or constraints.max_seconds)".to_owned(),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the files GuideLLM will read exist, before it starts.
+pub(crate) fn check_files(config: &Config) -> Result<(), ConfigError> {
+    let data = &config.data;
+    if let Some(tokenizer) = &data.tokenizer {
+        let path = Path::new(tokenizer);
+        let file = if path.is_dir() {
+            path.join("tokenizer.json")
+        } else {
+            path.to_owned()
+        };
+        if !file.is_file() {
+            return Err(ConfigError::InvalidValue {
+                key: "data.tokenizer".to_owned(),
+                message: format!("`{tokenizer}` holds no tokenizer.json; give the model directory (relative paths in a config file are relative to its folder)"),
+            });
+        }
+    }
+    if let (DataKind::File, Some(path)) = (data.kind, &data.path) {
+        if !Path::new(path).is_file() {
+            return Err(ConfigError::InvalidValue {
+                key: "data.path".to_owned(),
+                message: format!("`{path}` does not exist (relative paths in a config file are relative to its folder)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `guidellm run` arguments for `point`, writing its JSON report to `output`. With `keyed`,
+/// the backend's API key is [`KEY_MARKER`], for the launcher to replace.
+pub(crate) fn args(
+    config: &Config,
+    point: &Point,
+    output: &Path,
+    keyed: bool,
+    extra: &[String],
+) -> Vec<String> {
+    let mut args = vec!["run".to_owned()];
+    let mut push = |flag: &str, value: Value| {
+        args.push(flag.to_owned());
+        args.push(value.to_string());
+    };
+    push("--backend", backend(config, keyed));
+    push("--profile", profile(config, point));
+    for constraint in constraints(config) {
+        push("--constraint", constraint);
+    }
+    push("--data", data(config));
+    if let Some(mapper) = column_mapper(config) {
+        push("--data-column-mapper", mapper);
+    }
+    if let Some(tokenizer) = &config.data.tokenizer {
+        push(
+            "--tokenizer",
+            json!({"kind": "hf_auto", "model": tokenizer_dir(tokenizer)}),
+        );
+    }
+    if let Some(samples) = config.data.samples {
+        push(
+            "--data-loader",
+            json!({"kind": "pytorch", "samples": samples}),
+        );
+    }
+    // One seed per point, as the native engine seeds each benchmark.
+    push(
+        "--seed",
+        json!({"kind": "static", "value": config.seed.wrapping_add(point.index as u64) % (1 << 53)}),
+    );
+    push(
+        "--output",
+        json!({"kind": "json", "path": output.display().to_string()}),
+    );
+    args.push("--disable-progress".to_owned());
+    args.extend(extra.iter().cloned());
+    args
+}
+
+fn backend(config: &Config, keyed: bool) -> Value {
+    let target = &config.target;
+    let mut backend = Map::new();
+    backend.insert("kind".into(), json!("openai_http"));
+    backend.insert("target".into(), json!(bench_subprocess::api_base(target)));
+    backend.insert("model".into(), json!(target.model()));
+    backend.insert(
+        "request_format".into(),
+        json!(match target.api {
+            Api::Chat => "/v1/chat/completions",
+            Api::Completions => "/v1/completions",
+        }),
+    );
+    // The preflight has checked the target; GuideLLM's own check asks for /health, which
+    // OpenAI-compatible servers need not have.
+    backend.insert("validate_backend".into(), json!(false));
+    // GuideLLM does not verify certificates unless told to.
+    backend.insert("verify".into(), json!(!target.tls.insecure_skip_verify));
+    backend.insert("http2".into(), json!(target.http2));
+    backend.insert(
+        "timeout_connect".into(),
+        json!(target.timeouts.connect_seconds),
+    );
+    if let Some(total) = target.timeouts.request_seconds {
+        backend.insert("timeout".into(), json!(total));
+    }
+    if keyed {
+        backend.insert("api_key".into(), json!(KEY_MARKER));
+    }
+    Value::Object(backend)
+}
+
+fn profile(config: &Config, point: &Point) -> Value {
+    let s = &point.strategy;
+    let mut p = Map::new();
+    let kind = match s.kind {
+        StrategyKind::Synchronous => "synchronous",
+        StrategyKind::Concurrent => "concurrent",
+        StrategyKind::Throughput => "throughput",
+        StrategyKind::Constant => "constant",
+        StrategyKind::Poisson => "poisson",
+    };
+    p.insert("kind".into(), json!(kind));
+    if let Some(streams) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
+        p.insert("streams".into(), json!(streams));
+    }
+    if let Some(rate) = s.target_rate_per_s {
+        p.insert("rate".into(), json!(rate));
+    }
+    if let Some(c) = s.max_concurrency {
+        p.insert("max_concurrency".into(), json!(c));
+    }
+    if let Some(r) = config.profile.rampup_seconds {
+        p.insert("rampup_duration".into(), json!(r));
+    }
+    if let Some(w) = config.warmup {
+        p.insert("warmup".into(), transient(w));
+    }
+    if let Some(c) = config.cooldown {
+        p.insert("cooldown".into(), transient(c));
+    }
+    Value::Object(p)
+}
+
+/// A warmup or cooldown as GuideLLM's phase: a fraction of the duration (or of the requests
+/// without a time limit), seconds, or requests.
+fn transient(t: Transient) -> Value {
+    match t {
+        Transient::Fraction(f) => json!({"percent": f, "mode": "prefer_duration"}),
+        Transient::Seconds(s) => json!({"value": s, "mode": "duration"}),
+        Transient::Requests(n) => json!({"value": n, "mode": "requests"}),
+    }
+}
+
+fn constraints(config: &Config) -> Vec<Value> {
+    let c = &config.constraints;
+    let mut list = Vec::new();
+    if let Some(s) = c.max_seconds {
+        list.push(json!({"kind": "max_duration", "seconds": s}));
+    }
+    if let Some(n) = c.max_requests {
+        list.push(json!({"kind": "max_requests", "count": n}));
+    }
+    if let Some(n) = c.max_errors {
+        list.push(json!({"kind": "max_errors", "count": n}));
+    }
+    if let Some(r) = c.max_error_rate {
+        list.push(json!({"kind": "max_error_rate", "max_error_rate": r}));
+    }
+    list
+}
+
+fn data(config: &Config) -> Value {
+    let d = &config.data;
+    match d.kind {
+        DataKind::File => {
+            let path = d.path.as_deref().unwrap_or_default();
+            let kind = if path.to_ascii_lowercase().ends_with(".csv") {
+                "csv_file"
+            } else {
+                "json_file"
+            };
+            json!({"kind": kind, "path": bench_subprocess::absolute(path)})
+        }
+        _ => {
+            let mut s = Map::new();
+            s.insert("kind".into(), json!("synthetic_text"));
+            let fields = [
+                ("prompt_tokens", d.prompt_tokens.map(Value::from)),
+                (
+                    "prompt_tokens_stdev",
+                    d.prompt_tokens_stdev.map(Value::from),
+                ),
+                ("prompt_tokens_min", d.prompt_tokens_min.map(Value::from)),
+                ("prompt_tokens_max", d.prompt_tokens_max.map(Value::from)),
+                ("output_tokens", d.output_tokens.map(Value::from)),
+                (
+                    "output_tokens_stdev",
+                    d.output_tokens_stdev.map(Value::from),
+                ),
+                ("output_tokens_min", d.output_tokens_min.map(Value::from)),
+                ("output_tokens_max", d.output_tokens_max.map(Value::from)),
+            ];
+            for (key, value) in fields {
+                if let Some(value) = value {
+                    s.insert(key.into(), value);
+                }
+            }
+            Value::Object(s)
+        }
+    }
+}
+
+/// For a data file, the columns llm-bench reads mapped onto GuideLLM's names: the prompt
+/// column when the config names one, and every output-length column llm-bench knows.
+fn column_mapper(config: &Config) -> Option<Value> {
+    if config.data.kind != DataKind::File {
+        return None;
+    }
+    let mut mappings = Map::new();
+    if let Some(column) = &config.data.prompt_column {
+        mappings.insert("text_column".into(), json!(column));
+    }
+    mappings.insert("output_tokens_count_column".into(), json!(OUTPUT_COLUMNS));
+    Some(json!({"kind": "generative_column_mapper", "column_mappings": mappings}))
+}
+
+/// GuideLLM loads tokenizers with `AutoTokenizer.from_pretrained`, which wants the
+/// directory, not the `tokenizer.json` inside it, as an absolute path (it runs in its own
+/// folder).
+fn tokenizer_dir(path: &str) -> String {
+    let p = std::fs::canonicalize(path).unwrap_or_else(|_| std::path::PathBuf::from(path));
+    let dir = if p.is_file() {
+        p.parent().map(Path::to_path_buf).unwrap_or(p)
+    } else {
+        p
+    };
+    dir.display().to_string()
+}
+
+/// The environment GuideLLM runs in: offline, unbuffered, and the TLS and proxy settings.
+pub(crate) fn with_environment(mut invocation: Invocation, config: &Config) -> Invocation {
+    let mut env: Vec<(String, String)> = vec![
+        // The tokenizer is always local: never reach for a model hub.
+        ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
+        ("TRANSFORMERS_OFFLINE".to_owned(), "1".to_owned()),
+        ("TRANSFORMERS_VERBOSITY".to_owned(), "error".to_owned()),
+        ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
+    ];
+    // GuideLLM talks through httpx, which trusts the bundle SSL_CERT_FILE names and reads the
+    // proxy variables.
+    if let Some(ca_file) = &config.target.tls.ca_file {
+        env.push((
+            "SSL_CERT_FILE".to_owned(),
+            bench_subprocess::absolute(ca_file),
+        ));
+    }
+    if !config.target.proxy_from_env {
+        env.push(("NO_PROXY".to_owned(), "*".to_owned()));
+        env.push(("no_proxy".to_owned(), "*".to_owned()));
+    }
+    invocation.env.extend(env);
+    invocation
+}
+
+/// Warnings that apply to every point of a run.
+pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
+    let mut warnings = vec![Warning {
+        code: "guidellm_tpot".to_owned(),
+        message: "GuideLLM's TPOT includes the TTFT; this report's tpot_ms is (last token - first token) / (output tokens - 1), which GuideLLM calls ITL".to_owned(),
+    }];
+    if config.profile.kind == ProfileKind::Poisson
+        || (config.profile.kind == ProfileKind::Sweep
+            && config.profile.strategy == Some(bench_core::config::RateStrategy::Poisson))
+    {
+        warnings.push(Warning {
+            code: "guidellm_poisson_workers".to_owned(),
+            message: "GuideLLM 0.8.1 draws the same exponential gaps in each of its worker processes, so its Poisson arrivals repeat in bursts rather than being Poisson (docs/guidellm.md)".to_owned(),
+        });
+    }
+    warnings
+}

@@ -1,0 +1,233 @@
+//! engine-guidellm: runs the real GuideLLM (`guidellm run`) as a subprocess, registered as
+//! `guidellm`.
+//!
+//! One GuideLLM invocation per benchmark point, driven by bench-subprocess like every
+//! subprocess engine: a sweep runs as its synchronous and throughput points, then constant or
+//! Poisson points at the rates bench-core derives from them (GuideLLM's own linear spacing).
+//! `command` maps a config onto GuideLLM's command line; `parse` reads its JSON report.
+
+mod command;
+mod parse;
+
+use std::path::PathBuf;
+
+use bench_core::config::{Config, OptionsTable};
+use bench_core::schema::{Report, Timestamp, Warning};
+use bench_core::{
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
+    Preflight, RunContext,
+};
+use bench_subprocess::{process, secrets, CommandLine, Points, RunFolder, Tool};
+use serde::Deserialize;
+
+/// The registry name.
+const NAME: &str = "guidellm";
+
+/// GuideLLM as this engine knows it.
+const TOOL: Tool = Tool {
+    engine: NAME,
+    package: "guidellm",
+    tested_version: "0.8.1",
+    install_hint: "install it with `python3 -m venv .venv && .venv/bin/pip install guidellm==0.8.1` (docs/guidellm.md shows a 2 GB install without CUDA) and set [engines.guidellm] command = \".venv/bin/guidellm\"",
+    code: "guidellm",
+};
+
+bench_core::inventory::submit! {
+    EngineRegistration {
+        name: NAME,
+        summary: "runs the real GuideLLM (pip install guidellm==0.8.1) as a subprocess; every profile, synthetic data with a local tokenizer, data files",
+        build,
+    }
+}
+
+/// `[engines.guidellm]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Options {
+    /// The `guidellm` executable, or a command line that runs it; default `guidellm` from PATH.
+    #[serde(default)]
+    command: Option<CommandLine>,
+    /// Arguments appended to every invocation.
+    #[serde(default)]
+    extra_args: Vec<String>,
+    /// Where GuideLLM's reports and output go; kept after the run. Default: a temporary
+    /// folder, removed after the reports are read.
+    #[serde(default)]
+    run_dir: Option<PathBuf>,
+    /// Seconds each invocation may take beyond its time limit (start-up, data, reports).
+    #[serde(default)]
+    overhead_seconds: Option<f64>,
+}
+
+/// Seconds an invocation may take beyond its time limit by default: GuideLLM's start-up
+/// (imports, spawning its workers, building the data) takes 10-20 s on a small machine.
+const OVERHEAD_SECONDS: f64 = 120.0;
+
+impl Options {
+    fn command(&self) -> Vec<String> {
+        CommandLine::argv(self.command.as_ref(), "guidellm")
+    }
+}
+
+fn build(options: &OptionsTable) -> Result<Box<dyn BenchmarkEngine>, ConfigError> {
+    let options: Options = options.parse(NAME)?;
+    if let Some(s) = options.overhead_seconds {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(ConfigError::InvalidValue {
+                key: format!("engines.{NAME}.overhead_seconds"),
+                message: format!("{s} must be a positive number of seconds"),
+            });
+        }
+    }
+    Ok(Box::new(Guidellm { options }))
+}
+
+#[derive(Debug)]
+struct Guidellm {
+    options: Options,
+}
+
+#[bench_core::async_trait]
+impl BenchmarkEngine for Guidellm {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        command::capabilities()
+    }
+
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+        self.capabilities().check(NAME, config)?;
+        command::validate(config, &TOOL)
+    }
+
+    async fn preflight(
+        &self,
+        config: &Config,
+        options: &Preflight,
+    ) -> Result<Vec<Warning>, EngineError> {
+        self.validate(config)?;
+        let mut warnings = TOOL.check_installation(&self.options.command()).await?;
+        command::check_files(config)?;
+        if !options.offline {
+            warnings.extend(bench_subprocess::check_target(config, true).await?);
+        }
+        Ok(warnings)
+    }
+
+    async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
+        self.validate(config)?;
+        let checked = bench_subprocess::check_target(config, true).await?;
+        let mut report = Report::new(NAME, config);
+        report.warnings.extend(checked);
+        report.warnings.extend(command::warnings(config));
+        let key = secrets::api_key(&config.target);
+        let secrets: Vec<String> = key.iter().cloned().collect();
+        let folder = RunFolder::create(&TOOL, self.options.run_dir.as_deref())?;
+        // GuideLLM takes the key only inside `--backend`; a launcher in its own Python puts it
+        // there, so no command line holds it.
+        let python = match &key {
+            Some(_) => Some(bench_subprocess::python_of(&self.options.command()).ok_or_else(|| {
+                EngineError::Prerequisite {
+                    message: format!(
+                        "cannot find the Python that runs `{}`, which the API key in ${} must be handed to without putting it on a command line that every user of this host can read; set engines.guidellm.command to GuideLLM's console script or to [\"<its python>\", \"-m\", \"guidellm\"]",
+                        self.options.command().join(" "),
+                        config.target.api_key_env
+                    ),
+                }
+            })?),
+            None => None,
+        };
+        let overhead = self.options.overhead_seconds.unwrap_or(OVERHEAD_SECONDS);
+        let mut ran_version: Option<Option<String>> = None;
+        let mut points = Points::new(config);
+        while let Some(point) = points.next(ctx, &mut report) {
+            let dir = folder.path().join(format!("point{}", point.index));
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                TOOL.failed(format!("cannot create the folder {}: {e}", dir.display()))
+            })?;
+            let output = dir.join("report.json");
+            let args = command::args(
+                config,
+                &point,
+                &output,
+                key.is_some(),
+                &self.options.extra_args,
+            );
+            let invocation = match (&key, &python) {
+                (Some(key), Some(python)) => {
+                    secrets::python_launcher(python, command::ENTRY, args, key)
+                }
+                _ => {
+                    let mut argv = self.options.command();
+                    process::Invocation {
+                        program: argv.remove(0),
+                        args: argv.into_iter().chain(args).collect(),
+                        env: Vec::new(),
+                    }
+                }
+            };
+            let invocation = command::with_environment(invocation, config);
+            let timeout = bench_core::config::limits::duration_from_secs(
+                config.constraints.max_seconds.unwrap_or(0.0) + overhead,
+            );
+            let spawned = Timestamp::now();
+            let finished =
+                process::run(&invocation, &dir, timeout, &ctx.cancel, &secrets, |line| {
+                    tracing::debug!(target: "guidellm", "{line}");
+                })
+                .await
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        EngineError::Config(ConfigError::InvalidValue {
+                            key: format!("engines.{NAME}.command"),
+                            message: format!(
+                                "`{}` was not found; {}",
+                                invocation.program, TOOL.install_hint
+                            ),
+                        })
+                    } else {
+                        TOOL.failed(format!("cannot start `{}`: {e}", invocation.program))
+                    }
+                })?;
+            secrets::scrub_files(&[&dir], &secrets);
+            let context = parse::Context {
+                index: point.index,
+                strategy: point.strategy.clone(),
+                workload: point.workload.clone(),
+                secrets: &secrets,
+            };
+            let parsed = std::fs::read_to_string(&output)
+                .map_err(|e| format!("GuideLLM wrote no report {}: {e}", output.display()))
+                .and_then(|text| parse::report(&text, &context))
+                .map(|parsed| {
+                    ran_version.get_or_insert(parsed.version);
+                    parsed.benchmark
+                });
+            let benchmark =
+                bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
+            points.finished(&point, benchmark, config, ctx, &mut report);
+        }
+        points.end(ctx, &mut report);
+        report
+            .warnings
+            .extend(TOOL.version_warning(ran_version.flatten().as_deref()));
+        report.warnings.extend(folder.close(&TOOL));
+        Ok(report)
+    }
+}
+
+/// The metrics GuideLLM's report gives per request.
+pub(crate) const METRICS: [MetricKind; 10] = [
+    MetricKind::RequestLatency,
+    MetricKind::Ttft,
+    MetricKind::Tpot,
+    MetricKind::DecodeTime,
+    MetricKind::ScheduleLag,
+    MetricKind::LatencyFromIntendedSend,
+    MetricKind::PromptTokens,
+    MetricKind::OutputTokens,
+    MetricKind::Rates,
+    MetricKind::Concurrency,
+];
