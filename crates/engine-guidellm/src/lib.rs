@@ -12,6 +12,7 @@ mod parse;
 use std::path::PathBuf;
 
 use bench_core::config::{Config, OptionsTable};
+use bench_core::progress::ProgressEvent;
 use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
@@ -176,6 +177,9 @@ impl BenchmarkEngine for Guidellm {
             let finished =
                 process::run(&invocation, &dir, timeout, &ctx.cancel, &secrets, |line| {
                     tracing::debug!(target: "guidellm", "{line}");
+                    if let Some(update) = parse::progress(line, point.index) {
+                        ctx.progress.event(&ProgressEvent::Update(update));
+                    }
                 })
                 .await
                 .map_err(|e| {

@@ -9,8 +9,9 @@
 use bench_core::measure::{
     concurrency, BenchmarkBuilder, Ended, Head, RequestError, RequestRecord,
 };
+use bench_core::progress::{Phase, ProgressUpdate};
 use bench_core::schema::{
-    Benchmark, StopReason, Strategy, StrategyKind, Timestamp, Warning, Window,
+    Benchmark, RequestTotals, StopReason, Strategy, StrategyKind, Timestamp, Warning, Window,
 };
 use bench_subprocess::secrets::blank;
 use serde::Deserialize;
@@ -183,6 +184,11 @@ fn benchmark(file: BenchmarkFile, context: &Context<'_>) -> Benchmark {
             let at = |f: fn(&Timings) -> Option<f64>| timings.and_then(f);
             let sent = request.request_start_time.or(at(|t| t.request_start));
             let ended_at = request.request_end_time.or(at(|t| t.request_end));
+            // GuideLLM lists the warmup's and cooldown's requests too; like its own totals,
+            // a request counts when its life overlaps the window.
+            if sent.is_some_and(|s| s > end) || ended_at.is_some_and(|e| e < start) {
+                continue;
+            }
             let message = request
                 .info
                 .as_ref()
@@ -273,16 +279,23 @@ fn stop_reason(name: &str) -> Option<StopReason> {
     })
 }
 
-/// The error kind of GuideLLM's error text: an HTTP status when it names one, else the kind of
-/// failure the text starts with.
+/// The error kind of GuideLLM's error text (the Python exception it caught, as `repr`), in
+/// the native engine's words.
 fn error_kind(message: &str) -> &'static str {
-    let lower = message.to_ascii_lowercase();
-    if status_code(message).is_some() {
+    let class = message.split(['(', ':']).next().unwrap_or_default();
+    if status_code(message).is_some() || class == "HTTPStatusError" {
         "http_status"
-    } else if lower.contains("timeout") || lower.contains("timed out") {
+    } else if class.contains("Timeout") {
         "timeout"
-    } else if lower.contains("connect") {
+    } else if class.starts_with("Connect") || class == "ConnectionRefusedError" {
         "connect"
+    } else if matches!(
+        class,
+        "RemoteProtocolError" | "ReadError" | "LocalProtocolError"
+    ) {
+        "stream"
+    } else if message.contains("Streaming response returned an error") {
+        "server_error_object"
     } else {
         "guidellm_error"
     }
@@ -295,4 +308,185 @@ fn status_code(message: &str) -> Option<u16> {
         .parse()
         .ok()
         .filter(|s| (100..600).contains(s))
+}
+
+/// A progress line of GuideLLM's log (`--disable-progress` writes one every few seconds):
+/// `Benchmark 1 (concurrent@2): started | elapsed=0.0s | successful=10 errored=5
+/// incomplete=0 | requests/s=16.73 output_tokens/s=267.68`, as an update of point `index`.
+pub(crate) fn progress(line: &str, index: usize) -> Option<ProgressUpdate> {
+    let (_, rest) = line.split_once(" - Benchmark ")?;
+    let mut fields = rest.split(" | ").skip(1).flat_map(|part| part.split(' '));
+    let mut value = |name: &str| -> Option<f64> {
+        let v = fields.find_map(|f| f.strip_prefix(name)?.strip_prefix('='))?;
+        v.trim_end_matches('s').parse().ok()
+    };
+    let elapsed_s = value("elapsed")?;
+    let successful = value("successful")? as u64;
+    let errored = value("errored")? as u64;
+    let incomplete = value("incomplete")? as u64;
+    let requests_per_s = value("requests/s")?;
+    let output_tokens_per_s = value("output_tokens/s")?;
+    Some(ProgressUpdate {
+        index,
+        phase: Phase::Active,
+        elapsed_s,
+        remaining_s: None,
+        requests: RequestTotals::new(successful, incomplete, errored),
+        in_flight: 0,
+        requests_per_s,
+        output_tokens_per_s,
+        ttft_p50_ms: None,
+        itl_p50_ms: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use bench_core::schema::{Distribution, RequestTotals, StatusSplit};
+
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name)
+            .join("report.json");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn context<'a>(kind: StrategyKind, secrets: &'a [String]) -> Context<'a> {
+        Context {
+            index: 1,
+            strategy: Strategy {
+                kind,
+                streams: (kind == StrategyKind::Concurrent).then_some(2),
+                target_rate_per_s: (kind == StrategyKind::Constant).then_some(5.0),
+                max_concurrency: None,
+            },
+            workload: "prompt_tokens=32,output_tokens=16".to_owned(),
+            secrets,
+        }
+    }
+
+    fn ok(d: &Option<StatusSplit<Distribution>>) -> &Distribution {
+        d.as_ref().unwrap().successful.as_ref().unwrap()
+    }
+
+    /// The mock answered with TTFT 20 ms and 16 tokens 5 ms apart.
+    #[test]
+    fn a_concurrent_run_is_recomputed_from_its_requests() {
+        let parsed = report(
+            &fixture("concurrent"),
+            &context(StrategyKind::Concurrent, &[]),
+        )
+        .unwrap();
+        assert_eq!(parsed.version.as_deref(), Some("0.8.1"));
+        let b = parsed.benchmark;
+        assert_eq!(b.index, 1);
+        assert_eq!(b.requests, RequestTotals::new(20, 0, 0));
+        assert_eq!(b.stopped_by, Some(StopReason::MaxRequests));
+        assert!((b.window.duration_s - 1.1227617263793945).abs() < 1e-9);
+        let m = &b.metrics;
+        let ttft = ok(&m.ttft_ms);
+        assert!(ttft.min > 20.0 && ttft.median < 40.0, "{ttft:?}");
+        // (last - first) / 15 gaps of 5 ms.
+        let tpot = ok(&m.tpot_ms);
+        assert!((tpot.median - 5.0).abs() < 0.5, "{tpot:?}");
+        assert_eq!(ok(&m.output_tokens).mean, 16.0);
+        assert_eq!(ok(&m.prompt_tokens).mean, 32.0);
+        assert!(m.itl_ms.is_none(), "no per-chunk gaps in GuideLLM's report");
+        assert!(m.schedule_lag_ms.is_none(), "closed loop: no schedule");
+        let c = m.rates.concurrency.unwrap();
+        assert!(c.max == 2 && c.mean > 1.5 && c.mean <= 2.0, "{c:?}");
+        let rps = m.rates.requests_per_s.as_ref().unwrap().successful.unwrap();
+        assert!((rps - 20.0 / 1.1227617263793945).abs() < 0.5, "{rps}");
+        assert!(b.warnings.iter().any(|w| w.code == "guidellm_itl_average"));
+    }
+
+    #[test]
+    fn a_constant_run_has_schedule_lag_and_stops_on_its_duration() {
+        let b = report(&fixture("constant"), &context(StrategyKind::Constant, &[]))
+            .unwrap()
+            .benchmark;
+        assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
+        assert_eq!(b.window.duration_s, 4.0);
+        let lag = ok(&b.metrics.schedule_lag_ms);
+        assert!(lag.count >= 19 && lag.max < 100.0, "{lag:?}");
+        assert!(b.metrics.latency_from_intended_send_ms.is_some());
+    }
+
+    #[test]
+    fn requests_of_the_warmup_and_cooldown_are_left_out_as_guidellm_does() {
+        let b = report(
+            &fixture("synchronous-warmup-cooldown"),
+            &context(StrategyKind::Synchronous, &[]),
+        )
+        .unwrap()
+        .benchmark;
+        // GuideLLM's own request_totals: 29 successful of the 47 listed.
+        assert_eq!(b.requests, RequestTotals::new(29, 0, 0));
+        assert_eq!(b.window.duration_s, 3.0);
+    }
+
+    #[test]
+    fn failures_are_grouped_by_kind_and_status_and_secrets_never_leave() {
+        let secrets = ["127.0.0.1:18440".to_owned()];
+        let b = report(
+            &fixture("faults-mixed"),
+            &context(StrategyKind::Concurrent, &secrets),
+        )
+        .unwrap()
+        .benchmark;
+        assert_eq!(b.requests, RequestTotals::new(18, 0, 12));
+        let groups: Vec<_> = b
+            .errors
+            .iter()
+            .map(|e| (e.kind.as_str(), e.status_code, e.count))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("http_status", Some(500), 6),
+                ("server_error_object", None, 2),
+                ("stream", None, 4)
+            ]
+        );
+        let json = serde_json::to_string(&b).unwrap();
+        assert!(
+            !json.contains("127.0.0.1:18440"),
+            "the planted secret is blanked"
+        );
+    }
+
+    #[test]
+    fn progress_lines_become_updates_and_other_lines_do_not() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/faults-mixed/progress.txt"),
+        )
+        .unwrap();
+        let updates: Vec<_> = text.lines().filter_map(|l| progress(l, 4)).collect();
+        assert_eq!(updates.len(), 3, "{text}");
+        let last = &updates[2];
+        assert_eq!(last.index, 4);
+        assert_eq!(last.requests, RequestTotals::new(18, 0, 12));
+        assert!((last.requests_per_s - 16.30).abs() < 1e-9);
+        assert!(progress("Starting benchmark for strategy: concurrent@2", 0).is_none());
+    }
+
+    #[test]
+    fn a_report_that_is_not_guidellms_is_an_error_never_a_panic() {
+        let c = context(StrategyKind::Synchronous, &[]);
+        assert!(report("{}", &c)
+            .unwrap_err()
+            .contains("not a GuideLLM report"));
+        assert!(report("{\"benchmarks\": []}", &c)
+            .unwrap_err()
+            .contains("exactly one"));
+        let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": -5, "requests": {"successful": [{"request_start_time": "x"}]}}]}"#;
+        let _ = report(odd, &c);
+        let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": 1e301, "requests": {"successful": [{}]}}]}"#;
+        let b = report(odd, &c).unwrap().benchmark;
+        assert_eq!(b.window.duration_s, 0.0);
+    }
 }
