@@ -5,6 +5,8 @@ use bench_cli::exit_codes;
 use bench_core::Report;
 use bench_mock::{MockConfig, MockServer};
 
+use bench_tests::CmdlineScan;
+
 use crate::{llm_bench, ok};
 
 /// The genai-bench executable for the end-to-end tests: required when the slow suites run.
@@ -192,7 +194,7 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
         "[target.tls]\nca_file = {:?}",
         ca.display().to_string()
     ));
-    let scan = CmdlineScan::start(planted);
+    let scan = CmdlineScan::start(planted, "genai_bench");
     let out = llm_bench(["run", "--no-progress", "--config", path.to_str().unwrap()]);
     let (leaks, saw_genai_bench) = scan.stop();
     assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
@@ -223,42 +225,4 @@ fn the_real_genai_bench_runs_over_https_with_the_ca() {
     );
     assert!(!report.exists());
     assert_eq!(mock.stats().requests, seen, "genai-bench did not start");
-}
-
-/// Reads every process's `/proc/<pid>/cmdline` (which any user of the host can read) every
-/// 20 ms until stopped, noting those that hold `secret` and whether genai-bench was seen.
-struct CmdlineScan {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<(Vec<String>, bool)>,
-}
-
-impl CmdlineScan {
-    fn start(secret: &str) -> Self {
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, secret) = (stop.clone(), secret.to_owned());
-        let thread = std::thread::spawn(move || {
-            let (mut leaks, mut seen) = (Vec::new(), false);
-            while !flag.load(Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                    let Ok(line) = std::fs::read(entry.path().join("cmdline")) else {
-                        continue;
-                    };
-                    let line = String::from_utf8_lossy(&line).replace('\0', " ");
-                    seen |= line.contains("genai_bench");
-                    if line.contains(&secret) && !leaks.contains(&line) {
-                        leaks.push(line);
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            (leaks, seen)
-        });
-        Self { stop, thread }
-    }
-
-    fn stop(self) -> (Vec<String>, bool) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
 }

@@ -8,6 +8,7 @@ mod data;
 mod drain;
 mod faults;
 mod genai_bench;
+mod guidellm;
 mod mock;
 mod native;
 mod preflight;

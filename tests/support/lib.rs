@@ -204,3 +204,45 @@ impl EchoEngine {
 pub fn test_tokenizer() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tokenizer")
 }
+
+/// Reads every process's `/proc/<pid>/cmdline` (which any user of the host can read) every
+/// 20 ms until stopped, noting those that hold `secret` and whether a process whose command
+/// line holds `tool` was seen (so the scan ran while the tool did).
+#[derive(Debug)]
+pub struct CmdlineScan {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<String>, bool)>,
+}
+
+impl CmdlineScan {
+    /// Starts scanning.
+    pub fn start(secret: &str, tool: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, secret, tool) = (stop.clone(), secret.to_owned(), tool.to_owned());
+        let thread = std::thread::spawn(move || {
+            let (mut leaks, mut seen) = (Vec::new(), false);
+            while !flag.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").expect("a Linux /proc").flatten() {
+                    let Ok(line) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let line = String::from_utf8_lossy(&line).replace('\0', " ");
+                    seen |= line.contains(&tool);
+                    if line.contains(&secret) && !leaks.contains(&line) {
+                        leaks.push(line);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            (leaks, seen)
+        });
+        Self { stop, thread }
+    }
+
+    /// The command lines that held the secret, and whether the tool was seen.
+    pub fn stop(self) -> (Vec<String>, bool) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the scan does not panic")
+    }
+}
