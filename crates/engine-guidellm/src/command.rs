@@ -49,7 +49,7 @@ pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> 
     let c = &config.constraints;
     let tls = &config.target.tls;
     let data = &config.data;
-    let checks: [(bool, &str, &str); 11] = [
+    let checks: [(bool, &str, &str); 10] = [
         (
             tls.client_cert.is_some(),
             "target.tls.client_cert (mutual TLS)",
@@ -65,11 +65,6 @@ pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> 
                 .is_some_and(|o| o.mode != bench_core::config::SaturationMode::Off),
             "constraints.over_saturation",
             "GuideLLM's own detector has other parameters; remove it",
-        ),
-        (
-            c.error_rate_window.is_some(),
-            "constraints.error_rate_window",
-            "GuideLLM's error-rate window is its own; remove it",
         ),
         (
             config.slo.is_some(),
@@ -295,7 +290,8 @@ fn constraints(config: &Config) -> Vec<Value> {
         list.push(json!({"kind": "max_errors", "count": n}));
     }
     if let Some(r) = c.max_error_rate {
-        list.push(json!({"kind": "max_error_rate", "max_error_rate": r}));
+        // Over the same sliding window the native engine uses.
+        list.push(json!({"kind": "max_error_rate", "rate": r, "window": c.error_rate_window.unwrap_or(30)}));
     }
     list
 }
