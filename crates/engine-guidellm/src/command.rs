@@ -9,16 +9,12 @@ use bench_core::config::{Api, Config, DataKind, ProfileKind, Transient};
 use bench_core::schema::{StrategyKind, Warning};
 use bench_core::{Capabilities, ConfigError};
 use bench_subprocess::process::Invocation;
-use bench_subprocess::secrets::{PythonEntry, KEY_MARKER};
 use bench_subprocess::{Point, Tool};
 use serde_json::{json, Map, Value};
 
-/// GuideLLM's console entry point, which the key's launcher imports.
-pub(crate) const ENTRY: PythonEntry = PythonEntry {
-    module: "guidellm.__main__",
-    function: "cli",
-    program: "guidellm",
-};
+/// The variable GuideLLM's settings read the backend's API key from (pydantic settings,
+/// prefix `GUIDELLM__`, nested by `__`): merged into `--backend`, never on a command line.
+const KEY_VARIABLE: &str = "GUIDELLM__SPEC__BACKEND__API_KEY";
 
 /// Columns GuideLLM 0.8.1 reads a row's output length from by default; llm-bench's own names
 /// are mapped onto its `output_tokens_count_column`.
@@ -107,14 +103,6 @@ pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> 
     if let Some((_, what, hint)) = checks.iter().find(|(bad, ..)| *bad) {
         return Err(tool.unsupported(what, hint));
     }
-    if let Some(key) = bench_subprocess::secrets::api_key(&config.target) {
-        if key.contains(['"', '\\']) || key.chars().any(char::is_control) {
-            return Err(ConfigError::InvalidValue {
-                key: "target.api_key_env".to_owned(),
-                message: format!("${} holds a quote, a backslash or a control character, which GuideLLM's options cannot carry; use the native engine", config.target.api_key_env),
-            });
-        }
-    }
     if c.max_seconds.is_none() && c.max_requests.is_none() {
         return Err(ConfigError::MissingKey {
             key: "constraints.max_requests".to_owned(),
@@ -154,21 +142,14 @@ pub(crate) fn check_files(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `guidellm run` arguments for `point`, writing its JSON report to `output`. With `keyed`,
-/// the backend's API key is [`KEY_MARKER`], for the launcher to replace.
-pub(crate) fn args(
-    config: &Config,
-    point: &Point,
-    output: &Path,
-    keyed: bool,
-    extra: &[String],
-) -> Vec<String> {
+/// `guidellm run` arguments for `point`, writing its JSON report to `output`.
+pub(crate) fn args(config: &Config, point: &Point, output: &Path, extra: &[String]) -> Vec<String> {
     let mut args = vec!["run".to_owned()];
     let mut push = |flag: &str, value: Value| {
         args.push(flag.to_owned());
         args.push(value.to_string());
     };
-    push("--backend", backend(config, keyed));
+    push("--backend", backend(config));
     push("--profile", profile(config, point));
     for constraint in constraints(config) {
         push("--constraint", constraint);
@@ -203,7 +184,7 @@ pub(crate) fn args(
     args
 }
 
-fn backend(config: &Config, keyed: bool) -> Value {
+fn backend(config: &Config) -> Value {
     let target = &config.target;
     let mut backend = Map::new();
     backend.insert("kind".into(), json!("openai_http"));
@@ -228,9 +209,6 @@ fn backend(config: &Config, keyed: bool) -> Value {
     );
     if let Some(total) = target.timeouts.request_seconds {
         backend.insert("timeout".into(), json!(total));
-    }
-    if keyed {
-        backend.insert("api_key".into(), json!(KEY_MARKER));
     }
     Value::Object(backend)
 }
@@ -364,8 +342,13 @@ fn tokenizer_dir(path: &str) -> String {
     dir.display().to_string()
 }
 
-/// The environment GuideLLM runs in: offline, unbuffered, and the TLS and proxy settings.
-pub(crate) fn with_environment(mut invocation: Invocation, config: &Config) -> Invocation {
+/// The environment GuideLLM runs in: offline, unbuffered, the API key, and the TLS and proxy
+/// settings.
+pub(crate) fn with_environment(
+    mut invocation: Invocation,
+    config: &Config,
+    key: Option<&str>,
+) -> Invocation {
     let mut env: Vec<(String, String)> = vec![
         // The tokenizer is always local: never reach for a model hub.
         ("HF_HUB_OFFLINE".to_owned(), "1".to_owned()),
@@ -384,6 +367,9 @@ pub(crate) fn with_environment(mut invocation: Invocation, config: &Config) -> I
     if !config.target.proxy_from_env {
         env.push(("NO_PROXY".to_owned(), "*".to_owned()));
         env.push(("no_proxy".to_owned(), "*".to_owned()));
+    }
+    if let Some(key) = key {
+        env.push((KEY_VARIABLE.to_owned(), key.to_owned()));
     }
     invocation.env.extend(env);
     invocation

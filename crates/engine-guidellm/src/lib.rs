@@ -126,20 +126,6 @@ impl BenchmarkEngine for Guidellm {
         let key = secrets::api_key(&config.target);
         let secrets: Vec<String> = key.iter().cloned().collect();
         let folder = RunFolder::create(&TOOL, self.options.run_dir.as_deref())?;
-        // GuideLLM takes the key only inside `--backend`; a launcher in its own Python puts it
-        // there, so no command line holds it.
-        let python = match &key {
-            Some(_) => Some(bench_subprocess::python_of(&self.options.command()).ok_or_else(|| {
-                EngineError::Prerequisite {
-                    message: format!(
-                        "cannot find the Python that runs `{}`, which the API key in ${} must be handed to without putting it on a command line that every user of this host can read; set engines.guidellm.command to GuideLLM's console script or to [\"<its python>\", \"-m\", \"guidellm\"]",
-                        self.options.command().join(" "),
-                        config.target.api_key_env
-                    ),
-                }
-            })?),
-            None => None,
-        };
         let overhead = self.options.overhead_seconds.unwrap_or(OVERHEAD_SECONDS);
         let mut ran_version: Option<Option<String>> = None;
         let mut points = Points::new(config);
@@ -149,27 +135,14 @@ impl BenchmarkEngine for Guidellm {
                 TOOL.failed(format!("cannot create the folder {}: {e}", dir.display()))
             })?;
             let output = dir.join("report.json");
-            let args = command::args(
-                config,
-                &point,
-                &output,
-                key.is_some(),
-                &self.options.extra_args,
-            );
-            let invocation = match (&key, &python) {
-                (Some(key), Some(python)) => {
-                    secrets::python_launcher(python, command::ENTRY, args, key)
-                }
-                _ => {
-                    let mut argv = self.options.command();
-                    process::Invocation {
-                        program: argv.remove(0),
-                        args: argv.into_iter().chain(args).collect(),
-                        env: Vec::new(),
-                    }
-                }
+            let args = command::args(config, &point, &output, &self.options.extra_args);
+            let mut argv = self.options.command();
+            let invocation = process::Invocation {
+                program: argv.remove(0),
+                args: argv.into_iter().chain(args).collect(),
+                env: Vec::new(),
             };
-            let invocation = command::with_environment(invocation, config);
+            let invocation = command::with_environment(invocation, config, key.as_deref());
             let timeout = bench_core::config::limits::duration_from_secs(
                 config.constraints.max_seconds.unwrap_or(0.0) + overhead,
             );
