@@ -2,8 +2,9 @@
 
 use bench_cli::exit_codes;
 use bench_core::Report;
+use bench_tests::cli::{llm_bench, ok};
 
-use super::{fixture, llm_bench, ok};
+use super::fixture;
 
 #[test]
 fn engines_lists_every_compiled_in_engine_with_capabilities() {

@@ -216,9 +216,8 @@ mod any_config_starts {
 
     use bench_core::config::{ConfigFormat, Transient};
     use bench_core::Config;
+    use bench_tests::cli::llm_bench;
     use proptest::prelude::*;
-
-    use crate::llm_bench;
 
     /// Each case is a real run (about 0.1 to 0.5 s), so this test tries at most 32 cases
     /// whatever `PROPTEST_CASES` says (CI's 2048 would take many minutes), and 8 by default.

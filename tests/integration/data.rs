@@ -4,9 +4,8 @@
 use bench_core::config::ConfigFormat;
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{MockConfig, MockServer};
+use bench_tests::cli::{llm_bench, ok};
 use bench_tests::test_tokenizer;
-
-use crate::{llm_bench, ok};
 
 /// The mock, counting prompt tokens with the test tokenizer.
 async fn counting_mock(output_tokens: u32) -> MockServer {

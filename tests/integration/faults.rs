@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use bench_core::config::ConfigFormat;
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{FaultSpec, MockConfig, MockServer};
+use bench_tests::cli::ok;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-use crate::ok;
 
 const PROFILES: [&str; 3] = [
     "kind = \"concurrent\"\nstreams = [2]",

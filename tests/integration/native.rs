@@ -5,8 +5,7 @@ use bench_core::config::ConfigFormat;
 use bench_core::schema::{Benchmark, StopReason, StrategyKind};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{FaultSpec, MockConfig, MockServer};
-
-use crate::ok;
+use bench_tests::cli::{ok, successful_rate};
 
 /// Runs the native engine on `config` (TOML, without `[target]`) against `mock`.
 async fn run(mock: &MockServer, config: &str) -> Report {
@@ -194,7 +193,7 @@ async fn a_sweep_runs_synchronous_throughput_then_rising_rates() {
         .iter()
         .map(|b| b.strategy.target_rate_per_s.unwrap())
         .collect();
-    let sync = crate::successful_rate(&report.benchmarks[0]);
+    let sync = successful_rate(&report.benchmarks[0]);
     assert!(sync < rates[0] && rates[0] < rates[1], "{sync} {rates:?}");
 }
 

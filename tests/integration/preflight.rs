@@ -6,8 +6,7 @@ use std::path::Path;
 
 use bench_cli::exit_codes;
 use bench_core::Report;
-
-use super::llm_bench;
+use bench_tests::cli::llm_bench;
 
 const DATA: &str =
     "[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 4\napproximate = true\n";

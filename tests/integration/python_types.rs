@@ -3,7 +3,8 @@
 //!
 //! The generator is a test so it needs no build step of its own and runs with every test run:
 //! `committed_python_types_are_fresh` fails when the committed module no longer matches the
-//! schemas, and `UPDATE_PYTHON_TYPES=1` (or `cargo xtask codegen`) rewrites it.
+//! schemas, and `UPDATE_PYTHON_TYPES=1` (or `cargo xtask codegen`) rewrites it. Python loads
+//! real documents with it in `prerequisites/python_types.rs`.
 //!
 //! Each object schema becomes a frozen dataclass with `from_dict`/`to_dict`; string constants
 //! become `Literal` aliases; a `oneOf` of objects becomes a `Union` alias with a parser that
@@ -12,12 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
-
-use crate::llm_bench;
 
 /// The schemas the module covers; each root is named by its `title`.
 const SCHEMAS: [&str; 3] = [
@@ -1291,131 +1289,4 @@ fn render_keys_dispatch(out: &mut String, union: &Union) {
         "expected".to_owned(),
     ];
     render_call(out, 1, "raise _no_keys", &arguments, "");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Against real documents
-
-/// Loads the documents with the committed module (by path: the package need not be built)
-/// and checks the round trip, attribute access, forward compatibility and the errors.
-const CHECK: &str = r#"
-import copy, importlib.util, json, sys
-
-spec = importlib.util.spec_from_file_location("_schema", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-sys.modules["_schema"] = m  # dataclasses look their module up
-spec.loader.exec_module(m)
-
-for path in sys.argv[2:4]:
-    doc = json.load(open(path))
-    report = m.Report.from_dict(doc)
-    assert report.to_dict() == doc, path
-    p50 = report.benchmarks[0].metrics.ttft_ms.successful.percentiles.p50
-    assert type(p50) is float, p50
-
-doc = json.load(open(sys.argv[2]))
-report = m.Report.from_dict(doc)
-assert isinstance(report.config.warmup, m.TransientRequests), report.config.warmup
-assert report.benchmarks[0].strategy.kind == "concurrent"
-assert report.benchmarks[0].goodput is not None
-
-# A whole number where a float belongs is still a float.
-whole = copy.deepcopy(doc)
-whole["benchmarks"][0]["metrics"]["ttft_ms"]["successful"]["percentiles"]["p50"] = 7
-p50 = m.Report.from_dict(whole).benchmarks[0].metrics.ttft_ms.successful.percentiles.p50
-assert type(p50) is float and p50 == 7.0
-
-# A newer document with added keys still loads, and round-trips them.
-newer = copy.deepcopy(doc)
-newer["added_later"] = {"x": 1}
-newer["benchmarks"][0]["metrics"]["added_later"] = [1]
-assert m.Report.from_dict(newer).to_dict() == newer
-
-def error(d):
-    try:
-        m.Report.from_dict(d)
-    except ValueError as e:
-        return str(e)
-    raise AssertionError("no error")
-
-missing = copy.deepcopy(doc)
-del missing["benchmarks"][0]["metrics"]["rates"]
-e = error(missing)
-assert "Report.benchmarks[0].metrics.rates" in e and "Metrics" in e, e
-wrong = copy.deepcopy(doc)
-wrong["benchmarks"][0]["index"] = "0"
-e = error(wrong)
-assert "Report.benchmarks[0].index" in e and "Benchmark" in e, e
-
-events = [json.loads(line) for line in open(sys.argv[4])]
-kinds = []
-for event in events:
-    parsed = m.progress_event_from_dict(event)
-    assert parsed.to_dict() == event
-    kinds.append(type(parsed).__name__)
-assert set(kinds) == {"BenchmarkStartedEvent", "UpdateEvent", "BenchmarkFinishedEvent"}, kinds
-finished = [e for e in map(m.progress_event_from_dict, events) if e.event == "benchmark_finished"]
-assert type(finished[0].benchmark.metrics.ttft_ms.successful.percentiles.p50) is float
-
-autotuner = json.load(open(sys.argv[5]))
-metrics = m.AutotunerMetrics.from_dict(autotuner)
-assert metrics.to_dict() == autotuner
-assert type(metrics.raw_results[0].stats.ttft.p50) is float
-print("python types ok")
-"#;
-
-/// The generated module loads a real report (and the committed sweep fixture), the progress
-/// events and the autotuner object of a real run, and gives them back unchanged. The
-/// benchmark lasts 1.5 s: the native engine sends its first `update` after a second.
-#[test]
-fn the_python_types_load_a_real_report_and_its_progress_events() {
-    let Some(python) = crate::python_from_env() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let (report, autotuner, events) = (
-        dir.path().join("report.json"),
-        dir.path().join("autotuner.json"),
-        dir.path().join("progress.jsonl"),
-    );
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[target.mock]\nttft_ms = 2\nitl_ms = 0.5\n\
-             [profile]\nkind = \"concurrent\"\nstreams = [2]\n\
-             [constraints]\nmax_seconds = 1.5\n[warmup]\nrequests = 2\n\
-             [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 8\napproximate = true\n\
-             [slo]\nttft_ms = 100\n\
-             [[output]]\npath = {:?}\n[[output]]\npath = {:?}\nformat = \"autotuner\"\n",
-            report.display().to_string(),
-            autotuner.display().to_string()
-        ),
-    )
-    .unwrap();
-    let out = llm_bench([
-        "run".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--no-progress".as_ref(),
-        "--progress-json".as_ref(),
-        events.as_os_str(),
-    ]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let sweep = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/bench-core/fixtures/report-sweep.json");
-    let output = Command::new(&python)
-        .arg("-c")
-        .arg(CHECK)
-        .arg(module_path())
-        .args([&report, &sweep, &events, &autotuner])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run LLM_BENCH_PYTHON={python}: {e}"));
-    assert!(
-        output.status.success()
-            && String::from_utf8_lossy(&output.stdout).contains("python types ok"),
-        "{python} cannot use the generated module on real documents:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

@@ -4,8 +4,9 @@
 
 use bench_cli::exit_codes;
 use bench_core::schema::{DrainOutcome, Report, StrategyKind};
+use bench_tests::cli::successful_rate;
 
-use crate::{run_cli, successful_rate};
+use crate::run_cli;
 
 /// Four slots of about 115 ms requests (20 ms TTFT, 19 gaps of 5 ms): about 35 req/s.
 const MOCK: &str = "[target.mock]\nttft_ms = 20\nitl_ms = 5\noutput_tokens = 20\nmax_batch = 4\n";

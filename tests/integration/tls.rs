@@ -15,9 +15,10 @@ use bench_core::schema::{Benchmark, Transport};
 use bench_core::Report;
 use bench_mock::test_pki::{Pair, Pki};
 use bench_mock::{MockConfig, MockServer};
+use bench_tests::cli::{llm_bench, ok, Outcome};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{llm_bench, ok, run_cli, Outcome};
+use crate::run_cli;
 
 /// A mock on a runtime of its own; the server is dropped before its runtime.
 struct Mock {

@@ -11,8 +11,9 @@ use bench_core::config::ConfigFormat;
 use bench_core::schema::{Benchmark, StopReason, StrategyKind};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{MockConfig, MockServer};
+use bench_tests::cli::llm_bench;
 
-use crate::{llm_bench, run_cli};
+use crate::run_cli;
 
 fn codes(b: &Benchmark) -> Vec<&str> {
     b.warnings.iter().map(|w| w.code.as_str()).collect()

@@ -6,6 +6,8 @@
 //! every request of the plan with the latencies its options give, records them through
 //! bench-core's statistics, and reports progress like a real engine. It is not a benchmark.
 
+pub mod cli;
+
 use std::time::Duration;
 
 use bench_core::config::{DataKind, PlannedStrategy, ProfileKind};

@@ -2,10 +2,14 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::run_binary;
 
 #[test]
 fn mock_server_serves_until_sigterm_then_reports_and_exits_0() {
@@ -198,105 +202,6 @@ fn a_second_interrupt_exits_at_once_leaving_the_finished_benchmarks_behind() {
     assert!(leftovers.is_empty(), "no half-written files");
 }
 
-/// Runs the binary to its end with `args`, under `sh -c` with `shell_prefix` before it (for
-/// `ulimit`), and returns (exit code, stdout, stderr).
-fn run_binary(shell_prefix: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let script = format!("{shell_prefix} exec \"$0\" \"$@\"");
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(env!("CARGO_BIN_EXE_llm-bench"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Whether the slow suites are required (CI), so a missing prerequisite fails instead of
-/// skipping.
-fn required() -> bool {
-    std::env::var("LLM_BENCH_SLOW_TESTS").is_ok_and(|v| v == "1")
-}
-
-/// A web server that is not an LLM server (`python3 -m http.server`): the preflight stops the
-/// run before any benchmark with what came back, and the exit code says the target failed.
-#[test]
-fn a_server_that_is_not_openai_stops_the_run_before_the_first_benchmark() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut server) = server else {
-        assert!(!required(), "LLM_BENCH_SLOW_TESTS=1 needs python3 on PATH");
-        eprintln!("skipped: python3 is not on PATH");
-        return;
-    };
-    let started = std::time::Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "http.server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let config = dir.path().join("c.toml");
-    let report = dir.path().join("r.json");
-    std::fs::write(
-        &config,
-        format!("[target]\nurl = \"http://127.0.0.1:{port}\"\nmodel = \"m\"\n[profile]\nkind = \"constant\"\nrates = [500]\n[constraints]\nmax_seconds = 2\n[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 16\napproximate = true\n"),
-    )
-    .unwrap();
-    let (code, stdout, stderr) = run_binary(
-        "",
-        &[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            report.to_str().unwrap(),
-        ],
-    );
-    let (validate_code, _, validate_stderr) =
-        run_binary("", &["validate", "--config", config.to_str().unwrap()]);
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(code, Some(5), "{stdout}{stderr}");
-    for expected in [
-        "HTTP 501",
-        "text/html",
-        "Unsupported method ('POST')",
-        "check target.url",
-    ] {
-        assert!(stderr.contains(expected), "{expected}: {stderr}");
-    }
-    assert!(
-        !stderr.contains("benchmark 1"),
-        "no benchmark started: {stderr}"
-    );
-    assert!(!report.exists(), "nothing was measured");
-    assert_eq!(validate_code, Some(5), "{validate_stderr}");
-    assert!(validate_stderr.contains("HTTP 501"), "{validate_stderr}");
-}
-
 /// A sweep whose throughput step completes no request (outputs far longer than the step)
 /// skips its rate steps with `sweep_incomplete` instead of panicking on a rate of 0.
 #[test]
@@ -381,62 +286,6 @@ fn progress_json_on_stdout_is_json_lines_only_and_pipes_get_no_colour() {
     );
     assert!(!stderr.contains("Some("), "no debug formatting: {stderr}");
     assert!(stderr.contains("benchmark 1/2 started"), "{stderr}");
-}
-
-/// 2,000 streams under a soft open-file limit of 1,024 (many desktops' default): the binary
-/// raises its soft limit to the hard one and every request succeeds; with the hard limit at
-/// 1,024 too, it refuses before the first request, naming the limit and the command.
-#[test]
-fn two_thousand_streams_fit_under_a_soft_limit_of_1024_and_a_hard_one_is_named() {
-    let hard: Option<u64> = Command::new("sh")
-        .args(["-c", "ulimit -Hn"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok());
-    if hard.is_some_and(|h| h < 5000) {
-        assert!(
-            !required(),
-            "the hard open-file limit {hard:?} is below what 2,000 streams need"
-        );
-        eprintln!("skipped: the hard open-file limit {hard:?} is too low for 2,000 streams");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    let report = dir.path().join("r.json");
-    std::fs::write(
-        &config,
-        "[target.mock]\nttft_ms = 50\nitl_ms = 5\n[profile]\nkind = \"concurrent\"\nstreams = [2000]\n[constraints]\nmax_requests = 4000\nmax_seconds = 120\n\
-         [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\napproximate = true\n",
-    )
-    .unwrap();
-    let args = [
-        "run",
-        "--no-progress",
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        report.to_str().unwrap(),
-    ];
-    let (code, stdout, stderr) = run_binary("ulimit -Sn 1024 &&", &args);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let written: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let requests = &written["benchmarks"][0]["requests"];
-    assert_eq!(requests["successful"], 4000, "{requests} {stderr}");
-    assert_eq!(requests["errored"], 0, "{requests}");
-
-    std::fs::remove_file(&report).unwrap();
-    let (code, _, stderr) = run_binary("ulimit -n 1024 &&", &args);
-    assert_eq!(code, Some(2), "{stderr}");
-    for expected in [
-        "open-file limit is 1024",
-        "ulimit -n",
-        "2000 requests in flight",
-    ] {
-        assert!(stderr.contains(expected), "{expected}: {stderr}");
-    }
-    assert!(!report.exists(), "refused before the first request");
 }
 
 /// The API key goes over TLS to the server and nowhere else: not into trace-level logs, the
