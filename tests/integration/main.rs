@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod conformance;
 mod data;
 mod drain;
 mod faults;

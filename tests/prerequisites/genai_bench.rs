@@ -158,3 +158,9 @@ pub(crate) fn the_real_genai_bench_runs_over_https_with_the_ca() {
     assert!(!report.exists());
     assert_eq!(mock.stats().requests, seen, "genai-bench did not start");
 }
+
+/// The engine contract on the real genai-bench (`bench_tests::conformance`).
+pub(crate) fn genai_bench_keeps_the_engine_contract() {
+    let executable = test_prerequisites::var("LLM_BENCH_GENAI_BENCH");
+    bench_tests::conformance::check("genai-bench", &format!("command = {executable:?}"), 60.0);
+}

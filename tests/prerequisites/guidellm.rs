@@ -126,3 +126,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The engine contract on the real GuideLLM (`bench_tests::conformance`).
+pub(crate) fn guidellm_keeps_the_engine_contract() {
+    let executable = test_prerequisites::var("LLM_BENCH_GUIDELLM");
+    bench_tests::conformance::check("guidellm", &format!("command = {executable:?}"), 30.0);
+}

@@ -7,6 +7,7 @@
 //! bench-core's statistics, and reports progress like a real engine. It is not a benchmark.
 
 pub mod cli;
+pub mod conformance;
 
 use std::time::Duration;
 
