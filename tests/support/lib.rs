@@ -86,6 +86,8 @@ impl BenchmarkEngine for EchoEngine {
                 ProfileKind::Constant,
             ],
             data: vec![DataKind::Synthetic, DataKind::Scenario],
+            // A test engine: it ignores what it cannot echo.
+            features: bench_core::Feature::ALL.to_vec(),
             metrics: vec![
                 MetricKind::RequestLatency,
                 MetricKind::Ttft,

@@ -416,6 +416,15 @@ fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
                 );
                 let _ = writeln!(
                     stdout,
+                    "  options:  {}",
+                    if caps.features == bench_core::Feature::ALL {
+                        "every config key".to_owned()
+                    } else {
+                        join(caps.features.iter().map(|f| f.key()).collect())
+                    }
+                );
+                let _ = writeln!(
+                    stdout,
                     "  metrics:  {}",
                     join(caps.metrics.iter().map(|m| m.field()).collect())
                 );

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::cancel::CancelToken;
 use crate::config::{Config, DataKind, ProfileKind};
 use crate::error::{ConfigError, EngineError};
+use crate::features::{features, Feature};
 use crate::progress::{NoProgress, ProgressSink};
 use crate::schema::{Report, Warning};
 
@@ -71,33 +72,67 @@ pub struct Capabilities {
     pub profiles: Vec<ProfileKind>,
     /// Data sources it can read.
     pub data: Vec<DataKind>,
+    /// The optional things a config can ask for that it honours; a config using any other
+    /// [`Feature`] is refused.
+    pub features: Vec<Feature>,
     /// Metrics it reports; the others are `null` in its reports.
     pub metrics: Vec<MetricKind>,
 }
 
 impl Capabilities {
-    /// Checks the config's profile and data kinds against these capabilities.
+    /// Checks the config's profile kind, data kind and every [`Feature`] it uses against
+    /// these capabilities; a refusal names the key and the registered engines that do
+    /// support it.
     pub fn check(&self, engine: &str, config: &Config) -> Result<(), ConfigError> {
         let names = |items: Vec<&str>| items.join(", ");
-        if !self.profiles.contains(&config.profile.kind) {
-            return Err(ConfigError::Unsupported {
+        let refuse = |what: String, supports: &dyn Fn(&Capabilities) -> bool, own: String| {
+            let others: Vec<&str> = crate::registry::capabilities()
+                .into_iter()
+                .filter(|(name, caps)| *name != engine && supports(caps))
+                .map(|(name, _)| name)
+                .collect();
+            let hint = match others.as_slice() {
+                [] => own,
+                [one] => format!("{own}; use benchmark_engine = \"{one}\""),
+                many => format!("{own}; engines that support it: {}", many.join(", ")),
+            };
+            ConfigError::Unsupported {
                 engine: engine.to_owned(),
-                what: format!("profile.kind = `{}`", config.profile.kind.name()),
-                hint: Some(format!(
-                    "it supports {}; other engines may support it (see `llm-bench engines`)",
+                what,
+                hint: Some(hint),
+            }
+        };
+        let profile = config.profile.kind;
+        if !self.profiles.contains(&profile) {
+            return Err(refuse(
+                format!("profile.kind = `{}`", profile.name()),
+                &|c| c.profiles.contains(&profile),
+                format!(
+                    "it supports {}",
                     names(self.profiles.iter().map(|p| p.name()).collect())
-                )),
-            });
+                ),
+            ));
         }
-        if !self.data.contains(&config.data.kind) {
-            return Err(ConfigError::Unsupported {
-                engine: engine.to_owned(),
-                what: format!("data.kind = `{}`", config.data.kind.name()),
-                hint: Some(format!(
+        let data = config.data.kind;
+        if !self.data.contains(&data) {
+            return Err(refuse(
+                format!("data.kind = `{}`", data.name()),
+                &|c| c.data.contains(&data),
+                format!(
                     "it supports {}",
                     names(self.data.iter().map(|d| d.name()).collect())
-                )),
-            });
+                ),
+            ));
+        }
+        if let Some(feature) = features(config)
+            .into_iter()
+            .find(|f| !self.features.contains(f))
+        {
+            return Err(refuse(
+                feature.key().to_owned(),
+                &|c| c.features.contains(&feature),
+                "remove it".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
 //! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
 //! - [`sweep`]: a sweep's rate steps from its measured ends, the same in every engine.
+//! - [`features`]: the optional things a config asks of an engine, for generic refusals.
 //! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
 //! - [`render`]: report writers (JSON, YAML, CSV, console table).
 //!
@@ -17,6 +18,7 @@ pub mod compare;
 pub mod config;
 mod engine;
 mod error;
+pub mod features;
 pub mod measure;
 pub mod progress;
 pub mod registry;
@@ -29,6 +31,7 @@ pub use cancel::CancelToken;
 pub use config::Config;
 pub use engine::{BenchmarkEngine, Capabilities, MetricKind, Preflight, RunContext};
 pub use error::{ConfigError, EngineError};
+pub use features::Feature;
 pub use registry::EngineRegistration;
 pub use schema::Report;
 

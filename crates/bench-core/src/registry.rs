@@ -61,6 +61,19 @@ pub fn names() -> Vec<&'static str> {
     registrations().into_iter().map(|r| r.name).collect()
 }
 
+/// Every registered engine's capabilities, as built with its default options, by name.
+pub fn capabilities() -> Vec<(&'static str, crate::Capabilities)> {
+    registrations()
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r.name,
+                (r.build)(&OptionsTable::default()).ok()?.capabilities(),
+            ))
+        })
+        .collect()
+}
+
 /// The registration named `name`, or an error listing the available engines.
 pub fn find(name: &str) -> Result<&'static EngineRegistration, ConfigError> {
     registrations()

@@ -121,6 +121,7 @@ fn engines() -> String {
                         "profiles": caps.profiles.iter().map(|p| p.name()).collect::<Vec<_>>(),
                         "data": caps.data.iter().map(|d| d.name()).collect::<Vec<_>>(),
                         "metrics": caps.metrics.iter().map(|m| m.field()).collect::<Vec<_>>(),
+                        "options": caps.features.iter().map(|f| f.key()).collect::<Vec<_>>(),
                     })
                 });
             serde_json::json!({

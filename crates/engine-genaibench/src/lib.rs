@@ -10,11 +10,11 @@ mod parse;
 
 use std::path::{Path, PathBuf};
 
-use bench_core::config::{Api, Config, DataKind, OptionsTable, ProfileKind, Transient};
+use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, Transient};
 use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::{
-    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
-    Preflight, RunContext,
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, Feature,
+    MetricKind, Preflight, RunContext,
 };
 use bench_subprocess::{process, secrets, CommandLine, Points, RunFolder, Tool};
 use serde::Deserialize;
@@ -137,6 +137,19 @@ impl BenchmarkEngine for GenaiBench {
         Capabilities {
             profiles: vec![ProfileKind::Synchronous, ProfileKind::Concurrent],
             data: vec![DataKind::Scenario, DataKind::Synthetic],
+            features: vec![
+                Feature::Http1Only,
+                Feature::CaFile,
+                Feature::NoProxyFromEnv,
+                Feature::MaxSeconds,
+                Feature::MaxRequests,
+                Feature::WarmupFraction,
+                Feature::CooldownFraction,
+                Feature::Tokenizer,
+                Feature::LengthStdev,
+                Feature::PrefixTokens,
+                Feature::ManyWorkloads,
+            ],
             metrics: vec![
                 MetricKind::RequestLatency,
                 MetricKind::Ttft,
@@ -150,112 +163,16 @@ impl BenchmarkEngine for GenaiBench {
     }
 
     fn validate(&self, config: &Config) -> Result<(), ConfigError> {
-        if !self.capabilities().profiles.contains(&config.profile.kind) {
-            return Err(unsupported(
-                &format!("profile.kind = `{}`", config.profile.kind.name()),
-                "genai-bench only runs closed-loop concurrency levels; use profile.kind = `synchronous` or `concurrent`",
-            ));
-        }
-        if config.data.kind == DataKind::File {
-            return Err(unsupported(
-                "data.kind = `file`",
-                "this adapter runs genai-bench's traffic scenarios; give data.kind = `scenario` or `synthetic`",
-            ));
-        }
         self.capabilities().check(NAME, config)?;
-        let c = &config.constraints;
-        let tls = &config.target.tls;
-        let checks: [(bool, &str, &str); 13] = [
-            (
-                tls.client_cert.is_some(),
-                "target.tls.client_cert (mutual TLS)",
-                "genai-bench has no option for a client certificate; remove it",
-            ),
-            (
-                tls.server_name.is_some(),
-                "target.tls.server_name",
-                "genai-bench connects to the URL's host by name; put that name in target.url",
-            ),
-            (
-                tls.insecure_skip_verify,
-                "target.tls.insecure_skip_verify",
-                "genai-bench always verifies certificates; give the server's CA in target.tls.ca_file",
-            ),
-            (
-                c.max_errors.is_some(),
-                "constraints.max_errors",
-                "genai-bench has no error limit; remove it",
-            ),
-            (
-                c.max_error_rate.is_some(),
-                "constraints.max_error_rate",
-                "genai-bench has no error-rate limit; remove it",
-            ),
-            (
-                c.over_saturation
-                    .is_some_and(|o| o.mode != bench_core::config::SaturationMode::Off),
-                "constraints.over_saturation",
-                "genai-bench cannot detect over-saturation; remove it",
-            ),
-            (
-                matches!(
-                    config.warmup,
-                    Some(Transient::Seconds(_) | Transient::Requests(_))
-                ),
-                "warmup in seconds or requests",
-                "genai-bench only drops a fraction of requests; give warmup = { fraction = ... }",
-            ),
-            (
-                matches!(
-                    config.cooldown,
-                    Some(Transient::Seconds(_) | Transient::Requests(_))
-                ),
-                "cooldown in seconds or requests",
-                "genai-bench only drops a fraction of requests; give cooldown = { fraction = ... }",
-            ),
-            (
-                config.profile.rampup_seconds.is_some(),
-                "profile.rampup_seconds",
-                "genai-bench starts every stream at once; remove it",
-            ),
-            (
-                config.slo.is_some(),
-                "slo",
-                "this adapter does not compute goodput; remove [slo]",
-            ),
-            (
-                config.target.api == Api::Completions,
-                "target.api = completions",
-                "genai-bench only sends chat completions; set target.api = \"chat\"",
-            ),
-            (
-                !config.target.headers.is_empty(),
-                "target.headers",
-                "genai-bench sends no custom headers; remove them",
-            ),
-            (
-                config.data.samples.is_some(),
-                "data.samples",
-                "genai-bench draws a new prompt per request; remove samples",
-            ),
-        ];
-        if let Some((_, what, hint)) = checks.iter().find(|(bad, ..)| *bad) {
-            return Err(unsupported(what, hint));
-        }
-        if config.data.approximate == Some(true) || config.data.tokenizer.is_none() {
+        // What the capabilities cannot say: genai-bench builds every prompt with the tokenizer,
+        // and needs a limit per run.
+        if config.data.tokenizer.is_none() {
             return Err(unsupported(
                 "data without a tokenizer",
                 "genai-bench builds every prompt with the model's tokenizer; give data.tokenizer (a local directory with tokenizer.json)",
             ));
         }
-        if config.data.kind == DataKind::Synthetic
-            && command::scenario_for("", &config.data).is_none()
-        {
-            return Err(unsupported(
-                "synthetic lengths with _min/_max",
-                "genai-bench's traffic scenarios are D(in,out), N(mean,std)/(mean,std) and U(min,max)/(min,max); give data.kind = \"scenario\" with one of them",
-            ));
-        }
+        let c = &config.constraints;
         if c.max_seconds.is_none() && c.max_requests.is_none() {
             return Err(ConfigError::MissingKey {
                 key: "constraints.max_requests".to_owned(),
@@ -442,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_keys_genai_bench_cannot_honour_are_refused_naming_the_key_and_the_native_engine() {
+    fn tls_keys_genai_bench_cannot_honour_are_refused_naming_the_key() {
         for (tls, key) in [
             (
                 "client_cert = \"/c.pem\"\nclient_key = \"/c.key\"",
@@ -464,10 +381,6 @@ mod tests {
             );
             let message = error.to_string();
             assert!(message.contains(key), "{key}: {message}");
-            assert!(
-                message.contains("benchmark_engine = \"native\""),
-                "{key}: {message}"
-            );
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bench_core::config::{Api, Config, DataKind, ProfileKind, Transient};
 use bench_core::schema::{StrategyKind, Warning};
-use bench_core::{Capabilities, ConfigError};
+use bench_core::{Capabilities, ConfigError, Feature};
 use bench_subprocess::process::Invocation;
 use bench_subprocess::{Point, Tool};
 use serde_json::{json, Map, Value};
@@ -36,72 +36,47 @@ pub(crate) fn capabilities() -> Capabilities {
             ProfileKind::Sweep,
         ],
         data: vec![DataKind::Synthetic, DataKind::File],
+        features: vec![
+            Feature::CompletionsApi,
+            Feature::ConnectTimeout,
+            Feature::RequestTimeout,
+            Feature::CaFile,
+            Feature::InsecureSkipVerify,
+            Feature::Http1Only,
+            Feature::NoProxyFromEnv,
+            Feature::Rampup,
+            Feature::MaxConcurrency,
+            Feature::SweepPoisson,
+            Feature::MaxSeconds,
+            Feature::MaxRequests,
+            Feature::MaxErrors,
+            Feature::MaxErrorRate,
+            Feature::ErrorRateWindow,
+            Feature::WarmupFraction,
+            Feature::WarmupSeconds,
+            Feature::WarmupRequests,
+            Feature::CooldownFraction,
+            Feature::CooldownSeconds,
+            Feature::CooldownRequests,
+            Feature::Tokenizer,
+            Feature::LengthStdev,
+            Feature::LengthBounds,
+            Feature::Samples,
+            Feature::PromptColumn,
+        ],
         metrics: crate::METRICS.to_vec(),
     }
 }
 
-/// Refuses what GuideLLM cannot do, naming the key and the fix.
+/// Refuses what the capabilities cannot say, naming the key and the fix.
 pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> {
     let c = &config.constraints;
-    let tls = &config.target.tls;
-    let data = &config.data;
-    let checks: [(bool, &str, &str); 10] = [
-        (
-            tls.client_cert.is_some(),
-            "target.tls.client_cert (mutual TLS)",
-            "GuideLLM has no option for a client certificate; remove it",
-        ),
-        (
-            tls.server_name.is_some(),
-            "target.tls.server_name",
-            "GuideLLM connects to the URL's host by name; put that name in target.url",
-        ),
-        (
-            c.over_saturation
-                .is_some_and(|o| o.mode != bench_core::config::SaturationMode::Off),
-            "constraints.over_saturation",
-            "GuideLLM's own detector has other parameters; remove it",
-        ),
-        (
-            config.slo.is_some(),
-            "slo",
-            "this engine does not compute goodput; remove [slo]",
-        ),
-        (
-            !config.target.headers.is_empty(),
-            "target.headers",
-            "GuideLLM sends no custom headers; remove them",
-        ),
-        (
-            data.prefix_tokens.is_some(),
-            "data.prefix_tokens",
-            "GuideLLM builds shared prefixes its own way; remove prefix_tokens",
-        ),
-        (
-            data.approximate == Some(true) || (data.kind == DataKind::Synthetic && data.tokenizer.is_none()),
-            "synthetic data without a tokenizer",
-            "GuideLLM builds every prompt with the model's tokenizer; give data.tokenizer (a local directory with tokenizer.json)",
-        ),
-        (
-            matches!(config.warmup, Some(Transient::Requests(_)))
-                && c.max_seconds.is_some(),
-            "warmup in requests with constraints.max_seconds",
-            "GuideLLM counts a warmup in requests only without a time limit; give warmup in seconds or as a fraction",
-        ),
-        (
-            matches!(config.cooldown, Some(Transient::Requests(_)))
-                && c.max_seconds.is_some(),
-            "cooldown in requests with constraints.max_seconds",
-            "GuideLLM counts a cooldown in requests only without a time limit; give cooldown in seconds or as a fraction",
-        ),
-        (
-            config.profile.spacing == Some(bench_core::config::Spacing::Geometric),
-            "profile.spacing = geometric",
-            "GuideLLM spaces a sweep's rates linearly; remove spacing",
-        ),
-    ];
-    if let Some((_, what, hint)) = checks.iter().find(|(bad, ..)| *bad) {
-        return Err(tool.unsupported(what, hint));
+    let by_requests = |t: Option<Transient>| matches!(t, Some(Transient::Requests(_)));
+    if c.max_seconds.is_some() && (by_requests(config.warmup) || by_requests(config.cooldown)) {
+        return Err(tool.unsupported(
+            "warmup or cooldown in requests with constraints.max_seconds",
+            "GuideLLM counts them in requests only without a time limit; give them in seconds or as a fraction",
+        ));
     }
     if c.max_seconds.is_none() && c.max_requests.is_none() {
         return Err(ConfigError::MissingKey {

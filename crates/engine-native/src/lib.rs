@@ -25,8 +25,8 @@ use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, Transient}
 use bench_core::schema::{Report, StrategyKind, Timestamp, Warning};
 use bench_core::sweep::SweepEnds;
 use bench_core::{
-    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
-    Preflight, RunContext,
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, Feature,
+    MetricKind, Preflight, RunContext,
 };
 use serde::Deserialize;
 
@@ -110,6 +110,8 @@ impl BenchmarkEngine for NativeEngine {
         Capabilities {
             profiles: ProfileKind::ALL.to_vec(),
             data: DataKind::ALL.to_vec(),
+            // The config's keys are the native engine's: it implements every one.
+            features: Feature::ALL.to_vec(),
             metrics: vec![
                 MetricKind::RequestLatency,
                 MetricKind::Ttft,

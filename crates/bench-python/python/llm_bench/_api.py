@@ -76,6 +76,8 @@ class EngineInfo:
     data: List[str]
     #: The metrics it measures (fields of a benchmark's ``metrics``).
     metrics: List[str]
+    #: The optional config keys it honours; a config using any other is refused.
+    options: List[str]
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def engines() -> List[EngineInfo]:
                 profiles=list(caps.get("profiles", [])),
                 data=list(caps.get("data", [])),
                 metrics=list(caps.get("metrics", [])),
+                options=list(caps.get("options", [])),
             )
         )
     return found
