@@ -1403,7 +1403,7 @@ fn the_python_types_load_a_real_report_and_its_progress_events() {
     ]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let sweep = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/bench-core/fixtures/report-sweep.json");
+        .join("../crates/bench-report/fixtures/report-sweep.json");
     let output = Command::new(&python)
         .arg("-c")
         .arg(CHECK)

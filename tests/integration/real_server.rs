@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use bench_core::config::ConfigFormat;
-use bench_core::schema::{DrainOutcome, StrategyKind};
+use bench_core::config::{ConfigFormat, StrategyKind};
+use bench_core::schema::DrainOutcome;
 use bench_core::{registry, Config, Report, RunContext};
 use serde_json::Value;
 

@@ -6,9 +6,9 @@ use std::process::Command;
 
 use crate::llm_bench;
 
-/// A real 6-step sweep report (see crates/bench-core/fixtures/README.md).
+/// A real 6-step sweep report (see crates/bench-report/fixtures/README.md).
 fn sweep() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bench-core/fixtures/report-sweep.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bench-report/fixtures/report-sweep.json")
 }
 
 /// `llm-bench report <sweep> --format html` into `dir`.

@@ -6,18 +6,29 @@
 //! - [`config`]: the configuration model, loaded from TOML, YAML or JSON text.
 //! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
 //! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
-//! - [`render`]: report writers (JSON, YAML, CSV, console table).
+//! - [`progress`]: typed progress events; [`cancel`]: the cancellation token.
 //!
+//! Rendering and comparing reports is the bench-report crate's job.
 //! This crate does no network or process IO and picks no async runtime.
+//!
+//! Its modules form layers; a module uses only the ones below it (a tidy test in xtask checks
+//! that there is no cycle):
+//!
+//! ```text
+//! registry
+//! engine
+//! progress   stats
+//! schema
+//! config
+//! error      cancel
+//! ```
 
 pub mod cancel;
-pub mod compare;
 pub mod config;
 mod engine;
 mod error;
 pub mod progress;
 pub mod registry;
-pub mod render;
 pub mod schema;
 pub mod stats;
 

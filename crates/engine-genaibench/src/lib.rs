@@ -522,7 +522,7 @@ impl BenchmarkEngine for GenaiBench {
 /// A benchmark that measured nothing, with the reason as a warning.
 fn empty(
     index: usize,
-    strategy: &bench_core::schema::Strategy,
+    strategy: &bench_core::config::Strategy,
     workload: &str,
     at: Timestamp,
     stopped_by: Option<StopReason>,

@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use bench_core::config::Strategy;
 use bench_core::schema::{
-    Benchmark, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason, Strategy,
-    Timestamp, Warning, Window,
+    Benchmark, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason, Timestamp,
+    Warning, Window,
 };
 use bench_core::stats::{Outcome, SplitHistogram};
 use serde::Deserialize;
@@ -303,7 +304,7 @@ fn example(message: &str, secrets: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bench_core::schema::StrategyKind;
+    use bench_core::config::StrategyKind;
 
     use super::*;
 
@@ -461,7 +462,7 @@ mod tests {
 /// benchmark or an error, never a panic.
 #[cfg(test)]
 mod properties {
-    use bench_core::schema::StrategyKind;
+    use bench_core::config::StrategyKind;
     use proptest::prelude::*;
 
     use super::{folder, Context, Timestamp};
@@ -504,7 +505,7 @@ mod properties {
             std::fs::write(dir.path().join("X_time_1s.json"), value.to_string()).unwrap();
             let context = Context {
                 index: 0,
-                strategy: bench_core::schema::Strategy {
+                strategy: bench_core::config::Strategy {
                     kind: StrategyKind::Concurrent,
                     streams: Some(1),
                     target_rate_per_s: None,

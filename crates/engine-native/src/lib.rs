@@ -22,9 +22,10 @@ use std::sync::Arc;
 
 use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{
-    Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing, Transient,
+    Config, DataKind, OptionsTable, PlannedStrategy, ProfileKind, RateStrategy, Spacing, Strategy,
+    StrategyKind, Transient,
 };
-use bench_core::schema::{Report, Strategy, StrategyKind, Timestamp, Warning};
+use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
     Preflight, RunContext,
