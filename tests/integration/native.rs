@@ -1,8 +1,8 @@
 //! The native engine against the mock over real HTTP: profiles, rates, constraints, windows,
 //! and measured timings against the mock's injected values and ground truth.
 
-use bench_core::config::ConfigFormat;
-use bench_core::schema::{Benchmark, StopReason, StrategyKind};
+use bench_core::config::{ConfigFormat, StrategyKind};
+use bench_core::schema::{Benchmark, StopReason};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{FaultSpec, MockConfig, MockServer};
 use bench_tests::cli::{ok, successful_rate};

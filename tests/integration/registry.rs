@@ -53,7 +53,7 @@ fn an_engine_rejects_a_profile_it_cannot_run_and_names_the_alternatives() {
     assert_eq!(
         error,
         "engine `test-echo` does not support profile.kind = `poisson`; it supports synchronous, \
-         concurrent, constant; engines that support it: guidellm, native"
+         concurrent, constant; use benchmark_engine = \"native\""
     );
 }
 

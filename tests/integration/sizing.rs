@@ -3,7 +3,8 @@
 //! no backlog for the next benchmark. `timed_*`: runs alone (`.config/nextest.toml`).
 
 use bench_cli::exit_codes;
-use bench_core::schema::{DrainOutcome, Report, StrategyKind};
+use bench_core::config::StrategyKind;
+use bench_core::schema::{DrainOutcome, Report};
 use bench_tests::cli::successful_rate;
 
 use crate::run_cli;

@@ -7,8 +7,8 @@
 //! delays the client's schedule.
 
 use bench_cli::exit_codes;
-use bench_core::config::ConfigFormat;
-use bench_core::schema::{Benchmark, StopReason, StrategyKind};
+use bench_core::config::{ConfigFormat, StrategyKind};
+use bench_core::schema::{Benchmark, StopReason};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{MockConfig, MockServer};
 use bench_tests::cli::llm_bench;

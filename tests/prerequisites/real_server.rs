@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use bench_core::config::ConfigFormat;
-use bench_core::schema::{DrainOutcome, StrategyKind};
+use bench_core::config::{ConfigFormat, StrategyKind};
+use bench_core::schema::DrainOutcome;
 use bench_core::{registry, Config, Report, RunContext};
 use bench_tests::cli::{llm_bench, ok, successful_rate};
 use serde_json::Value;

@@ -49,9 +49,9 @@ pub fn successful_rate(b: &Benchmark) -> f64 {
         .expect("a rate of successful requests")
 }
 
-/// A real 6-step sweep report (see crates/bench-core/fixtures/README.md).
+/// A real 6-step sweep report (see crates/bench-report/fixtures/README.md).
 pub fn sweep_report() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bench-core/fixtures/report-sweep.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bench-report/fixtures/report-sweep.json")
 }
 
 /// `llm-bench report <sweep> --format html` into `dir`.

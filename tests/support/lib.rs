@@ -152,7 +152,7 @@ impl EchoEngine {
         &self,
         index: usize,
         config: &Config,
-        strategy: bench_core::schema::Strategy,
+        strategy: bench_core::config::Strategy,
         workload: &str,
     ) -> Benchmark {
         let o = &self.options;

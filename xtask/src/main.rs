@@ -104,18 +104,21 @@ fn ci(root: &Path) -> anyhow::Result<()> {
 }
 
 fn codegen(root: &Path) -> anyhow::Result<()> {
-    cargo(
-        root,
-        &[
-            "test",
-            "--quiet",
-            "-p",
-            "bench-core",
-            "--lib",
-            "committed_json_schemas_are_fresh",
-        ],
-        &[("UPDATE_SCHEMAS", "1")],
-    )?;
+    // The report's, the config's and the progress events' schemas, then bench-report's own.
+    for package in ["bench-core", "bench-report"] {
+        cargo(
+            root,
+            &[
+                "test",
+                "--quiet",
+                "-p",
+                package,
+                "--lib",
+                "committed_json_schemas_are_fresh",
+            ],
+            &[("UPDATE_SCHEMAS", "1")],
+        )?;
+    }
     // After the schemas: the Python types are generated from them.
     cargo(
         root,

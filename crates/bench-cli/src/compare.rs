@@ -23,7 +23,7 @@ pub(crate) fn command(args: &CompareArgs, stdout: &mut dyn Write) -> Result<u8, 
         );
         reports.push((label, read_report(path)?));
     }
-    let comparison = bench_core::compare::compare(&reports, args.tolerance);
+    let comparison = bench_report::compare::compare(&reports, args.tolerance);
     let _ = write!(stdout, "{}", comparison.table());
     for path in &args.output {
         let extension = path

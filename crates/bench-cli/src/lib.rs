@@ -266,7 +266,7 @@ fn run_command(
         // What the preflight found belongs in the report, once.
         bench_runner::add_warnings(&mut report, preflight_warnings);
         write_outputs(&report, &per_engine.outputs)?;
-        let _ = write!(human, "{}", bench_core::render::summary_table(&report));
+        let _ = write!(human, "{}", bench_report::render::summary_table(&report));
         for output in &per_engine.outputs {
             let _ = writeln!(human, "wrote {}", output.path);
         }
@@ -274,7 +274,7 @@ fn run_command(
         reports.push((per_engine.benchmark_engine.clone(), report));
     }
     if reports.len() > 1 {
-        let comparison = bench_core::compare::compare(&reports, COMPARE_TOLERANCE);
+        let comparison = bench_report::compare::compare(&reports, COMPARE_TOLERANCE);
         let _ = write!(human, "{}", comparison.table());
         let first = &config.outputs[0].path;
         let json = serde_json::to_string_pretty(&comparison)
@@ -483,7 +483,7 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, Failure> {
 fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let report = read_report(&args.file)?;
     let rendered = match args.format {
-        ReportFormat::Summary => bench_core::render::summary_table(&report),
+        ReportFormat::Summary => bench_report::render::summary_table(&report),
         ReportFormat::Json => render_as(&report, bench_core::config::OutputFormat::Json)?,
         ReportFormat::Yaml => render_as(&report, bench_core::config::OutputFormat::Yaml)?,
         ReportFormat::Csv => render_as(&report, bench_core::config::OutputFormat::Csv)?,
@@ -500,15 +500,15 @@ fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
 }
 
 fn render_as(report: &Report, format: bench_core::config::OutputFormat) -> Result<String, Failure> {
-    bench_core::render::render(report, format).map_err(Failure::run_failed)
+    bench_report::render::render(report, format).map_err(Failure::run_failed)
 }
 
 fn print_schema(which: SchemaKind, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let text = match which {
         SchemaKind::Config => bench_core::schema::config_json_schema(),
         SchemaKind::Report => bench_core::schema::report_json_schema(),
-        SchemaKind::Autotuner => bench_core::schema::autotuner_json_schema(),
-        SchemaKind::Comparison => bench_core::schema::comparison_json_schema(),
+        SchemaKind::Autotuner => bench_report::schema::autotuner_json_schema(),
+        SchemaKind::Comparison => bench_report::schema::comparison_json_schema(),
     };
     let _ = write!(stdout, "{text}");
     Ok(exit_codes::OK)

@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use bench_core::config::Strategy;
 use bench_core::progress::{Phase, ProgressEvent, ProgressSink, ProgressUpdate};
-use bench_core::schema::{Benchmark, Strategy};
+use bench_core::schema::Benchmark;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Width of the per-benchmark bar, in characters.
@@ -163,7 +164,7 @@ impl Drop for TerminalProgress {
 
 /// `concurrent x4 D(100,100)`.
 fn label(s: &Strategy, workload: &str) -> String {
-    format!("{} {workload}", bench_core::render::strategy_label(s))
+    format!("{} {workload}", bench_report::render::strategy_label(s))
 }
 
 /// Progress in thousandths: elapsed over elapsed plus remaining, when the end is known.
@@ -224,7 +225,8 @@ fn done(b: &Benchmark) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bench_core::schema::{RequestTotals, StrategyKind};
+    use bench_core::config::StrategyKind;
+    use bench_core::schema::RequestTotals;
 
     use super::*;
 
@@ -283,7 +285,7 @@ mod tests {
         let report: bench_core::Report = serde_json::from_str(
             &std::fs::read_to_string(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../bench-core/fixtures/report-sweep.json"),
+                    .join("../bench-report/fixtures/report-sweep.json"),
             )
             .unwrap(),
         )

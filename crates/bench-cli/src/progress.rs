@@ -41,7 +41,7 @@ impl ProgressSink for LogProgress {
                 tracing::info!(
                     "benchmark {}{of} started: {}{cap}, workload {workload}",
                     index + 1,
-                    bench_core::render::strategy_label(strategy),
+                    bench_report::render::strategy_label(strategy),
                 );
             }
             ProgressEvent::Update(u) => {

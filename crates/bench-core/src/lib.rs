@@ -9,12 +9,25 @@
 //! - [`sweep`]: a sweep's rate steps from its measured ends, the same in every engine.
 //! - [`features`]: the optional things a config asks of an engine, for generic refusals.
 //! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
-//! - [`render`]: report writers (JSON, YAML, CSV, console table).
+//! - [`progress`]: typed progress events; [`cancel`]: the cancellation token.
 //!
+//! Rendering and comparing reports is the bench-report crate's job.
 //! This crate does no network or process IO and picks no async runtime.
+//!
+//! Its modules form layers; a module uses only the ones below it (a tidy test in xtask checks
+//! that there is no cycle):
+//!
+//! ```text
+//! registry
+//! engine
+//! progress   measure
+//! stats      sweep
+//! schema     features
+//! config
+//! error      cancel
+//! ```
 
 pub mod cancel;
-pub mod compare;
 pub mod config;
 mod engine;
 mod error;
@@ -22,7 +35,6 @@ pub mod features;
 pub mod measure;
 pub mod progress;
 pub mod registry;
-pub mod render;
 pub mod schema;
 pub mod stats;
 pub mod sweep;

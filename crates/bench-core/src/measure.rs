@@ -3,9 +3,10 @@
 //! list) folds them through [`BenchmarkBuilder`], so totals, error groups, distributions and
 //! rates follow one definition whichever engine measured them.
 
+use crate::config::Strategy;
 use crate::schema::{
     Benchmark, Concurrency, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason,
-    Strategy, Warning, Window,
+    Warning, Window,
 };
 use crate::stats::{Outcome, SplitHistogram};
 
@@ -340,7 +341,8 @@ fn example(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{StrategyKind, Timestamp};
+    use crate::config::StrategyKind;
+    use crate::schema::Timestamp;
 
     fn head(duration_s: f64) -> Head {
         let start = Timestamp::from_unix_micros(1_000_000);

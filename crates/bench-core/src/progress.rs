@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::schema::{Benchmark, RequestTotals, Strategy};
+use crate::config::Strategy;
+use crate::schema::{self, Benchmark, RequestTotals};
 
 /// Receives progress events. Called from engine tasks: implementations must be cheap and must
 /// not block (buffer or drop rather than wait).
@@ -82,4 +83,10 @@ pub enum Phase {
     Active,
     /// After the measured window.
     Cooldown,
+}
+
+/// The JSON Schema of a progress event line (`--progress-json`), as committed in
+/// `docs/schema/progress-event.schema.json`.
+pub fn progress_json_schema() -> String {
+    schema::pretty(schemars::schema_for!(ProgressEvent))
 }

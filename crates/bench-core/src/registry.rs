@@ -61,19 +61,6 @@ pub fn names() -> Vec<&'static str> {
     registrations().into_iter().map(|r| r.name).collect()
 }
 
-/// Every registered engine's capabilities, as built with its default options, by name.
-pub fn capabilities() -> Vec<(&'static str, crate::Capabilities)> {
-    registrations()
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                r.name,
-                (r.build)(&OptionsTable::default()).ok()?.capabilities(),
-            ))
-        })
-        .collect()
-}
-
 /// The registration named `name`, or an error listing the available engines.
 pub fn find(name: &str) -> Result<&'static EngineRegistration, ConfigError> {
     registrations()
@@ -107,8 +94,39 @@ pub fn engine_for(config: &Config) -> Result<Box<dyn BenchmarkEngine>, ConfigErr
         .cloned()
         .unwrap_or_default();
     let engine = (registration.build)(&options)?;
-    engine.validate(config)?;
+    engine
+        .validate(config)
+        .map_err(|error| with_alternatives(error, config))?;
     Ok(engine)
+}
+
+/// An engine's refusal of `config`, with the registered engines that would run it.
+fn with_alternatives(error: ConfigError, config: &Config) -> ConfigError {
+    let ConfigError::Unsupported { engine, what, hint } = error else {
+        return error;
+    };
+    let others: Vec<&str> = registrations()
+        .into_iter()
+        .filter(|r| r.name != engine)
+        .filter(|r| {
+            let options = config.engines.get(r.name).cloned().unwrap_or_default();
+            (r.build)(&options).is_ok_and(|other| other.validate(config).is_ok())
+        })
+        .map(|r| r.name)
+        .collect();
+    let instead = match others.as_slice() {
+        [] => None,
+        [one] => Some(format!("use benchmark_engine = \"{one}\"")),
+        many => Some(format!(
+            "engines that can run this config: {}",
+            many.join(", ")
+        )),
+    };
+    let hint = match (hint, instead) {
+        (Some(hint), Some(instead)) => Some(format!("{hint}; {instead}")),
+        (hint, instead) => hint.or(instead),
+    };
+    ConfigError::Unsupported { engine, what, hint }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The unified, versioned report: the contract between engines and everything that reads
-//! results (writers, the autotuner, comparisons).
+//! results (bench-report's writers, the autotuner, comparisons).
 //!
 //! Rules: field names carry their unit (`ttft_ms`, `duration_s`); a metric an engine cannot
 //! measure is `null`, never zero; adding an optional field is compatible, anything else bumps
@@ -10,7 +10,7 @@ mod time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, Strategy};
 pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
@@ -178,36 +178,6 @@ pub struct Goodput {
     pub slo_attainment: f64,
     /// Requests that met every objective and ended inside the window, per second.
     pub requests_per_s: f64,
-}
-
-/// How a benchmark generated load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Strategy {
-    /// The load pattern.
-    pub kind: StrategyKind,
-    /// Concurrent streams held open (`synchronous` = 1, `concurrent`).
-    pub streams: Option<u32>,
-    /// Target arrival rate (`constant`, `poisson`).
-    pub target_rate_per_s: Option<f64>,
-    /// Cap on requests in flight, when one applies.
-    pub max_concurrency: Option<u32>,
-}
-
-/// The load pattern of one benchmark. A sweep is a sequence of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StrategyKind {
-    /// One request at a time, back to back.
-    Synchronous,
-    /// A fixed number of streams, each sending its next request when the last one ends.
-    Concurrent,
-    /// As many requests as the concurrency cap allows.
-    Throughput,
-    /// Open loop, evenly spaced arrivals.
-    Constant,
-    /// Open loop, exponentially distributed gaps.
-    Poisson,
 }
 
 /// The measured window of a benchmark.
@@ -430,25 +400,8 @@ pub fn config_json_schema() -> String {
     pretty(schemars::schema_for!(Config))
 }
 
-/// The JSON Schema of a progress event line (`--progress-json`).
-pub fn progress_json_schema() -> String {
-    pretty(schemars::schema_for!(crate::progress::ProgressEvent))
-}
-
-/// The JSON Schema of the autotuner's metrics object (`format = "autotuner"`), as committed in
-/// `docs/schema/autotuner.schema.json`.
-pub fn autotuner_json_schema() -> String {
-    pretty(schemars::schema_for!(
-        crate::render::autotuner::AutotunerMetrics
-    ))
-}
-
-/// The JSON Schema of `llm-bench compare`'s JSON output.
-pub fn comparison_json_schema() -> String {
-    pretty(schemars::schema_for!(crate::compare::Comparison))
-}
-
-fn pretty(schema: schemars::Schema) -> String {
+/// A JSON Schema as committed: pretty-printed, with a final newline.
+pub(crate) fn pretty(schema: schemars::Schema) -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema is plain JSON");
     text.push('\n');
     text
@@ -458,8 +411,8 @@ fn pretty(schema: schemars::Schema) -> String {
 mod tests {
     use std::path::PathBuf;
 
-    /// The committed schemas must match the types. `UPDATE_SCHEMAS=1 cargo test` (or
-    /// `cargo xtask codegen`) rewrites them.
+    /// The committed schemas of bench-core's types must match the types (bench-report checks
+    /// its own). `UPDATE_SCHEMAS=1 cargo test` (or `cargo xtask codegen`) rewrites them.
     #[test]
     fn committed_json_schemas_are_fresh() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema");
@@ -468,9 +421,10 @@ mod tests {
         for (name, text) in [
             ("config.schema.json", super::config_json_schema()),
             ("report.schema.json", super::report_json_schema()),
-            ("progress-event.schema.json", super::progress_json_schema()),
-            ("autotuner.schema.json", super::autotuner_json_schema()),
-            ("comparison.schema.json", super::comparison_json_schema()),
+            (
+                "progress-event.schema.json",
+                crate::progress::progress_json_schema(),
+            ),
         ] {
             let path = dir.join(name);
             if update {

@@ -1,8 +1,8 @@
 //! A sweep's rate steps: rates between the synchronous and the throughput rates its first two
 //! benchmarks measured, resolved the same way by every engine that runs sweeps point by point.
 
-use crate::config::{PlannedStrategy, RateStrategy, Spacing};
-use crate::schema::{Strategy, StrategyKind, Warning};
+use crate::config::{PlannedStrategy, RateStrategy, Spacing, Strategy, StrategyKind};
+use crate::schema::Warning;
 
 /// The request rates a workload's synchronous and throughput benchmarks measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

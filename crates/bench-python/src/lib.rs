@@ -186,7 +186,7 @@ fn report_of(py: Python<'_>, json: &str) -> PyResult<Report> {
 fn render(py: Python<'_>, report: &str, format: &str) -> PyResult<String> {
     let report = report_of(py, report)?;
     let format = match format {
-        "summary" => return Ok(bench_core::render::summary_table(&report)),
+        "summary" => return Ok(bench_report::render::summary_table(&report)),
         "json" => OutputFormat::Json,
         "yaml" => OutputFormat::Yaml,
         "csv" => OutputFormat::Csv,
@@ -198,7 +198,7 @@ fn render(py: Python<'_>, report: &str, format: &str) -> PyResult<String> {
             )))
         }
     };
-    bench_core::render::render(&report, format)
+    bench_report::render::render(&report, format)
         .map_err(|e| to_py(py, RunError::Failed(e.to_string())))
 }
 

@@ -5,8 +5,7 @@
 //! at start, and a plan that still cannot fit is refused (or, where its need is an estimate,
 //! warned about) before the first request.
 
-use bench_core::config::{PlannedStrategy, TargetKind};
-use bench_core::schema::StrategyKind;
+use bench_core::config::{PlannedStrategy, StrategyKind, TargetKind};
 use bench_core::Config;
 
 /// Descriptors kept free for everything that is not a request: the runtime, the timer, log

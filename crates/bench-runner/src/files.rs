@@ -14,7 +14,7 @@ pub fn write_report(
     let format = output
         .resolved_format()
         .map_err(|e| RunError::BadInput(e.to_string()))?;
-    let text = bench_core::render::render(report, format)
+    let text = bench_report::render::render(report, format)
         .map_err(|e| RunError::Failed(format!("cannot render {}: {e}", output.path)))?;
     write_atomically(Path::new(&output.path), text.as_bytes())
 }

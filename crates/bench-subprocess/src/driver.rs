@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use bench_core::config::{Config, PlannedBenchmark, ProfileKind};
+use bench_core::config::{Config, PlannedBenchmark, ProfileKind, Strategy, StrategyKind};
 use bench_core::measure::{BenchmarkBuilder, Head};
 use bench_core::progress::ProgressEvent;
-use bench_core::schema::{
-    Benchmark, Report, StopReason, Strategy, StrategyKind, Timestamp, Warning, Window,
-};
+use bench_core::schema::{Benchmark, Report, StopReason, Timestamp, Warning, Window};
 use bench_core::sweep::SweepEnds;
 use bench_core::{EngineError, RunContext};
 

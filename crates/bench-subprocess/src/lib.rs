@@ -51,12 +51,13 @@ impl Tool {
         }
     }
 
-    /// The refusal of something in the config the tool cannot do, with the fix.
+    /// The refusal of something in the config the tool cannot do, with the fix (the
+    /// registry adds which engines can run the config instead).
     pub fn unsupported(&self, what: &str, hint: &str) -> ConfigError {
         ConfigError::Unsupported {
             engine: self.engine.to_owned(),
             what: what.to_owned(),
-            hint: Some(format!("{hint}, or use benchmark_engine = \"native\"")),
+            hint: Some(hint.to_owned()),
         }
     }
 

@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use bench_core::config::Strategy;
 use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
-use bench_core::schema::{Benchmark, StopReason, Strategy, Timestamp, Warning, Window};
+use bench_core::schema::{Benchmark, StopReason, Timestamp, Warning, Window};
 use bench_subprocess::secrets::blank;
 use serde::Deserialize;
 
@@ -239,7 +240,8 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
 
 #[cfg(test)]
 mod tests {
-    use bench_core::schema::{RequestTotals, StatusSplit, StrategyKind};
+    use bench_core::config::StrategyKind;
+    use bench_core::schema::{RequestTotals, StatusSplit};
 
     use super::*;
 
@@ -397,7 +399,7 @@ mod tests {
 /// benchmark or an error, never a panic.
 #[cfg(test)]
 mod properties {
-    use bench_core::schema::StrategyKind;
+    use bench_core::config::StrategyKind;
     use proptest::prelude::*;
 
     use super::{folder, Context, Timestamp};
@@ -440,7 +442,7 @@ mod properties {
             std::fs::write(dir.path().join("X_time_1s.json"), value.to_string()).unwrap();
             let context = Context {
                 index: 0,
-                strategy: bench_core::schema::Strategy {
+                strategy: bench_core::config::Strategy {
                     kind: StrategyKind::Concurrent,
                     streams: Some(1),
                     target_rate_per_s: None,

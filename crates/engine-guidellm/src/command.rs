@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use bench_core::config::StrategyKind;
 use bench_core::config::{Api, Config, DataKind, ProfileKind, Transient};
-use bench_core::schema::{StrategyKind, Warning};
+use bench_core::schema::Warning;
 use bench_core::{Capabilities, ConfigError, Feature};
 use bench_subprocess::process::Invocation;
 use bench_subprocess::{Point, Tool};

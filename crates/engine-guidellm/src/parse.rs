@@ -6,13 +6,12 @@
 //! project calls TPOT, so `itl_ms` stays null. Its `time_per_output_token_ms` (which includes
 //! the TTFT) is not read.
 
+use bench_core::config::{Strategy, StrategyKind};
 use bench_core::measure::{
     concurrency, BenchmarkBuilder, Ended, Head, RequestError, RequestRecord,
 };
 use bench_core::progress::{Phase, ProgressUpdate};
-use bench_core::schema::{
-    Benchmark, RequestTotals, StopReason, Strategy, StrategyKind, Timestamp, Warning, Window,
-};
+use bench_core::schema::{Benchmark, RequestTotals, StopReason, Timestamp, Warning, Window};
 use bench_subprocess::secrets::blank;
 use serde::Deserialize;
 

@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bench_core::config::limits::duration_from_secs;
-use bench_core::config::{Constraints, Slo};
+use bench_core::config::{Constraints, Slo, Strategy};
 use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
 use bench_core::progress::Phase;
 use bench_core::schema::{
-    Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Strategy, Timestamp, Transport,
-    Warning, Window,
+    Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Timestamp, Transport, Warning, Window,
 };
 use bench_core::stats::Histogram;
 
@@ -814,7 +813,7 @@ mod tests {
 
     fn strategy(rate: f64, max_concurrency: Option<u32>) -> Strategy {
         Strategy {
-            kind: bench_core::schema::StrategyKind::Constant,
+            kind: bench_core::config::StrategyKind::Constant,
             streams: None,
             target_rate_per_s: Some(rate),
             max_concurrency,

@@ -21,8 +21,8 @@ mod workload;
 use std::sync::Arc;
 
 use bench_core::config::limits::duration_from_secs;
-use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, Transient};
-use bench_core::schema::{Report, StrategyKind, Timestamp, Warning};
+use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, StrategyKind, Transient};
+use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::sweep::SweepEnds;
 use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, Feature,

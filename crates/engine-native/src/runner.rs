@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bench_core::config::{Constraints, SaturationMode};
+use bench_core::config::{Constraints, SaturationMode, Strategy, StrategyKind};
 use bench_core::progress::{ProgressEvent, ProgressSink, ProgressUpdate};
-use bench_core::schema::{Benchmark, StopReason, Strategy, StrategyKind};
+use bench_core::schema::{Benchmark, StopReason};
 use bench_core::CancelToken;
 use bench_timer::Timer;
 use rand::rngs::StdRng;

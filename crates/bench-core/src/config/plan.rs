@@ -1,15 +1,50 @@
-//! The list of benchmarks a config asks for.
+//! The list of benchmarks a config asks for, each with the load [`Strategy`] it runs.
+//!
+//! `Strategy` is defined here, below the report, because the plan produces it; the report
+//! records it (`Benchmark::strategy`), so it is part of the report schema too.
 
 use std::fmt;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Config, DataKind, ProfileKind, RateStrategy, Scenario, Spacing};
-use crate::schema::{Strategy, StrategyKind};
 
 /// The throughput level used by `throughput` and `sweep` when `max_concurrency` is not given.
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 512;
 
 /// The default number of benchmarks in a sweep.
 pub const DEFAULT_SWEEP_SIZE: u32 = 10;
+
+/// How a benchmark generated load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// The load pattern.
+    pub kind: StrategyKind,
+    /// Concurrent streams held open (`synchronous` = 1, `concurrent`).
+    pub streams: Option<u32>,
+    /// Target arrival rate (`constant`, `poisson`).
+    pub target_rate_per_s: Option<f64>,
+    /// Cap on requests in flight, when one applies.
+    pub max_concurrency: Option<u32>,
+}
+
+/// The load pattern of one benchmark. A sweep is a sequence of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    /// One request at a time, back to back.
+    Synchronous,
+    /// A fixed number of streams, each sending its next request when the last one ends.
+    Concurrent,
+    /// As many requests as the concurrency cap allows.
+    Throughput,
+    /// Open loop, evenly spaced arrivals.
+    Constant,
+    /// Open loop, exponentially distributed gaps.
+    Poisson,
+}
 
 /// One benchmark to run: a workload and a load strategy.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +139,15 @@ fn fixed(
     })
 }
 
-pub(super) fn plan(config: &Config) -> Vec<PlannedBenchmark> {
+impl Config {
+    /// The benchmarks this config asks for, in run order. Sweep rate steps are placeholders,
+    /// since their rates come from the sweep's first two measurements.
+    pub fn plan(&self) -> Vec<PlannedBenchmark> {
+        plan(self)
+    }
+}
+
+fn plan(config: &Config) -> Vec<PlannedBenchmark> {
     let profile = &config.profile;
     let strategies: Vec<PlannedStrategy> = match profile.kind {
         ProfileKind::Synchronous => vec![fixed(StrategyKind::Synchronous, Some(1), None, None)],

@@ -239,7 +239,7 @@ impl Scenario {
 
     /// genai-bench's spelling of a valid scenario: the text as given, each number without
     /// leading zeros (`D(0100,50)` is `D(100,50)`); `None` when it does not parse.
-    pub(crate) fn canonical(text: &str) -> Option<String> {
+    pub fn canonical(text: &str) -> Option<String> {
         Self::parse(text).ok()?;
         let mut out = String::with_capacity(text.len());
         let mut digits = String::new();

@@ -121,6 +121,11 @@ fn backticked(message: &str) -> Vec<String> {
         .collect()
 }
 
+/// The name in `candidates` closest to `given`, when it is a plausible typo.
+pub(crate) fn closest_name(given: &str, candidates: &[String]) -> Option<String> {
+    closest(given, candidates).map(str::to_owned)
+}
+
 /// The candidate closest to `given`, if it is close enough to be a plausible typo.
 pub(crate) fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
     let given_lower = given.to_ascii_lowercase();

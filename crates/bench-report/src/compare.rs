@@ -7,12 +7,13 @@
 
 use std::fmt::Write as _;
 
+use bench_core::config::StrategyKind;
+use bench_core::schema::{Benchmark, Distribution, Report, StatusSplit};
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::render::svg::escape;
 use crate::render::{fixed, strategy_label};
-use crate::schema::{Benchmark, Distribution, Report, StatusSplit, StrategyKind};
 
 /// Differences below this many units of the metric are never flagged (timer noise on a
 /// sub-millisecond figure is not a disagreement).

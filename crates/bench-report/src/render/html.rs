@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
+use bench_core::schema::{Benchmark, Distribution, Report, StatusSplit};
+
 use super::svg::{self, escape, LineChart, Series, Span};
 use super::{display_number, fixed, percentile, strategy_label, successful};
-use crate::schema::{Benchmark, Distribution, Report, StatusSplit};
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1360px;padding:16px 24px;color:#1b1f24;background:#fff}

@@ -9,8 +9,8 @@ pub(crate) mod svg;
 
 use std::fmt::Write as _;
 
-use crate::config::OutputFormat;
-use crate::schema::{Benchmark, Distribution, ErrorCount, Report, StatusSplit, StrategyKind};
+use bench_core::config::{OutputFormat, StrategyKind};
+use bench_core::schema::{Benchmark, Distribution, ErrorCount, Report, StatusSplit};
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +255,7 @@ pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
 }
 
 /// `concurrent x4`, `constant @12.5/s`: how a benchmark generated load, in a few characters.
-pub fn strategy_label(s: &crate::schema::Strategy) -> String {
+pub fn strategy_label(s: &bench_core::config::Strategy) -> String {
     let mut label = strategy_name(s.kind).to_owned();
     if let Some(n) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
         let _ = write!(label, " x{n}");
@@ -559,7 +559,7 @@ mod tests {
     fn sweep_with_errors() -> Report {
         let mut report = sweep();
         let b = &mut report.benchmarks[1];
-        b.requests = crate::schema::RequestTotals::new(0, 3, 1212);
+        b.requests = bench_core::schema::RequestTotals::new(0, 3, 1212);
         b.errors = vec![ErrorCount {
             kind: "http_status".to_owned(),
             status_code: Some(501),
@@ -567,7 +567,7 @@ mod tests {
             example: Some("Unsupported method ('POST')".to_owned()),
         }];
         let b = &mut report.benchmarks[3];
-        b.requests = crate::schema::RequestTotals::new(40, 7, 5);
+        b.requests = bench_core::schema::RequestTotals::new(40, 7, 5);
         b.errors = vec![
             ErrorCount {
                 kind: "timeout".to_owned(),
@@ -741,7 +741,7 @@ mod tests {
     fn no_number_in_the_csv_or_the_autotuner_object_has_more_decimals_than_documented() {
         let mut report = sweep();
         // A goodput too, so that every field is checked.
-        report.benchmarks[2].goodput = Some(crate::schema::Goodput {
+        report.benchmarks[2].goodput = Some(bench_core::schema::Goodput {
             judged: 29,
             met: 26,
             slo_attainment: 26.0 / 29.0,
@@ -790,7 +790,7 @@ mod tests {
     fn the_html_page_is_self_contained_escaped_and_has_every_chart() {
         let mut report = sweep();
         report.benchmarks[0].workload = "<script>alert('x')</script>".to_owned();
-        report.warnings.push(crate::schema::Warning {
+        report.warnings.push(bench_core::schema::Warning {
             code: "test".to_owned(),
             message: "a \"quoted\" <b>message</b> & more".to_owned(),
         });

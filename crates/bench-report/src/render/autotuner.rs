@@ -5,14 +5,14 @@
 //! tokens, throughputs per second. Statistics are over successful requests. A figure that was
 //! not measured is `null`. Figures are rounded to what was measured (`super::places`).
 
+use bench_core::config::{DataKind, Scenario, StrategyKind};
+use bench_core::schema::{
+    Benchmark, Distribution, Goodput, Report, StatusSplit, StopReason, Warning,
+};
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{places, round};
-use crate::config::{DataKind, Scenario};
-use crate::schema::{
-    Benchmark, Distribution, Goodput, Report, StatusSplit, StopReason, StrategyKind, Warning,
-};
 
 /// The whole object.
 #[derive(Debug, Serialize, JsonSchema)]
