@@ -9,7 +9,9 @@
 //! - [`Points`]: the plan, one invocation per point, with progress, cancellation and
 //!   sweeps; [`settle`]: how an invocation ended, as a benchmark;
 //! - [`Tool`]: the tool's name, tested release and install hint, for words that name the fix;
-//!   its [`Tool::check_installation`] is the preflight of a tool installed as a Python package.
+//!   its [`Tool::preflight`] checks the installation, the tokenizer and the target, and its
+//!   [`Tool::begin`] starts a [`Session`]: the report, the key, the run folder, each
+//!   invocation run with secrets scrubbed from what it leaves, and the end of the run.
 //!
 //! Per-request results become a benchmark through `bench_core::measure`.
 
@@ -18,6 +20,7 @@ mod folder;
 pub mod process;
 mod python;
 pub mod secrets;
+mod session;
 
 use bench_core::config::{Config, Target};
 use bench_core::schema::Warning;
@@ -26,6 +29,7 @@ use bench_core::{ConfigError, EngineError};
 pub use driver::{empty, settle, Point, Points};
 pub use folder::RunFolder;
 pub use python::python_of;
+pub use session::{Parsed, Session};
 
 /// An external benchmark tool as its engine presents it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +104,22 @@ impl Tool {
         }
     }
 
+    /// The preflight of a subprocess engine: the installation `command` runs, the tokenizer
+    /// directory, and unless `offline` the target.
+    pub async fn preflight(
+        &self,
+        config: &Config,
+        command: &[String],
+        offline: bool,
+    ) -> Result<Vec<Warning>, EngineError> {
+        let mut warnings = self.check_installation(command).await?;
+        check_tokenizer(config)?;
+        if !offline {
+            warnings.extend(check_target(config, true).await?);
+        }
+        Ok(warnings)
+    }
+
     /// The warning when the release that ran (as its results say) is not the tested one.
     pub fn version_warning(&self, ran: Option<&str>) -> Option<Warning> {
         ran.filter(|v| *v != self.tested_version).map(|v| Warning {
@@ -150,6 +170,27 @@ pub async fn check_target(config: &Config, stream: bool) -> Result<Vec<Warning>,
     let checked =
         bench_target::check(&client, target, bench_target::probe_body(target, stream)).await?;
     Ok(checked.warnings)
+}
+
+/// Tools load the tokenizer from a local directory holding `tokenizer.json`: refuses
+/// `data.tokenizer` when it holds none.
+fn check_tokenizer(config: &Config) -> Result<(), ConfigError> {
+    let Some(tokenizer) = &config.data.tokenizer else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(tokenizer);
+    let file = if path.is_dir() {
+        path.join("tokenizer.json")
+    } else {
+        path.to_owned()
+    };
+    if file.is_file() {
+        return Ok(());
+    }
+    Err(ConfigError::InvalidValue {
+        key: "data.tokenizer".to_owned(),
+        message: format!("`{tokenizer}` holds no tokenizer.json; give the model directory (relative paths in a config file are relative to its folder)"),
+    })
 }
 
 /// A file path a tool running in another folder can use: made absolute against the working

@@ -39,7 +39,7 @@ pub fn blank(text: &str, secrets: &[String]) -> String {
 }
 
 /// Blanks every secret in the text files (`.json`, `.jsonl`, `.log`, `.txt`, `.csv`, `.yaml`)
-/// directly inside `folders`: files that stay on disk after the run.
+/// in `folders` and below: files that stay on disk after the run.
 pub fn scrub_files(folders: &[&Path], secrets: &[String]) {
     if secrets.iter().all(|s| s.is_empty()) {
         return;
@@ -49,13 +49,18 @@ pub fn scrub_files(folders: &[&Path], secrets: &[String]) {
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "json" | "jsonl" | "log" | "txt" | "csv" | "yaml"))
     };
-    let files = folders
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| text_file(p));
+    let mut files = Vec::new();
+    let mut pending: Vec<std::path::PathBuf> = folders.iter().map(|f| f.to_path_buf()).collect();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            } else if text_file(&path) {
+                files.push(path);
+            }
+        }
+    }
     for file in files {
         if let Ok(text) = std::fs::read_to_string(&file) {
             let clean = blank(&text, secrets);
@@ -118,7 +123,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.json"), "{\"cmd\": \"--api-key sk-123\"}").unwrap();
         std::fs::write(dir.path().join("b.bin"), "sk-123").unwrap();
+        std::fs::create_dir(dir.path().join("logs")).unwrap();
+        std::fs::write(dir.path().join("logs/run.log"), "key sk-123").unwrap();
         scrub_files(&[dir.path()], &secrets);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("logs/run.log")).unwrap(),
+            "key <redacted>"
+        );
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
         assert_eq!(read("a.json"), "{\"cmd\": \"--api-key <redacted>\"}");
         assert_eq!(read("b.bin"), "sk-123", "only text files are rewritten");

@@ -8,7 +8,7 @@
 mod command;
 mod parse;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, Transient};
 use bench_core::schema::{Report, Timestamp, Warning};
@@ -16,7 +16,7 @@ use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, Feature,
     MetricKind, Preflight, RunContext,
 };
-use bench_subprocess::{process, secrets, CommandLine, Points, RunFolder, Tool};
+use bench_subprocess::{CommandLine, Points, Tool};
 use serde::Deserialize;
 
 /// The registry name.
@@ -172,14 +172,7 @@ impl BenchmarkEngine for GenaiBench {
                 "genai-bench builds every prompt with the model's tokenizer; give data.tokenizer (a local directory with tokenizer.json)",
             ));
         }
-        let c = &config.constraints;
-        if c.max_seconds.is_none() && c.max_requests.is_none() {
-            return Err(ConfigError::MissingKey {
-                key: "constraints.max_requests".to_owned(),
-                hint: Some("genai-bench needs a limit per run".to_owned()),
-            });
-        }
-        Ok(())
+        TOOL.require_limit(config)
     }
 
     async fn preflight(
@@ -188,38 +181,15 @@ impl BenchmarkEngine for GenaiBench {
         options: &Preflight,
     ) -> Result<Vec<Warning>, EngineError> {
         self.validate(config)?;
-        let mut warnings = TOOL.check_installation(&self.options.command()).await?;
-        // genai-bench loads the tokenizer from a local directory holding tokenizer.json.
-        if let Some(tokenizer) = &config.data.tokenizer {
-            let path = Path::new(tokenizer);
-            let file = if path.is_dir() {
-                path.join("tokenizer.json")
-            } else {
-                path.to_owned()
-            };
-            if !file.is_file() {
-                return Err(EngineError::Config(ConfigError::InvalidValue {
-                    key: "data.tokenizer".to_owned(),
-                    message: format!("`{tokenizer}` holds no tokenizer.json; give the model directory (relative paths in a config file are relative to its folder)"),
-                }));
-            }
-        }
-        if !options.offline {
-            warnings.extend(bench_subprocess::check_target(config, true).await?);
-        }
-        Ok(warnings)
+        TOOL.preflight(config, &self.options.command(), options.offline)
+            .await
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
-        let checked = bench_subprocess::check_target(config, true).await?;
-        let mut report = Report::new(NAME, config);
-        report.warnings.extend(checked);
-        report.warnings.extend(command::warnings(config));
-        let key = secrets::api_key(&config.target);
-        let secrets: Vec<String> = key.iter().cloned().collect();
-        let folder = RunFolder::create(&TOOL, self.options.run_dir.as_deref())?;
-        let logs = folder.path().join("logs");
+        let mut session = TOOL.begin(config, self.options.run_dir.as_deref()).await?;
+        session.report.warnings.extend(command::warnings(config));
+        let logs = session.folder().join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| {
             TOOL.failed(format!(
                 "cannot create the log folder {}: {e}",
@@ -228,7 +198,7 @@ impl BenchmarkEngine for GenaiBench {
         })?;
         // A key is handed over through the environment to genai-bench's own Python, never on
         // a command line; without that Python there is no safe way, so the run stops.
-        let python = match &key {
+        let python = match session.key() {
             Some(_) => Some(bench_subprocess::python_of(&self.options.command()).ok_or_else(|| {
                 EngineError::Prerequisite {
                     message: format!(
@@ -240,16 +210,15 @@ impl BenchmarkEngine for GenaiBench {
             })?),
             None => None,
         };
-        let mut ran_version: Option<Option<String>> = None;
         let mut points = Points::new(config);
-        while let Some(point) = points.next(ctx, &mut report) {
+        while let Some(point) = points.next(ctx, &mut session.report) {
             let genai_point = command::Point {
                 scenario: command::scenario_for(&point.workload, &config.data)
                     .unwrap_or_else(|| point.workload.clone()),
                 concurrency: point.strategy.streams.unwrap_or(1),
             };
             let name = format!("point{}", point.index);
-            let handover = match (&key, &python) {
+            let handover = match (session.key(), &python) {
                 (Some(key), Some(python)) => command::Key::Handed { key, python },
                 _ => command::Key::None,
             };
@@ -258,10 +227,10 @@ impl BenchmarkEngine for GenaiBench {
                 &self.options,
                 &genai_point,
                 &name,
-                folder.path(),
+                session.folder(),
                 handover,
             );
-            let results = folder.path().join(&name);
+            let results = session.folder().join(&name);
             let limit = command::minutes(config.constraints.max_seconds) as f64 * 60.0;
             // A limit past what a `Duration` holds (max_seconds = 1e300) is no timeout at all.
             let timeout = bench_core::config::limits::duration_from_secs(
@@ -269,40 +238,25 @@ impl BenchmarkEngine for GenaiBench {
             );
             let mut started: Option<Timestamp> = None;
             let spawned = Timestamp::now();
-            let finished = process::run(
-                &invocation,
-                folder.path(),
-                timeout,
-                &ctx.cancel,
-                &secrets,
-                |line| {
-                    tracing::debug!(target: "genai_bench", "{line}");
-                    if started.is_none() && line.contains("Starting benchmark with concurrency") {
-                        started = Some(Timestamp::now());
-                    }
-                },
-            )
-            .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    EngineError::Config(ConfigError::InvalidValue {
-                        key: format!("engines.{NAME}.command"),
-                        message: format!(
-                            "`{}` was not found; {}",
-                            invocation.program, TOOL.install_hint
-                        ),
-                    })
-                } else {
-                    TOOL.failed(format!("cannot start `{}`: {e}", invocation.program))
-                }
-            })?;
-            // genai-bench writes the key in plain text into `experiment_metadata.json`
-            // (`cmd`) and its log, which stay on disk.
-            secrets::scrub_files(&[&results, &logs], &secrets);
+            // genai-bench writes the key in plain text into `experiment_metadata.json` (`cmd`)
+            // and its log, which stay on disk: the session blanks them.
+            let finished = session
+                .invoke(
+                    &invocation,
+                    session.folder(),
+                    timeout,
+                    &ctx.cancel,
+                    |line| {
+                        tracing::debug!(target: "genai_bench", "{line}");
+                        if started.is_none() && line.contains("Starting benchmark with concurrency")
+                        {
+                            started = Some(Timestamp::now());
+                        }
+                    },
+                )
+                .await?;
             let context = parse::Context {
-                index: point.index,
-                strategy: point.strategy.clone(),
-                workload: point.workload.clone(),
+                point: &point,
                 started: started.unwrap_or(spawned),
                 warmup_ratio: match config.warmup {
                     Some(Transient::Fraction(f)) => f,
@@ -314,22 +268,15 @@ impl BenchmarkEngine for GenaiBench {
                 },
                 max_requests: config.constraints.max_requests,
                 max_seconds: config.constraints.max_seconds,
-                secrets: &secrets,
+                secrets: session.secrets(),
             };
-            let parsed = parse::folder(&results, &context).map(|parsed| {
-                ran_version.get_or_insert(parsed.version);
-                parsed.benchmark
-            });
+            let parsed = parse::folder(&results, &context);
+            let parsed = session.parsed(parsed);
             let benchmark =
                 bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
-            points.finished(&point, benchmark, config, ctx, &mut report);
+            points.finished(&point, benchmark, config, ctx, &mut session.report);
         }
-        points.end(ctx, &mut report);
-        report
-            .warnings
-            .extend(TOOL.version_warning(ran_version.flatten().as_deref()));
-        report.warnings.extend(folder.close(&TOOL));
-        Ok(report)
+        Ok(session.end(points, ctx))
     }
 }
 

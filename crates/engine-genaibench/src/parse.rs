@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bench_core::config::Strategy;
 use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
 use bench_core::schema::{Benchmark, StopReason, Timestamp, Warning, Window};
 use bench_subprocess::secrets::blank;
+use bench_subprocess::{Parsed, Point};
 use serde::Deserialize;
 
 /// Longest `run_duration` believed, in seconds (a year).
@@ -57,20 +57,10 @@ struct Metadata {
     benchmark_version: Option<String>,
 }
 
-/// What a finished point gave.
-#[derive(Debug)]
-pub(crate) struct Parsed {
-    pub(crate) benchmark: Benchmark,
-    /// genai-bench's version, from `experiment_metadata.json`.
-    pub(crate) version: Option<String>,
-}
-
 /// What the caller knows about the point beyond genai-bench's files.
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
-    pub(crate) index: usize,
-    pub(crate) strategy: Strategy,
-    pub(crate) workload: String,
+    pub(crate) point: &'a Point,
     /// When genai-bench started sending, as llm-bench saw it.
     pub(crate) started: Timestamp,
     pub(crate) warmup_ratio: f64,
@@ -202,19 +192,21 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
         message: "genai-bench drops the requests in flight when a run stops, without recording them: `incomplete` is 0 because they are unknown, not because there were none".to_owned(),
     }];
     if let Some(scenario) = &run.aggregated_metrics.scenario {
-        if *scenario != context.workload && context.workload.starts_with(['D', 'N', 'U']) {
+        if *scenario != context.point.workload
+            && context.point.workload.starts_with(['D', 'N', 'U'])
+        {
             warnings.push(Warning {
                 code: "genai_bench_scenario_mismatch".to_owned(),
                 message: format!(
                     "genai-bench reports scenario {scenario}, llm-bench asked for {}",
-                    context.workload
+                    context.point.workload
                 ),
             });
         }
     }
     if let (Some(c), Some(streams)) = (
         run.aggregated_metrics.num_concurrency,
-        context.strategy.streams,
+        context.point.strategy.streams,
     ) {
         if c != streams {
             return Err(format!(
@@ -223,9 +215,9 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
         }
     }
     Ok(measured_requests.finish(Head {
-        index: context.index,
-        strategy: context.strategy.clone(),
-        workload: context.workload.clone(),
+        index: context.point.index,
+        strategy: context.point.strategy.clone(),
+        workload: context.point.workload.clone(),
         window: Window {
             start: context.started,
             end: context
@@ -240,7 +232,7 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
 
 #[cfg(test)]
 mod tests {
-    use bench_core::config::StrategyKind;
+    use bench_core::config::{Strategy, StrategyKind};
     use bench_core::schema::{RequestTotals, StatusSplit};
 
     use super::*;
@@ -252,8 +244,10 @@ mod tests {
     }
 
     fn context<'a>(workload: &str, streams: u32, secrets: &'a [String]) -> Context<'a> {
-        Context {
+        // Leaked: a test's few bytes, for a context that borrows its point.
+        let point = Box::leak(Box::new(Point {
             index: 3,
+            of: 4,
             strategy: Strategy {
                 kind: StrategyKind::Concurrent,
                 streams: Some(streams),
@@ -261,6 +255,9 @@ mod tests {
                 max_concurrency: None,
             },
             workload: workload.to_owned(),
+        }));
+        Context {
+            point,
             started: Timestamp::from_unix_micros(1_000_000),
             warmup_ratio: 0.0,
             cooldown_ratio: 0.0,
@@ -440,8 +437,9 @@ mod properties {
         fn any_run_file_parses_or_fails_cleanly(value in json(), ratio in 0.0f64..1.0) {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("X_time_1s.json"), value.to_string()).unwrap();
-            let context = Context {
+            let point = bench_subprocess::Point {
                 index: 0,
+                of: 1,
                 strategy: bench_core::config::Strategy {
                     kind: StrategyKind::Concurrent,
                     streams: Some(1),
@@ -449,6 +447,9 @@ mod properties {
                     max_concurrency: None,
                 },
                 workload: "D(1,1)".to_owned(),
+            };
+            let context = Context {
+                point: &point,
                 started: Timestamp::from_unix_micros(0),
                 warmup_ratio: ratio,
                 cooldown_ratio: 1.0 - ratio,

@@ -79,15 +79,7 @@ pub(crate) fn validate(config: &Config, tool: &Tool) -> Result<(), ConfigError> 
             "GuideLLM counts them in requests only without a time limit; give them in seconds or as a fraction",
         ));
     }
-    if c.max_seconds.is_none() && c.max_requests.is_none() {
-        return Err(ConfigError::MissingKey {
-            key: "constraints.max_requests".to_owned(),
-            hint: Some(
-                "GuideLLM needs a limit per benchmark (or constraints.max_seconds)".to_owned(),
-            ),
-        });
-    }
-    Ok(())
+    tool.require_limit(config)
 }
 
 /// Checks the files GuideLLM will read exist, before it starts.

@@ -18,7 +18,8 @@ use bench_core::{
     BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
     Preflight, RunContext,
 };
-use bench_subprocess::{process, secrets, CommandLine, Points, RunFolder, Tool};
+use bench_subprocess::process::Invocation;
+use bench_subprocess::{CommandLine, Points, Tool};
 use serde::Deserialize;
 
 /// The registry name.
@@ -109,89 +110,50 @@ impl BenchmarkEngine for Guidellm {
         options: &Preflight,
     ) -> Result<Vec<Warning>, EngineError> {
         self.validate(config)?;
-        let mut warnings = TOOL.check_installation(&self.options.command()).await?;
         command::check_files(config)?;
-        if !options.offline {
-            warnings.extend(bench_subprocess::check_target(config, true).await?);
-        }
-        Ok(warnings)
+        TOOL.preflight(config, &self.options.command(), options.offline)
+            .await
     }
 
     async fn run(&self, config: &Config, ctx: &RunContext) -> Result<Report, EngineError> {
         self.validate(config)?;
-        let checked = bench_subprocess::check_target(config, true).await?;
-        let mut report = Report::new(NAME, config);
-        report.warnings.extend(checked);
-        report.warnings.extend(command::warnings(config));
-        let key = secrets::api_key(&config.target);
-        let secrets: Vec<String> = key.iter().cloned().collect();
-        let folder = RunFolder::create(&TOOL, self.options.run_dir.as_deref())?;
+        let mut session = TOOL.begin(config, self.options.run_dir.as_deref()).await?;
+        session.report.warnings.extend(command::warnings(config));
         let overhead = self.options.overhead_seconds.unwrap_or(OVERHEAD_SECONDS);
-        let mut ran_version: Option<Option<String>> = None;
         let mut points = Points::new(config);
-        while let Some(point) = points.next(ctx, &mut report) {
-            let dir = folder.path().join(format!("point{}", point.index));
+        while let Some(point) = points.next(ctx, &mut session.report) {
+            let dir = session.folder().join(format!("point{}", point.index));
             std::fs::create_dir_all(&dir).map_err(|e| {
                 TOOL.failed(format!("cannot create the folder {}: {e}", dir.display()))
             })?;
             let output = dir.join("report.json");
             let args = command::args(config, &point, &output, &self.options.extra_args);
-            let mut argv = self.options.command();
-            let invocation = process::Invocation {
-                program: argv.remove(0),
-                args: argv.into_iter().chain(args).collect(),
-                env: Vec::new(),
-            };
-            let invocation = command::with_environment(invocation, config, key.as_deref());
+            let invocation = command::with_environment(
+                Invocation::of(self.options.command(), args),
+                config,
+                session.key(),
+            );
             let timeout = bench_core::config::limits::duration_from_secs(
                 config.constraints.max_seconds.unwrap_or(0.0) + overhead,
             );
             let spawned = Timestamp::now();
-            let finished =
-                process::run(&invocation, &dir, timeout, &ctx.cancel, &secrets, |line| {
+            let finished = session
+                .invoke(&invocation, &dir, timeout, &ctx.cancel, |line| {
                     tracing::debug!(target: "guidellm", "{line}");
                     if let Some(update) = parse::progress(line, point.index) {
                         ctx.progress.event(&ProgressEvent::Update(update));
                     }
                 })
-                .await
-                .map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        EngineError::Config(ConfigError::InvalidValue {
-                            key: format!("engines.{NAME}.command"),
-                            message: format!(
-                                "`{}` was not found; {}",
-                                invocation.program, TOOL.install_hint
-                            ),
-                        })
-                    } else {
-                        TOOL.failed(format!("cannot start `{}`: {e}", invocation.program))
-                    }
-                })?;
-            secrets::scrub_files(&[&dir], &secrets);
-            let context = parse::Context {
-                index: point.index,
-                strategy: point.strategy.clone(),
-                workload: point.workload.clone(),
-                secrets: &secrets,
-            };
+                .await?;
             let parsed = std::fs::read_to_string(&output)
                 .map_err(|e| format!("GuideLLM wrote no report {}: {e}", output.display()))
-                .and_then(|text| parse::report(&text, &context))
-                .map(|parsed| {
-                    ran_version.get_or_insert(parsed.version);
-                    parsed.benchmark
-                });
+                .and_then(|text| parse::report(&text, &point, session.secrets()));
+            let parsed = session.parsed(parsed);
             let benchmark =
                 bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
-            points.finished(&point, benchmark, config, ctx, &mut report);
+            points.finished(&point, benchmark, config, ctx, &mut session.report);
         }
-        points.end(ctx, &mut report);
-        report
-            .warnings
-            .extend(TOOL.version_warning(ran_version.flatten().as_deref()));
-        report.warnings.extend(folder.close(&TOOL));
-        Ok(report)
+        Ok(session.end(points, ctx))
     }
 }
 

@@ -6,13 +6,14 @@
 //! project calls TPOT, so `itl_ms` stays null. Its `time_per_output_token_ms` (which includes
 //! the TTFT) is not read.
 
-use bench_core::config::{Strategy, StrategyKind};
+use bench_core::config::StrategyKind;
 use bench_core::measure::{
     concurrency, BenchmarkBuilder, Ended, Head, RequestError, RequestRecord,
 };
 use bench_core::progress::{Phase, ProgressUpdate};
 use bench_core::schema::{Benchmark, RequestTotals, StopReason, Timestamp, Warning, Window};
 use bench_subprocess::secrets::blank;
+use bench_subprocess::{Parsed, Point};
 use serde::Deserialize;
 
 /// Latest time believed, in Unix seconds (year 2200): a broken file can say anything, and a
@@ -108,26 +109,9 @@ struct SchedulerState {
     end_processing_constraints: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// What a finished point gave.
-#[derive(Debug)]
-pub(crate) struct Parsed {
-    pub(crate) benchmark: Benchmark,
-    /// GuideLLM's version, from the report's metadata.
-    pub(crate) version: Option<String>,
-}
-
-/// What the caller knows about the point beyond GuideLLM's report.
-#[derive(Debug)]
-pub(crate) struct Context<'a> {
-    pub(crate) index: usize,
-    pub(crate) strategy: Strategy,
-    pub(crate) workload: String,
-    /// Secrets to blank out of error examples.
-    pub(crate) secrets: &'a [String],
-}
-
-/// Reads the report of one point (one benchmark) from `text`.
-pub(crate) fn report(text: &str, context: &Context<'_>) -> Result<Parsed, String> {
+/// Reads the report of `point` (one benchmark) from `text`, blanking `secrets` from error
+/// examples.
+pub(crate) fn report(text: &str, point: &Point, secrets: &[String]) -> Result<Parsed, String> {
     let file: ReportFile = serde_json::from_str(text).map_err(|e| {
         format!("the report is not a GuideLLM report this engine knows (tested with GuideLLM 0.8.1): {e}")
     })?;
@@ -137,7 +121,7 @@ pub(crate) fn report(text: &str, context: &Context<'_>) -> Result<Parsed, String
         return Err("the report does not hold exactly one benchmark".to_owned());
     };
     Ok(Parsed {
-        benchmark: benchmark(first, context),
+        benchmark: benchmark(first, point, secrets),
         version,
     })
 }
@@ -155,7 +139,7 @@ fn ms(from: Option<f64>, to: Option<f64>) -> Option<f64> {
     (d.is_finite() && d >= 0.0).then_some(d)
 }
 
-fn benchmark(file: BenchmarkFile, context: &Context<'_>) -> Benchmark {
+fn benchmark(file: BenchmarkFile, point: &Point, secrets: &[String]) -> Benchmark {
     let time = |t: f64| t.is_finite() && t > 0.0 && t < LATEST;
     let (start, end) =
         if time(file.start_time) && time(file.end_time) && file.end_time >= file.start_time {
@@ -166,7 +150,7 @@ fn benchmark(file: BenchmarkFile, context: &Context<'_>) -> Benchmark {
     // Schedule lag only where there is a schedule: GuideLLM's target time of a closed-loop
     // request is when its stream became free, not an intended send.
     let open_loop = matches!(
-        context.strategy.kind,
+        point.strategy.kind,
         StrategyKind::Constant | StrategyKind::Poisson
     );
     let count = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
@@ -192,7 +176,7 @@ fn benchmark(file: BenchmarkFile, context: &Context<'_>) -> Benchmark {
                 .info
                 .as_ref()
                 .and_then(|i| i.error.as_deref())
-                .map(|m| blank(m, context.secrets))
+                .map(|m| blank(m, secrets))
                 .unwrap_or_default();
             let ended = match part {
                 0 => Ended::Successful,
@@ -251,9 +235,9 @@ fn benchmark(file: BenchmarkFile, context: &Context<'_>) -> Benchmark {
         message: "GuideLLM keeps no gaps between chunks, only each request's average (its inter_token_latency_ms, which is tpot_ms here); itl_ms is null".to_owned(),
     });
     let mut benchmark = measured.finish(Head {
-        index: context.index,
-        strategy: context.strategy.clone(),
-        workload: context.workload.clone(),
+        index: point.index,
+        strategy: point.strategy.clone(),
+        workload: point.workload.clone(),
         window: Window {
             start: window_start,
             end: Timestamp::from_unix_micros((end * 1e6) as i64),
@@ -341,6 +325,7 @@ pub(crate) fn progress(line: &str, index: usize) -> Option<ProgressUpdate> {
 
 #[cfg(test)]
 mod tests {
+    use bench_core::config::Strategy;
     use bench_core::schema::{Distribution, RequestTotals, StatusSplit};
 
     use super::*;
@@ -353,9 +338,10 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    fn context<'a>(kind: StrategyKind, secrets: &'a [String]) -> Context<'a> {
-        Context {
+    fn point(kind: StrategyKind) -> Point {
+        Point {
             index: 1,
+            of: 2,
             strategy: Strategy {
                 kind,
                 streams: (kind == StrategyKind::Concurrent).then_some(2),
@@ -363,7 +349,6 @@ mod tests {
                 max_concurrency: None,
             },
             workload: "prompt_tokens=32,output_tokens=16".to_owned(),
-            secrets,
         }
     }
 
@@ -376,7 +361,8 @@ mod tests {
     fn a_concurrent_run_is_recomputed_from_its_requests() {
         let parsed = report(
             &fixture("concurrent"),
-            &context(StrategyKind::Concurrent, &[]),
+            &point(StrategyKind::Concurrent),
+            &[],
         )
         .unwrap();
         assert_eq!(parsed.version.as_deref(), Some("0.8.1"));
@@ -404,7 +390,7 @@ mod tests {
 
     #[test]
     fn a_constant_run_has_schedule_lag_and_stops_on_its_duration() {
-        let b = report(&fixture("constant"), &context(StrategyKind::Constant, &[]))
+        let b = report(&fixture("constant"), &point(StrategyKind::Constant), &[])
             .unwrap()
             .benchmark;
         assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
@@ -418,7 +404,8 @@ mod tests {
     fn requests_of_the_warmup_and_cooldown_are_left_out_as_guidellm_does() {
         let b = report(
             &fixture("synchronous-warmup-cooldown"),
-            &context(StrategyKind::Synchronous, &[]),
+            &point(StrategyKind::Synchronous),
+            &[],
         )
         .unwrap()
         .benchmark;
@@ -432,7 +419,8 @@ mod tests {
         let secrets = ["127.0.0.1:18440".to_owned()];
         let b = report(
             &fixture("faults-mixed"),
-            &context(StrategyKind::Concurrent, &secrets),
+            &point(StrategyKind::Concurrent),
+            &secrets,
         )
         .unwrap()
         .benchmark;
@@ -475,17 +463,17 @@ mod tests {
 
     #[test]
     fn a_report_that_is_not_guidellms_is_an_error_never_a_panic() {
-        let c = context(StrategyKind::Synchronous, &[]);
-        assert!(report("{}", &c)
+        let c = point(StrategyKind::Synchronous);
+        assert!(report("{}", &c, &[])
             .unwrap_err()
             .contains("not a GuideLLM report"));
-        assert!(report("{\"benchmarks\": []}", &c)
+        assert!(report("{\"benchmarks\": []}", &c, &[])
             .unwrap_err()
             .contains("exactly one"));
         let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": -5, "requests": {"successful": [{"request_start_time": "x"}]}}]}"#;
-        let _ = report(odd, &c);
+        let _ = report(odd, &c, &[]);
         let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": 1e301, "requests": {"successful": [{}]}}]}"#;
-        let b = report(odd, &c).unwrap().benchmark;
+        let b = report(odd, &c, &[]).unwrap().benchmark;
         assert_eq!(b.window.duration_s, 0.0);
     }
 }
