@@ -132,3 +132,46 @@ pub(crate) fn guidellm_keeps_the_engine_contract() {
     let executable = test_prerequisites::var("LLM_BENCH_GUIDELLM");
     bench_tests::conformance::check("guidellm", &format!("command = {executable:?}"), 30.0);
 }
+
+/// The real GuideLLM (httpx) verifies the server's certificate against the CA of
+/// `target.tls.ca_file`, which reaches it as `SSL_CERT_FILE`.
+pub(crate) fn the_real_guidellm_runs_over_https_with_the_ca() {
+    let executable = test_prerequisites::var("LLM_BENCH_GUIDELLM");
+    let dir = tempfile::tempdir().unwrap();
+    let pki = bench_mock::test_pki::Pki::new();
+    // Declared after its runtime, so dropped before it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(bench_mock::MockServer::start(pki.https(
+            bench_mock::MockConfig {
+                ttft_ms: 5.0,
+                itl_ms: 1.0,
+                tokenizer: Some(bench_tests::test_tokenizer()),
+                ..bench_mock::MockConfig::default()
+            },
+        )))
+        .unwrap();
+    let report = dir.path().join("report.json");
+    let path = config(
+        dir.path(),
+        &format!("command = {executable:?}"),
+        &format!(
+            "[target]\nurl = {:?}\nmodel = \"mock-model\"\n[target.tls]\nca_file = {:?}\n[profile]\nkind = \"concurrent\"\nstreams = [2]\n\
+             [constraints]\nmax_requests = 10\n[[output]]\npath = {:?}",
+            mock.base_url(),
+            pki.ca.display().to_string(),
+            report.display().to_string()
+        ),
+    );
+    let out = llm_bench(["run", "--no-progress", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Report = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let b = &report.benchmarks[0];
+    assert!(
+        b.requests.successful >= 10 && b.requests.errored == 0,
+        "{:?} {:?}",
+        b.requests,
+        b.errors
+    );
+    assert_eq!(mock.stats().tls_handshake_failures, 0);
+}

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         ),
         gated!(genai_bench::genai_bench_keeps_the_engine_contract, [GenaiBench]),
         gated!(guidellm::guidellm_keeps_the_engine_contract, [GuideLlm]),
+        gated!(guidellm::the_real_guidellm_runs_over_https_with_the_ca, [GuideLlm]),
         gated!(
             guidellm::the_real_guidellm_runs_concurrent_and_constant_profiles_against_the_embedded_mock,
             [GuideLlm]

@@ -360,3 +360,163 @@ pub(crate) fn warnings(config: &Config) -> Vec<Warning> {
     }
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use bench_core::config::{ConfigFormat, Strategy};
+
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        Config::load(
+            &format!(
+                "benchmark_engine = \"guidellm\"\n[target]\nurl = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"\n{extra}"
+            ),
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap()
+    }
+
+    fn point(kind: StrategyKind, streams: Option<u32>, rate: Option<f64>) -> Point {
+        Point {
+            index: 2,
+            of: 3,
+            strategy: Strategy {
+                kind,
+                streams,
+                target_rate_per_s: rate,
+                max_concurrency: None,
+            },
+            workload: "w".to_owned(),
+        }
+    }
+
+    /// The JSON object that follows `flag` (the last one when repeated).
+    fn option(args: &[String], flag: &str) -> Value {
+        let at = args
+            .iter()
+            .rposition(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag}: {args:?}"));
+        serde_json::from_str(&args[at + 1]).unwrap()
+    }
+
+    #[test]
+    fn a_point_becomes_json_options_with_the_base_url_and_no_backend_check() {
+        let c = config(
+            "[profile]\nkind = \"concurrent\"\nstreams = [4]\n[constraints]\nmax_requests = 20\nmax_seconds = 30\n\
+             [warmup]\nseconds = 2\n[cooldown]\nfraction = 0.1\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 32\nprompt_tokens_stdev = 4\noutput_tokens = 16\ntokenizer = \"/tok\"\n",
+        );
+        let args = args(
+            &c,
+            &point(StrategyKind::Concurrent, Some(4), None),
+            Path::new("/out/r.json"),
+            &[],
+        );
+        assert_eq!(args[0], "run");
+        assert!(args.contains(&"--disable-progress".to_owned()));
+        let backend = option(&args, "--backend");
+        assert_eq!(backend["target"], "http://127.0.0.1:8000");
+        assert_eq!(backend["model"], "m");
+        assert_eq!(backend["request_format"], "/v1/chat/completions");
+        assert_eq!(backend["validate_backend"], false);
+        assert_eq!(backend["verify"], true);
+        assert!(backend.get("api_key").is_none());
+        let profile = option(&args, "--profile");
+        assert_eq!(profile["kind"], "concurrent");
+        assert_eq!(profile["streams"], 4);
+        assert_eq!(profile["warmup"], json!({"value": 2.0, "mode": "duration"}));
+        assert_eq!(
+            profile["cooldown"],
+            json!({"percent": 0.1, "mode": "prefer_duration"})
+        );
+        let constraints: Vec<Value> = args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| *a == "--constraint")
+            .map(|(i, _)| serde_json::from_str(&args[i + 1]).unwrap())
+            .collect();
+        assert_eq!(
+            constraints,
+            [
+                json!({"kind": "max_duration", "seconds": 30.0}),
+                json!({"kind": "max_requests", "count": 20})
+            ]
+        );
+        let data = option(&args, "--data");
+        assert_eq!(data["kind"], "synthetic_text");
+        assert_eq!(
+            (
+                data["prompt_tokens"].clone(),
+                data["prompt_tokens_stdev"].clone()
+            ),
+            (json!(32), json!(4.0))
+        );
+        assert_eq!(option(&args, "--tokenizer")["model"], "/tok");
+        // The seed of the point: the run's seed plus its index.
+        assert_eq!(option(&args, "--seed")["value"], c.seed + 2);
+        assert_eq!(option(&args, "--output")["path"], "/out/r.json");
+    }
+
+    #[test]
+    fn a_rate_point_and_a_data_file_map_onto_guidellms_names() {
+        let c = config(
+            "[profile]\nkind = \"constant\"\nrates = [5]\nmax_concurrency = 8\n[constraints]\nmax_seconds = 10\nmax_error_rate = 0.2\n\
+             [data]\nkind = \"file\"\npath = \"rows.csv\"\nprompt_column = \"question\"\n",
+        );
+        let mut p = point(StrategyKind::Constant, None, Some(5.0));
+        p.strategy.max_concurrency = Some(8);
+        let args = args(&c, &p, Path::new("/r.json"), &["--x".to_owned()]);
+        assert_eq!(args.last().map(String::as_str), Some("--x"));
+        let profile = option(&args, "--profile");
+        assert_eq!(
+            (profile["rate"].clone(), profile["max_concurrency"].clone()),
+            (json!(5.0), json!(8))
+        );
+        assert_eq!(
+            option(&args, "--constraint"),
+            json!({"kind": "max_error_rate", "rate": 0.2, "window": 30})
+        );
+        let data = option(&args, "--data");
+        assert_eq!(data["kind"], "csv_file");
+        assert!(
+            Path::new(data["path"].as_str().unwrap()).is_absolute(),
+            "{data}"
+        );
+        let mapper = option(&args, "--data-column-mapper");
+        assert_eq!(mapper["column_mappings"]["text_column"], "question");
+        assert_eq!(
+            mapper["column_mappings"]["output_tokens_count_column"][1],
+            "max_tokens"
+        );
+        assert!(!args.contains(&"--tokenizer".to_owned()));
+    }
+
+    #[test]
+    fn the_key_goes_into_guidellms_setting_variable_never_an_argument() {
+        let c = Config::load(
+            "benchmark_engine = \"guidellm\"\n[target]\nurl = \"https://127.0.0.1:8443/v1\"\nmodel = \"m\"\n[target.tls]\nca_file = \"ca.pem\"\n[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 1\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 8\ntokenizer = \"/tok\"\n",
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap();
+        let invocation = with_environment(
+            Invocation::of(vec!["guidellm".to_owned()], vec!["run".to_owned()]),
+            &c,
+            Some("sk-secret"),
+        );
+        assert!(invocation.args.iter().all(|a| !a.contains("sk-secret")));
+        let var = |name: &str| {
+            invocation
+                .env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(var(KEY_VARIABLE).as_deref(), Some("sk-secret"));
+        assert!(var("SSL_CERT_FILE").is_some_and(|f| Path::new(&f).is_absolute()));
+        assert_eq!(var("HF_HUB_OFFLINE").as_deref(), Some("1"));
+        assert_eq!(var("NO_PROXY"), None);
+    }
+}
