@@ -208,7 +208,7 @@ pub fn settle(
 }
 
 /// A benchmark that measured nothing, with the reason as a warning.
-pub fn empty(
+fn empty(
     tool: &Tool,
     point: &Point,
     at: Timestamp,

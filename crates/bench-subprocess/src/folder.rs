@@ -10,14 +10,14 @@ use crate::Tool;
 
 /// A tool's folder for one run.
 #[derive(Debug)]
-pub struct RunFolder {
+pub(crate) struct RunFolder {
     path: PathBuf,
     temporary: bool,
 }
 
 impl RunFolder {
     /// Creates `kept` (the config's folder, kept after the run) or a fresh temporary folder.
-    pub fn create(tool: &Tool, kept: Option<&Path>) -> Result<Self, EngineError> {
+    pub(crate) fn create(tool: &Tool, kept: Option<&Path>) -> Result<Self, EngineError> {
         let (path, temporary) = match kept {
             Some(dir) => (dir.to_owned(), false),
             None => (
@@ -40,13 +40,13 @@ impl RunFolder {
     }
 
     /// The folder.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Ends the run: a temporary folder is removed; a kept one is named in a warning, so the
     /// reader finds the tool's own files.
-    pub fn close(self, tool: &Tool) -> Option<Warning> {
+    pub(crate) fn close(self, tool: &Tool) -> Option<Warning> {
         (!self.temporary).then(|| Warning {
             code: format!("{}_files", tool.code),
             message: format!(

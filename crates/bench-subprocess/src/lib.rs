@@ -5,7 +5,7 @@
 //!   blanked, stopped on a timeout or a cancellation by signalling the whole group;
 //! - [`secrets`]: the API key, handed over through the environment (or, for a tool that takes
 //!   it only as an option, through [`secrets::python_launcher`]) and never on a command line;
-//! - [`RunFolder`]: where the tool writes, kept or temporary;
+//! - the run folder: where the tool writes, kept or temporary;
 //! - [`Points`]: the plan, one invocation per point, with progress, cancellation and
 //!   sweeps; [`settle`]: how an invocation ended, as a benchmark;
 //! - [`Tool`]: the tool's name, tested release and install hint, for words that name the fix;
@@ -26,8 +26,8 @@ use bench_core::config::{Config, Target};
 use bench_core::schema::Warning;
 use bench_core::{ConfigError, EngineError};
 
-pub use driver::{empty, settle, Point, Points};
-pub use folder::RunFolder;
+pub use driver::{settle, Point, Points};
+use folder::RunFolder;
 pub use python::python_of;
 pub use session::{Parsed, Session};
 
