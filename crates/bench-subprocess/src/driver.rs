@@ -366,17 +366,19 @@ mod tests {
             },
             workload: "D(1,1)".to_owned(),
         };
-        let at = Timestamp::from_unix_micros(5);
         let limit = Duration::from_secs(60);
-        let b = settle(
-            &TOOL,
-            &point,
-            &finished(1, None),
-            limit,
-            at,
-            Err("no file".to_owned()),
-        )
-        .unwrap();
+        let settled = |point: &Point, finished: Finished, parsed: Result<Benchmark, String>| {
+            settle(
+                &TOOL,
+                point,
+                &finished,
+                limit,
+                Timestamp::from_unix_micros(5),
+                parsed,
+            )
+        };
+        let no_file = || Err("no file".to_owned());
+        let b = settled(&point, finished(1, None), no_file()).unwrap();
         assert_eq!(b.requests, RequestTotals::default());
         assert_eq!(b.warnings[0].code, "fake_tool_failed");
         assert!(b.warnings[0]
@@ -384,58 +386,29 @@ mod tests {
             .contains("exited with status 1 and left no usable results (no file)"));
         assert!(b.warnings[0].message.ends_with("Error: no such option"));
 
-        let b = settle(
-            &TOOL,
-            &point,
-            &finished(0, Some(Stopped::Timeout)),
-            limit,
-            at,
-            Err("x".to_owned()),
-        )
-        .unwrap();
+        let b = settled(&point, finished(0, Some(Stopped::Timeout)), no_file()).unwrap();
         assert!(
             b.warnings[0].message.contains("was stopped after 60 s"),
             "{:?}",
             b.warnings
         );
 
-        let b = settle(
-            &TOOL,
-            &point,
-            &finished(0, Some(Stopped::Cancelled)),
-            limit,
-            at,
-            Err("x".to_owned()),
-        )
-        .unwrap();
+        let b = settled(&point, finished(0, Some(Stopped::Cancelled)), no_file()).unwrap();
         assert_eq!(b.stopped_by, Some(StopReason::Interrupted));
 
         let ok = measured(&point, 3);
-        let b = settle(
-            &TOOL,
-            &point,
-            &finished(0, Some(Stopped::Cancelled)),
-            limit,
-            at,
-            Ok(ok),
-        )
-        .unwrap();
+        let b = settled(&point, finished(0, Some(Stopped::Cancelled)), Ok(ok)).unwrap();
         assert_eq!(
             (b.stopped_by, b.requests.successful),
             (Some(StopReason::Interrupted), 3)
         );
 
         // A usage error at the first point stops the run.
-        let first = Point { index: 0, ..point };
-        let error = settle(
-            &TOOL,
-            &first,
-            &finished(2, None),
-            limit,
-            at,
-            Err("x".to_owned()),
-        )
-        .unwrap_err();
+        let first = Point {
+            index: 0,
+            ..point.clone()
+        };
+        let error = settled(&first, finished(2, None), no_file()).unwrap_err();
         let EngineError::Failed { source, .. } = error else {
             panic!("{error:?}")
         };

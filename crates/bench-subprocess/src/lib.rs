@@ -68,10 +68,7 @@ impl Tool {
     /// The preflight of the installation `command` (the config's `engines.<name>.command`)
     /// runs: refused when it is missing, is no installation of the package, or holds another
     /// release; a warning when the release cannot be told before it runs (a wrapper script).
-    pub async fn check_installation(
-        &self,
-        command: &[String],
-    ) -> Result<Vec<Warning>, EngineError> {
+    async fn check_installation(&self, command: &[String]) -> Result<Vec<Warning>, EngineError> {
         let program = command.join(" ");
         let key = format!("engines.{}.command", self.engine);
         match python::version(command, self.package).await {
@@ -164,7 +161,10 @@ pub fn api_base(target: &Target) -> String {
 /// The shared target check (bench-target's, with the words every engine uses), with a
 /// one-token request streamed or not as the tool sends it: before the first invocation, so a
 /// target that is down or no OpenAI server is refused in seconds, not after the tool's start-up.
-pub async fn check_target(config: &Config, stream: bool) -> Result<Vec<Warning>, EngineError> {
+pub(crate) async fn check_target(
+    config: &Config,
+    stream: bool,
+) -> Result<Vec<Warning>, EngineError> {
     let target = &config.target;
     let client = bench_target::client(target)?;
     let checked =

@@ -8,7 +8,7 @@ use std::path::Path;
 use bench_core::config::StrategyKind;
 use bench_core::config::{Api, Config, DataKind, ProfileKind, Transient};
 use bench_core::schema::Warning;
-use bench_core::{Capabilities, ConfigError, Feature};
+use bench_core::{Capabilities, ConfigError, Feature, MetricKind};
 use bench_subprocess::process::Invocation;
 use bench_subprocess::{Point, Tool};
 use serde_json::{json, Map, Value};
@@ -24,6 +24,20 @@ const OUTPUT_COLUMNS: [&str; 4] = [
     "max_tokens",
     "output_len",
     "completion_tokens",
+];
+
+/// The metrics GuideLLM's report gives per request.
+const METRICS: [MetricKind; 10] = [
+    MetricKind::RequestLatency,
+    MetricKind::Ttft,
+    MetricKind::Tpot,
+    MetricKind::DecodeTime,
+    MetricKind::ScheduleLag,
+    MetricKind::LatencyFromIntendedSend,
+    MetricKind::PromptTokens,
+    MetricKind::OutputTokens,
+    MetricKind::Rates,
+    MetricKind::Concurrency,
 ];
 
 pub(crate) fn capabilities() -> Capabilities {
@@ -65,7 +79,7 @@ pub(crate) fn capabilities() -> Capabilities {
             Feature::Samples,
             Feature::PromptColumn,
         ],
-        metrics: crate::METRICS.to_vec(),
+        metrics: METRICS.to_vec(),
     }
 }
 

@@ -15,8 +15,8 @@ use bench_core::config::{Config, OptionsTable};
 use bench_core::progress::ProgressEvent;
 use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::{
-    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, MetricKind,
-    Preflight, RunContext,
+    BenchmarkEngine, Capabilities, ConfigError, EngineError, EngineRegistration, Preflight,
+    RunContext,
 };
 use bench_subprocess::process::Invocation;
 use bench_subprocess::{CommandLine, Points, Tool};
@@ -156,17 +156,3 @@ impl BenchmarkEngine for Guidellm {
         Ok(session.end(points, ctx))
     }
 }
-
-/// The metrics GuideLLM's report gives per request.
-pub(crate) const METRICS: [MetricKind; 10] = [
-    MetricKind::RequestLatency,
-    MetricKind::Ttft,
-    MetricKind::Tpot,
-    MetricKind::DecodeTime,
-    MetricKind::ScheduleLag,
-    MetricKind::LatencyFromIntendedSend,
-    MetricKind::PromptTokens,
-    MetricKind::OutputTokens,
-    MetricKind::Rates,
-    MetricKind::Concurrency,
-];
