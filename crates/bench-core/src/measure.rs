@@ -287,6 +287,7 @@ impl BenchmarkBuilder {
             goodput: None,
             drain: None,
             transport: None,
+            timestamps: None,
         }
     }
 }

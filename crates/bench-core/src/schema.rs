@@ -110,6 +110,40 @@ pub struct Benchmark {
     /// time, TLS, proxy; absent when the engine does not see its connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
+    /// Where the response times came from and how late the client read them; absent when
+    /// the engine does not read the responses itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<Timestamps>,
+}
+
+/// How the times of a benchmark's responses were taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timestamps {
+    /// `kernel` when first-token and chunk times are the kernel's receive time of the data;
+    /// `user_space` when they are the moment the client read it.
+    pub source: TimestampSource,
+    /// Per read that completed content: the time the client read the data minus the time
+    /// the kernel received it, in ms: how long the client's own business kept data waiting.
+    /// `null` with user-space timestamps, which cannot see it.
+    pub client_delay_ms: Option<Distribution>,
+    /// Share of content events (0 to 1) that arrived in one read together with another, so
+    /// got one time between them: the client fell behind the stream. `null` with user-space
+    /// timestamps.
+    pub coalesced_share: Option<f64>,
+    /// Reads that came back without a kernel time, timed when they were read instead.
+    pub reads_without_kernel_time: u64,
+}
+
+/// Where response times came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TimestampSource {
+    /// The kernel's receive time of each read (`SO_TIMESTAMPNS`).
+    Kernel,
+    /// The moment the client read the data.
+    UserSpace,
 }
 
 /// What the client's connections to the server were during one benchmark.

@@ -90,10 +90,9 @@ pub struct Checked {
     pub warnings: Vec<bench_core::schema::Warning>,
 }
 
-/// The HTTP client's settings: headers (the key marked sensitive), timeouts, TLS
-/// (`[target.tls]`), HTTP/2 by ALPN unless `target.http2 = false`, and the environment's proxy
-/// unless `target.proxy_from_env = false`.
-pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetError> {
+/// The headers every request to the target carries: `Authorization` with the API key from
+/// `target.api_key_env` (when that variable is set) and `target.headers`, all marked sensitive.
+pub fn request_headers(target: &Target) -> Result<reqwest::header::HeaderMap, TargetError> {
     let mut headers = reqwest::header::HeaderMap::new();
     if !target.api_key_env.is_empty() {
         if let Ok(key) = std::env::var(&target.api_key_env) {
@@ -121,6 +120,14 @@ pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetE
         value.set_sensitive(true);
         headers.insert(header, value);
     }
+    Ok(headers)
+}
+
+/// The HTTP client's settings: headers (the key marked sensitive), timeouts, TLS
+/// (`[target.tls]`), HTTP/2 by ALPN unless `target.http2 = false`, and the environment's proxy
+/// unless `target.proxy_from_env = false`.
+pub fn client_builder(target: &Target) -> Result<reqwest::ClientBuilder, TargetError> {
+    let headers = request_headers(target)?;
     let timeouts = &target.timeouts;
     let mut builder = reqwest::Client::builder()
         .default_headers(headers)

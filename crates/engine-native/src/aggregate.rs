@@ -12,7 +12,8 @@ use bench_core::config::{Constraints, Slo, Strategy};
 use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
 use bench_core::progress::Phase;
 use bench_core::schema::{
-    Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Timestamp, Transport, Warning, Window,
+    Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Timestamp, TimestampSource,
+    Timestamps, Transport, Warning, Window,
 };
 use bench_core::stats::Histogram;
 
@@ -32,10 +33,10 @@ impl Timings {
         let tokens = ex.first_token.zip(ex.last_token);
         let decode_ms = tokens.map(|(first, last)| ms(first, last));
         Self {
-            latency_ms: ms(ex.sent, ex.end),
-            // From when the request could go on the wire: a connection it had to open first
+            latency_ms: ms(ex.started, ex.end),
+            // From when the server could see the request: a connection it had to open first
             // is reported as connection set-up, not as the server's time to first token.
-            ttft_ms: ex.first_token.map(|first| ms(ex.on_the_wire(), first)),
+            ttft_ms: ex.first_token.map(|first| ms(ex.sent, first)),
             decode_ms,
             tpot_ms: decode_ms
                 .filter(|_| output_tokens >= 2)
@@ -284,6 +285,79 @@ pub(crate) struct Aggregator {
     live_itl: Histogram,
     /// Every finished request of the benchmark: responses by HTTP version.
     http_versions: BTreeMap<&'static str, u64>,
+    /// How the window's responses were read.
+    reads: Reads,
+}
+
+/// The window's reads of responses: the client's own delay, coalesced events.
+#[derive(Debug)]
+struct Reads {
+    client_delay: Histogram,
+    content_events: u64,
+    coalesced_events: u64,
+    unstamped: u64,
+}
+
+impl Default for Reads {
+    fn default() -> Self {
+        Self {
+            client_delay: Histogram::for_milliseconds(),
+            content_events: 0,
+            coalesced_events: 0,
+            unstamped: 0,
+        }
+    }
+}
+
+impl Reads {
+    fn add(&mut self, ex: &Exchange) {
+        for &delay in &ex.timing.client_delays_ms {
+            let _ = self.client_delay.record(delay);
+        }
+        self.content_events += u64::from(ex.content_chunks);
+        self.coalesced_events += u64::from(ex.timing.coalesced_events);
+        self.unstamped += u64::from(ex.timing.unstamped_reads);
+    }
+
+    fn timestamps(&self, kernel: bool) -> Timestamps {
+        Timestamps {
+            source: if kernel {
+                TimestampSource::Kernel
+            } else {
+                TimestampSource::UserSpace
+            },
+            client_delay_ms: kernel.then(|| self.client_delay.summary()).flatten(),
+            coalesced_share: (kernel && self.content_events > 0)
+                .then(|| self.coalesced_events as f64 / self.content_events as f64),
+            reads_without_kernel_time: self.unstamped,
+        }
+    }
+}
+
+/// `client_bound` evidence from the reads: the client's delay p99 above this many ms ...
+const MIN_READ_DELAY_MS: f64 = 1.0;
+/// ... and above this share of the server's ITL p50 (TTFT p50 without ITL), or more than
+/// this share of content events coalesced.
+const READ_DELAY_SHARE_OF_SERVER: f64 = 0.5;
+const COALESCED_SHARE: f64 = 0.01;
+
+/// Evidence that the client read responses late, from the kernel's receive times.
+fn late_reads(timestamps: &Timestamps, server_gap_ms: Option<f64>) -> Option<String> {
+    let p99 = timestamps.client_delay_ms.as_ref()?.percentiles.p99;
+    let coalesced = timestamps.coalesced_share.unwrap_or(0.0);
+    let slow = p99 > MIN_READ_DELAY_MS
+        && server_gap_ms.is_none_or(|gap| p99 > READ_DELAY_SHARE_OF_SERVER * gap);
+    (slow || coalesced > COALESCED_SHARE).then(|| {
+        format!(
+            "it read responses late (client delay p99 {} ms{}; {:.1} % of content events arrived together in one read and share one time), so it was slower than the stream; TTFT and ITL are the kernel's receive times and leave that delay out",
+            ms_text(p99),
+            server_gap_ms.map_or(String::new(), |gap| format!(
+                " against the server's {} ms between events",
+                ms_text(gap)
+            )),
+            coalesced * 100.0
+        )
+    })
 }
 
 fn ms(from: Instant, to: Instant) -> f64 {
@@ -350,6 +424,7 @@ impl Aggregator {
             live_ttft: Histogram::for_milliseconds(),
             live_itl: Histogram::for_milliseconds(),
             http_versions: BTreeMap::new(),
+            reads: Reads::default(),
             slo,
             saturation: over_saturation
                 .map(|o| crate::saturation::Detector::new(o, constraints.max_seconds, start)),
@@ -490,7 +565,7 @@ impl Aggregator {
         }
         // Overlap with the window: ended after it started, and started before it ended.
         let overlaps = self.window_start.is_some_and(|s| exchange.end >= s)
-            && self.window_end.is_none_or(|e| exchange.sent <= e);
+            && self.window_end.is_none_or(|e| exchange.started <= e);
         if overlaps {
             self.record(exchange, output_tokens);
         }
@@ -517,7 +592,8 @@ impl Aggregator {
 
     fn record(&mut self, ex: &Exchange, output_tokens: u64) {
         let timings = Timings::of(ex, output_tokens);
-        let lag_ms = ms(ex.intended, ex.sent);
+        self.reads.add(ex);
+        let lag_ms = ms(ex.intended, ex.started);
         let _ = self.pooled_lag.record(lag_ms);
         let prompt = ex
             .usage
@@ -605,6 +681,7 @@ impl Aggregator {
         clock: &Clock,
         transport: &Transport,
         connections: &Histogram,
+        kernel_timestamps: bool,
     ) -> Benchmark {
         let mut warnings = Vec::new();
         self.advance(end);
@@ -703,6 +780,36 @@ impl Aggregator {
                 benchmark.warnings.insert(0, warning);
             }
         }
+        let timestamps = self.reads.timestamps(kernel_timestamps);
+        let server_gap_ms = {
+            let p50 = |split: &Option<StatusSplit<bench_core::schema::Distribution>>| {
+                split
+                    .as_ref()
+                    .and_then(|s| s.successful.as_ref())
+                    .map(|d| d.median)
+            };
+            p50(&benchmark.metrics.itl_ms).or_else(|| p50(&benchmark.metrics.ttft_ms))
+        };
+        if let Some(evidence) = late_reads(&timestamps, server_gap_ms) {
+            match benchmark
+                .warnings
+                .iter_mut()
+                .find(|w| w.code == "client_bound")
+            {
+                Some(warning) => {
+                    warning.message.push_str("; ");
+                    warning.message.push_str(&evidence);
+                }
+                None => benchmark.warnings.insert(
+                    0,
+                    Warning {
+                        code: "client_bound".to_owned(),
+                        message: format!("the client may have limited this benchmark: {evidence}"),
+                    },
+                ),
+            }
+        }
+        benchmark.timestamps = Some(timestamps);
         benchmark.metrics.rates.concurrency = (duration_s > 0.0).then(|| Concurrency {
             mean: self.area / duration_s,
             max: self.max_in_flight,
@@ -807,6 +914,7 @@ mod tests {
             &Clock::new(),
             &crate::transport_of(&bench_core::config::Target::default()),
             &Histogram::for_milliseconds(),
+            false,
         );
         assert_eq!(benchmark.window.duration_s, 0.0);
     }
@@ -824,6 +932,7 @@ mod tests {
         let now = Instant::now();
         Exchange {
             intended: now,
+            started: now,
             sent: now,
             first_token: (!failed).then_some(now),
             last_token: (!failed).then_some(now),
@@ -835,6 +944,7 @@ mod tests {
             client_prompt_tokens: 4,
             http_version: None,
             connection_setup: None,
+            timing: Default::default(),
             outcome: if failed {
                 Outcome::Errored(Failure {
                     kind: "http_status",

@@ -14,9 +14,13 @@ use crate::sse::SseParser;
 pub(crate) struct Exchange {
     /// When the schedule wanted it sent.
     pub(crate) intended: Instant,
-    /// Just before it was handed to the connection.
+    /// When the client started it (before any connection was opened for it).
+    pub(crate) started: Instant,
+    /// When the server could see all of it: the write of its last byte returned (own client),
+    /// or its connection was ready (reqwest, which writes out of sight).
     pub(crate) sent: Instant,
-    /// The first content-bearing chunk (or the whole body when not streaming).
+    /// The first content-bearing chunk (or the whole body when not streaming): when it
+    /// arrived, by the kernel's receive time where known ([`Exchange::timing`]).
     pub(crate) first_token: Option<Instant>,
     /// The last content-bearing chunk.
     pub(crate) last_token: Option<Instant>,
@@ -37,15 +41,23 @@ pub(crate) struct Exchange {
     /// When this request opened the connection its response came on: the time that took
     /// (TCP connect, a proxy's CONNECT, the TLS handshake), which TTFT leaves out.
     pub(crate) connection_setup: Option<Duration>,
+    /// Where its receive times came from, and how late the client read them.
+    pub(crate) timing: ReadTiming,
     pub(crate) outcome: Outcome,
 }
 
-impl Exchange {
-    /// When the request could go on the wire: once its connection was ready.
-    pub(crate) fn on_the_wire(&self) -> Instant {
-        self.connection_setup
-            .map_or(self.sent, |setup| self.sent + setup)
-    }
+/// How the response's content was timed.
+#[derive(Debug, Default)]
+pub(crate) struct ReadTiming {
+    /// Whether the reads were the client's own, stamped by the kernel.
+    pub(crate) kernel: bool,
+    /// Per read that completed content events: the read's time minus the kernel's receive
+    /// time, in ms (the client's own delay).
+    pub(crate) client_delays_ms: Vec<f64>,
+    /// Content events that shared their read with another content event, so got one time.
+    pub(crate) coalesced_events: u32,
+    /// Reads of the response that came back without a kernel time (their read time used).
+    pub(crate) unstamped_reads: u32,
 }
 
 /// The name of an HTTP version as the report writes it.
@@ -126,6 +138,9 @@ pub(crate) struct Prepared {
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     pub(crate) client: reqwest::Client,
+    /// The own HTTP/1.1 client whose reads carry the kernel's receive time; `None` where
+    /// reqwest carries the requests (TLS, a proxy, `timestamps = "user_space"`).
+    pub(crate) wire: Option<crate::http1::Client>,
     pub(crate) url: String,
     pub(crate) stream: bool,
     pub(crate) request_timeout: Option<Duration>,
@@ -192,13 +207,14 @@ pub(crate) async fn exchange(
     intended: Instant,
     cancel: &CancelToken,
 ) -> Exchange {
-    let sent = Instant::now();
+    let started = Instant::now();
     let mut exchange = Exchange {
         intended,
-        sent,
+        started,
+        sent: started,
         first_token: None,
         last_token: None,
-        end: sent,
+        end: started,
         gaps_ms: Vec::new(),
         content_chunks: 0,
         usage: None,
@@ -206,13 +222,21 @@ pub(crate) async fn exchange(
         client_prompt_tokens: request.prompt_tokens,
         http_version: None,
         connection_setup: None,
+        timing: ReadTiming::default(),
         outcome: Outcome::Successful,
     };
-    // Connections opened for this request report their set-up time to its slot.
-    let slot = std::sync::Arc::new(crate::setup::Slot::default());
-    let work = slot
-        .clone()
-        .scope(read(endpoint, request, &mut exchange, &slot));
+    let work = async {
+        match &endpoint.wire {
+            Some(wire) => read_wire(endpoint, wire, request, &mut exchange).await,
+            None => {
+                // Connections opened for this request report their set-up time to its slot.
+                let slot = std::sync::Arc::new(crate::setup::Slot::default());
+                slot.clone()
+                    .scope(read(endpoint, request, &mut exchange, &slot))
+                    .await
+            }
+        }
+    };
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Outcome::Incomplete,
@@ -336,6 +360,9 @@ async fn read(
     };
     exchange.http_version = Some(version_name(response.version()));
     exchange.connection_setup = slot.setup_of(&response);
+    if let Some(setup) = exchange.connection_setup {
+        exchange.sent = exchange.started + setup;
+    }
     let status = response.status();
     if !status.is_success() {
         let retry_after = response
@@ -344,35 +371,18 @@ async fn read(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        let mut failure = Failure::new("http_status", Some(status.as_u16()), message);
-        failure.retry_after = retry_after;
-        return Outcome::Errored(failure);
+        let body = response.bytes().await.unwrap_or_default();
+        return status_failure(status.as_u16(), retry_after, &body);
     }
     if !endpoint.stream {
         return read_whole(response, exchange).await;
     }
-    let is_sse = response
+    let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !is_sse {
-        let kind = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none")
-            .to_owned();
-        return Outcome::Errored(Failure::new(
-            "decode",
-            Some(status.as_u16()),
-            format!("expected a text/event-stream response, got content type {kind}"),
-        ));
+        .and_then(|v| v.to_str().ok());
+    if let Some(failure) = not_an_event_stream(status.as_u16(), content_type) {
+        return failure;
     }
     let mut parser = SseParser::default();
     let mut state = StreamState::default();
@@ -382,41 +392,89 @@ async fn read(
             Ok(None) => break,
             Err(error) => return Outcome::Errored(transport_failure(&error, true)),
         };
-        let now = Instant::now();
-        parser.feed(&chunk, |data| state.event(data, now, exchange));
-        if let Some(failure) = state.failure.take() {
-            return Outcome::Errored(failure);
+        if let Some(outcome) = state.feed(&mut parser, &chunk, Instant::now(), exchange) {
+            return outcome;
+        }
+        if state.done {
+            return Outcome::Successful;
+        }
+    }
+    state.at_end(&parser)
+}
+
+/// A response with a status other than 2xx: the server's error message when its body has one.
+fn status_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Outcome {
+    let body = String::from_utf8_lossy(body);
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.into_owned());
+    let mut failure = Failure::new("http_status", Some(status), message);
+    failure.retry_after = retry_after;
+    Outcome::Errored(failure)
+}
+
+/// The failure of a streamed request whose response is not an event stream.
+fn not_an_event_stream(status: u16, content_type: Option<&str>) -> Option<Outcome> {
+    if content_type.is_some_and(|v| v.starts_with("text/event-stream")) {
+        return None;
+    }
+    Some(Outcome::Errored(Failure::new(
+        "decode",
+        Some(status),
+        format!(
+            "expected a text/event-stream response, got content type {}",
+            content_type.unwrap_or("none")
+        ),
+    )))
+}
+
+impl StreamState {
+    /// Feeds one read's bytes, every event they complete timed `at`; the outcome when the
+    /// stream failed.
+    fn feed(
+        &mut self,
+        parser: &mut SseParser,
+        bytes: &[u8],
+        at: Instant,
+        exchange: &mut Exchange,
+    ) -> Option<Outcome> {
+        parser.feed(bytes, |data| self.event(data, at, exchange));
+        if let Some(failure) = self.failure.take() {
+            return Some(Outcome::Errored(failure));
         }
         if parser.oversized() {
-            return Outcome::Errored(Failure::new(
+            return Some(Outcome::Errored(Failure::new(
                 "decode",
                 None,
                 format!(
                     "an SSE event grew past {} MiB without ending",
                     crate::sse::MAX_EVENT_BYTES >> 20
                 ),
+            )));
+        }
+        None
+    }
+
+    /// The outcome of a stream that ended without `[DONE]`.
+    fn at_end(&self, parser: &SseParser) -> Outcome {
+        if parser.has_partial_event() {
+            return Outcome::Errored(Failure::new(
+                "stream",
+                None,
+                "the stream ended in the middle of an event",
             ));
         }
-        if state.done {
-            return Outcome::Successful;
+        // No `[DONE]`: complete if the server said why it finished, else cut short.
+        if self.finished {
+            Outcome::Successful
+        } else {
+            Outcome::Errored(Failure::new(
+                "stream",
+                None,
+                "the stream ended without a finish_reason or [DONE]",
+            ))
         }
-    }
-    if parser.has_partial_event() {
-        return Outcome::Errored(Failure::new(
-            "stream",
-            None,
-            "the stream ended in the middle of an event",
-        ));
-    }
-    // No `[DONE]`: complete if the server said why it finished, else cut short.
-    if state.finished {
-        Outcome::Successful
-    } else {
-        Outcome::Errored(Failure::new(
-            "stream",
-            None,
-            "the stream ended without a finish_reason or [DONE]",
-        ))
     }
 }
 
@@ -478,12 +536,15 @@ impl StreamState {
 }
 
 async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Outcome {
-    let body = match response.bytes().await {
-        Ok(body) => body,
-        Err(error) => return Outcome::Errored(transport_failure(&error, true)),
-    };
-    let now = Instant::now();
-    let chunk: Chunk<'_> = match serde_json::from_slice(&body) {
+    match response.bytes().await {
+        Ok(body) => whole_body(&body, Instant::now(), exchange),
+        Err(error) => Outcome::Errored(transport_failure(&error, true)),
+    }
+}
+
+/// A response that was not streamed, whose last byte arrived `at`.
+fn whole_body(body: &[u8], at: Instant, exchange: &mut Exchange) -> Outcome {
+    let chunk: Chunk<'_> = match serde_json::from_slice(body) {
         Ok(chunk) => chunk,
         Err(error) => {
             return Outcome::Errored(Failure::new(
@@ -496,11 +557,162 @@ async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Out
     exchange.usage = chunk.usage;
     exchange.server_timings = chunk.timings;
     if chunk.choices.iter().flatten().any(Choice::has_content) {
-        exchange.first_token = Some(now);
-        exchange.last_token = Some(now);
+        exchange.first_token = Some(at);
+        exchange.last_token = Some(at);
         exchange.content_chunks = 1;
     }
     Outcome::Successful
+}
+
+/// The most of an error response's body read for its message.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+/// The most of a response that was not streamed.
+const WHOLE_BODY_BYTES: usize = 64 << 20;
+/// How long a stream that sent `[DONE]` gets to end its body, so its connection can be reused.
+const BODY_END_GRACE: Duration = Duration::from_millis(100);
+
+/// [`read`] on the own HTTP/1.1 client: every content event is timed by the kernel's receive
+/// time of the read that completed it.
+async fn read_wire(
+    endpoint: &Endpoint,
+    wire: &crate::http1::Client,
+    request: &Prepared,
+    exchange: &mut Exchange,
+) -> Outcome {
+    use crate::http1::WireError;
+    let failed = |error: WireError, kind: &'static str| {
+        if let Some(code) = error.io().and_then(|io| fd_exhaustion(io)) {
+            return Outcome::Errored(fd_failure(code));
+        }
+        let kind = match error {
+            WireError::ConnectTimeout { .. } | WireError::ReadTimeout(_) => "timeout",
+            WireError::Connect { .. } => "connect",
+            WireError::Head(_) | WireError::Chunked(_) => "decode",
+            _ => kind,
+        };
+        Outcome::Errored(Failure::new(kind, None, error.to_string()))
+    };
+    let (mut connection, setup) = match wire.connection().await {
+        Ok(opened) => opened,
+        Err(error) => return failed(error, "connect"),
+    };
+    exchange.connection_setup = setup;
+    exchange.timing.kernel = connection.stamped();
+    if let Err(error) = connection
+        .send(&wire.request(&request.id, &request.body))
+        .await
+    {
+        return failed(error, "request");
+    }
+    // The write returned: the kernel holds the whole request, the server can see it.
+    exchange.sent = Instant::now();
+    let (head, first_read) = match connection.head(wire.read_timeout()).await {
+        Ok(head) => head,
+        Err(error) => return failed(error, "request"),
+    };
+    exchange.http_version = Some(head.version);
+    let mut body = head.body(wire.read_timeout());
+    let mut pending = Some(first_read);
+    let mut bytes = Vec::new();
+    let success = (200..300).contains(&head.status);
+    if !success || !endpoint.stream {
+        let limit = if success {
+            WHOLE_BODY_BYTES
+        } else {
+            ERROR_BODY_BYTES
+        };
+        let mut whole = Vec::new();
+        let mut last = None;
+        loop {
+            match connection.body(&mut body, &mut bytes, &mut pending).await {
+                Ok(Some(read)) => {
+                    whole.extend_from_slice(&bytes);
+                    last = Some(read.stamp);
+                    if whole.len() > limit {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) if !success => {
+                    tracing::debug!("reading an error response: {error}");
+                    break;
+                }
+                Err(error) => return failed(error, "stream"),
+            }
+        }
+        if body.reusable() {
+            wire.release(connection);
+        }
+        if !success {
+            return status_failure(head.status, head.retry_after, &whole);
+        }
+        if whole.len() > limit {
+            return Outcome::Errored(Failure::new(
+                "decode",
+                None,
+                format!("a response body larger than {} MiB", limit >> 20),
+            ));
+        }
+        let at = last.map_or_else(Instant::now, |stamp| {
+            exchange.timing.note(&stamp, 1);
+            stamp.arrival()
+        });
+        return whole_body(&whole, at, exchange);
+    }
+    if let Some(failure) = not_an_event_stream(head.status, head.content_type.as_deref()) {
+        return failure;
+    }
+    let mut parser = SseParser::default();
+    let mut state = StreamState::default();
+    loop {
+        let read = match connection.body(&mut body, &mut bytes, &mut pending).await {
+            Ok(Some(read)) => read,
+            Ok(None) => break,
+            Err(error) => return failed(error, "stream"),
+        };
+        let before = exchange.content_chunks;
+        let at = read.stamp.arrival();
+        if let Some(outcome) = state.feed(&mut parser, &bytes, at, exchange) {
+            return outcome;
+        }
+        let events = exchange.content_chunks - before;
+        exchange.timing.note(&read.stamp, events);
+        if state.done {
+            // The body's end usually came in the same read; else give it a moment, so the
+            // connection can carry the next request.
+            let end = async {
+                while let Ok(Some(_)) = connection.body(&mut body, &mut bytes, &mut pending).await {
+                }
+            };
+            let _ = tokio::time::timeout(BODY_END_GRACE, end).await;
+            if body.reusable() {
+                wire.release(connection);
+            }
+            return Outcome::Successful;
+        }
+    }
+    let outcome = state.at_end(&parser);
+    if body.reusable() && matches!(outcome, Outcome::Successful) {
+        wire.release(connection);
+    }
+    outcome
+}
+
+impl ReadTiming {
+    /// Notes one read of the response that completed `events` content events.
+    fn note(&mut self, stamp: &crate::receive_time::Stamp, events: u32) {
+        if !self.kernel {
+            return;
+        }
+        match stamp.client_delay() {
+            None => self.unstamped_reads += 1,
+            Some(delay) if events > 0 => self.client_delays_ms.push(delay.as_secs_f64() * 1000.0),
+            Some(_) => {}
+        }
+        if events > 1 {
+            self.coalesced_events += events;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -527,6 +739,20 @@ mod tests {
             }
         });
         url
+    }
+
+    /// The own HTTP/1.1 client for `url`.
+    fn wire_client(url: &str) -> crate::http1::Client {
+        crate::http1::Client::new(crate::http1::Settings {
+            url,
+            headers: &http::HeaderMap::new(),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            reuse: true,
+            opened: std::sync::Arc::default(),
+        })
+        .unwrap()
+        .unwrap()
     }
 
     /// Streams recorded from llama.cpp's server (fixtures/sse/README.md): usage in the last
@@ -560,10 +786,12 @@ mod tests {
             ),
         ];
         for (i, (body, usage, per_token_ms)) in transcripts.into_iter().enumerate() {
-            for piece in [7, 4096] {
+            for (piece, own) in [(7, false), (4096, false), (7, true), (4096, true)] {
+                let url = replay(body, piece).await;
                 let endpoint = Endpoint {
                     client: bench_target::plain_client().unwrap(),
-                    url: replay(body, piece).await,
+                    wire: own.then(|| wire_client(&url)),
+                    url,
                     stream: true,
                     request_timeout: Some(Duration::from_secs(5)),
                 };
@@ -574,6 +802,7 @@ mod tests {
                 };
                 let ex = exchange(&endpoint, &request, Instant::now(), &CancelToken::new()).await;
                 assert!(matches!(ex.outcome, Outcome::Successful), "{i}: {ex:?}");
+                assert_eq!(ex.timing.kernel, own, "{i}");
                 assert_eq!(ex.content_chunks, 5, "{i}: five tokens, one chunk each");
                 assert_eq!(ex.gaps_ms.len(), 4, "{i}");
                 assert_eq!(
@@ -586,6 +815,105 @@ mod tests {
                 assert_eq!(timings.predicted_n, Some(5), "{i}");
                 let got = timings.predicted_per_token_ms.unwrap();
                 assert!((got - per_token_ms).abs() < 1e-3, "{i}: {got}");
+            }
+        }
+    }
+
+    /// A client too busy to read at once (every read 5 ms late, against the mock's 10 ms
+    /// between tokens): the kernel-stamped TTFT and ITL stay where the server put them, while
+    /// the times the client read them move by the delay, which the client-delay figures show.
+    #[test]
+    fn timed_a_busy_client_does_not_move_kernel_stamped_times() {
+        // The mock on a runtime of its own, so the client's busy thread never delays it.
+        let mock_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mock = mock_runtime
+            .block_on(bench_mock::MockServer::start(bench_mock::MockConfig {
+                port: 0,
+                ttft_ms: 50.0,
+                itl_ms: 10.0,
+                output_tokens: 12,
+                ..bench_mock::MockConfig::default()
+            }))
+            .unwrap();
+        let url = format!("{}/v1/completions", mock.base_url());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let clock = crate::aggregate::Clock::new();
+        let mut results = Vec::new();
+        for busy in [None, Some(Duration::from_millis(5))] {
+            let mut wire = wire_client(&url);
+            wire.busy_before_read = busy;
+            let endpoint = Endpoint {
+                client: bench_target::plain_client().unwrap(),
+                wire: Some(wire),
+                url: url.clone(),
+                stream: true,
+                request_timeout: Some(Duration::from_secs(10)),
+            };
+            for i in 0..4 {
+                let request = Prepared {
+                    body: Bytes::from_static(
+                        br#"{"model":"mock","prompt":"hello","max_tokens":12,"stream":true}"#,
+                    ),
+                    prompt_tokens: 1,
+                    id: format!("busy-{}-{i}", busy.is_some()),
+                };
+                let ex = runtime.block_on(exchange(
+                    &endpoint,
+                    &request,
+                    Instant::now(),
+                    &CancelToken::new(),
+                ));
+                assert!(matches!(ex.outcome, Outcome::Successful), "{ex:?}");
+                results.push((busy.is_some(), request.id, ex));
+            }
+        }
+        let truth = mock.ground_truth();
+        mock_runtime.block_on(mock.shutdown());
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        for busy in [false, true] {
+            let mut first_token_error_ms = Vec::new();
+            let (mut gaps, mut delays) = (Vec::new(), Vec::new());
+            for (_, id, ex) in results.iter().filter(|(b, ..)| *b == busy) {
+                let server = truth
+                    .iter()
+                    .find(|r| r.request_id.as_deref() == Some(id.as_str()))
+                    .expect("the mock saw the request");
+                let client_us = clock.at(ex.first_token.unwrap()).unix_micros();
+                let server_us = server.first_token_unix_us.unwrap();
+                first_token_error_ms.push((client_us - server_us) as f64 / 1000.0);
+                assert_eq!(ex.content_chunks, 12);
+                gaps.extend_from_slice(&ex.gaps_ms);
+                delays.extend_from_slice(&ex.timing.client_delays_ms);
+                assert_eq!(ex.timing.unstamped_reads, 0, "every read stamped");
+            }
+            let error = median(first_token_error_ms.iter().map(|e| e.abs()).collect());
+            assert!(
+                error < 1.0,
+                "busy {busy}: first-token stamp {error:.3} ms from the server's write ({first_token_error_ms:?})"
+            );
+            let itl = median(gaps.clone());
+            assert!(
+                (itl - 10.0).abs() < 1.0,
+                "busy {busy}: ITL median {itl:.3} ms against the mock's 10 ms"
+            );
+            let delay = median(delays);
+            if busy {
+                assert!(
+                    delay >= 4.0,
+                    "the reads came about 5 ms after the data: {delay:.3} ms"
+                );
+            } else {
+                assert!(delay < 4.0, "an idle client reads at once: {delay:.3} ms");
             }
         }
     }

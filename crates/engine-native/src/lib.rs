@@ -10,6 +10,8 @@ mod client;
 mod connection;
 mod cpu;
 mod drain;
+mod http1;
+mod receive_time;
 mod records;
 mod runner;
 mod saturation;
@@ -79,6 +81,20 @@ struct Options {
         deserialize_with = "drain::timeout_seconds"
     )]
     drain_timeout_seconds: f64,
+    /// Where response times come from: `kernel` (the default) takes them from the kernel's
+    /// receive time of each read, on the engine's own HTTP/1.1 client; `user_space` from the
+    /// moment the client read them (reqwest, as every other tool does).
+    #[serde(default)]
+    timestamps: Timestamps,
+}
+
+/// `[engines.native] timestamps`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Timestamps {
+    #[default]
+    Kernel,
+    UserSpace,
 }
 
 fn default_retry_statuses() -> Vec<u16> {
@@ -190,6 +206,14 @@ impl BenchmarkEngine for NativeEngine {
                 code: "connections_not_reused".to_owned(),
                 message: "the server closed its connection after a streamed response although it announced keep-alive (llama.cpp's server does), so every request opened its own connection; set engines.native.reuse_connections to choose".to_owned(),
             });
+        }
+        if self.options.timestamps == Timestamps::Kernel {
+            if let Some(why) = user_space_only(&config.target) {
+                report.warnings.push(Warning {
+                    code: "user_space_timestamps".to_owned(),
+                    message: format!("{why}, so response times are taken when the client read them, not when they arrived: a busy client's own delay counts as server time; use a plain-HTTP target without a proxy for kernel receive times, or set engines.native.timestamps = \"user_space\" to choose this"),
+                });
+            }
         }
         let planned = config.plan();
         let of = planned.len();
@@ -387,6 +411,32 @@ impl NativeEngine {
         Ok(prepared)
     }
 
+    /// The own HTTP/1.1 client, when `timestamps = "kernel"` and the target is plain HTTP
+    /// without a proxy; else reqwest carries the requests.
+    fn wire_client(
+        &self,
+        config: &Config,
+        url: &str,
+        reuse: bool,
+        connections: &Arc<setup::Opened>,
+    ) -> Result<Option<http1::Client>, EngineError> {
+        if self.options.timestamps == Timestamps::UserSpace
+            || user_space_only(&config.target).is_some()
+        {
+            return Ok(None);
+        }
+        let timeouts = &config.target.timeouts;
+        http1::Client::new(http1::Settings {
+            url,
+            headers: &bench_target::request_headers(&config.target)?,
+            connect_timeout: duration_from_secs(timeouts.connect_seconds),
+            read_timeout: duration_from_secs(timeouts.read_seconds),
+            reuse,
+            opened: connections.clone(),
+        })
+        .map_err(failed)
+    }
+
     fn shared(
         &self,
         config: &Config,
@@ -413,9 +463,11 @@ impl NativeEngine {
         };
         let timer = bench_timer::Timer::start()
             .map_err(|e| failed(format!("cannot start the precise timer: {e}")))?;
+        let wire = self.wire_client(config, &url, reuse_connections, &connections)?;
         Ok(Shared {
             endpoint: client::Endpoint {
                 client,
+                wire,
                 url,
                 stream: self.options.stream,
                 request_timeout: timeouts.request_seconds.map(duration_from_secs),
@@ -439,6 +491,17 @@ impl NativeEngine {
             connections,
         })
     }
+}
+
+/// Why the own HTTP/1.1 client (kernel receive times) cannot carry requests to `target`.
+fn user_space_only(target: &bench_core::config::Target) -> Option<String> {
+    if !bench_target::completion_url(target).starts_with("http://") {
+        return Some(
+            "the target uses TLS, whose records the own HTTP/1.1 client cannot map to reads"
+                .to_owned(),
+        );
+    }
+    bench_target::proxy_for(target).map(|proxy| format!("requests go through the proxy {proxy}"))
 }
 
 /// The transport block of `target`'s benchmarks before its counts: scheme, TLS, proxy.

@@ -26,7 +26,12 @@ struct Line<'a> {
     status_code: Option<u16>,
     error: Option<&'a str>,
     intended_unix_us: i64,
+    /// When the client started the request (before opening a connection for it).
+    started_unix_us: i64,
+    /// When the server could see the whole request (the write of its last byte returned).
     sent_unix_us: i64,
+    /// Whether the response times are the kernel's receive times (else the client's reads).
+    kernel_timestamps: bool,
     first_token_unix_us: Option<i64>,
     last_token_unix_us: Option<i64>,
     end_unix_us: i64,
@@ -78,7 +83,9 @@ impl Records {
             status_code: failure.and_then(|f| f.status),
             error: failure.map(|f| f.message.as_str()),
             intended_unix_us: at(ex.intended),
+            started_unix_us: at(ex.started),
             sent_unix_us: at(ex.sent),
+            kernel_timestamps: ex.timing.kernel,
             first_token_unix_us: ex.first_token.map(at),
             last_token_unix_us: ex.last_token.map(at),
             end_unix_us: at(ex.end),

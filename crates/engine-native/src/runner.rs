@@ -336,6 +336,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         &shared.clock,
         &shared.transport,
         &shared.connections.take(),
+        shared.endpoint.wire.is_some(),
     );
     if let (Some(before), Some(after)) = (cpu_at_start, crate::cpu::client_cpu_seconds()) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

@@ -57,7 +57,7 @@ impl Default for Opened {
 }
 
 impl Opened {
-    fn record(&self, setup: Duration) {
+    pub(crate) fn record(&self, setup: Duration) {
         let mut setups = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let _ = setups.record(setup.as_secs_f64() * 1000.0);
     }

@@ -80,6 +80,8 @@ __all__ = [
     "TargetKind",
     "Timeouts",
     "Timestamp",
+    "TimestampSource",
+    "Timestamps",
     "Tls",
     "Tool",
     "Transient",
@@ -389,6 +391,13 @@ TargetKind = Literal["server", "mock"]
 
 #: RFC 3339 UTC instant with microseconds, e.g. 2026-11-27T19:29:17.123456Z
 Timestamp = str
+
+
+#: Where response times came from.
+#:
+#: - ``"kernel"``: The kernel's receive time of each read (`SO_TIMESTAMPNS`).
+#: - ``"user_space"``: The moment the client read the data.
+TimestampSource = Literal["kernel", "user_space"]
 
 
 @dataclass(frozen=True)
@@ -1442,6 +1451,61 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class Timestamps:
+    """How the times of a benchmark's responses were taken.
+
+    Attributes:
+        source: `kernel` when first-token and chunk times are the kernel's receive time of the data;
+            `user_space` when they are the moment the client read it.
+        reads_without_kernel_time: Reads that came back without a kernel time, timed when they were read instead.
+        client_delay_ms: Per read that completed content: the time the client read the data minus the time
+            the kernel received it, in ms: how long the client's own business kept data waiting.
+            `null` with user-space timestamps, which cannot see it.
+        coalesced_share: Share of content events (0 to 1) that arrived in one read together with another, so
+            got one time between them: the client fell behind the stream. `null` with user-space
+            timestamps.
+    """
+
+    source: TimestampSource
+    reads_without_kernel_time: int
+    client_delay_ms: Optional[Distribution] = None
+    coalesced_share: Optional[float] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timestamps:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Timestamps:
+        data = _object(value, path)
+        return cls(
+            source=_required(
+                data, "source", path, "Timestamps", _literal_of(TimestampSource)
+            ),
+            reads_without_kernel_time=_required(
+                data, "reads_without_kernel_time", path, "Timestamps", _int
+            ),
+            client_delay_ms=_optional(
+                data, "client_delay_ms", path, "Timestamps", Distribution._parse
+            ),
+            coalesced_share=_optional(
+                data, "coalesced_share", path, "Timestamps", _float
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Transport:
     """What the client's connections to the server were during one benchmark.
 
@@ -1517,6 +1581,8 @@ class Benchmark:
             benchmark left; absent when the engine does not drain.
         goodput: Requests meeting the config's `[slo]`; `null` without one.
         stopped_by: What ended the benchmark; `null` when it ran out of work on its own.
+        timestamps: Where the response times came from and how late the client read them; absent when
+            the engine does not read the responses itself.
         transport: How requests reached the server: HTTP versions, connections opened and their set-up
             time, TLS, proxy; absent when the engine does not see its connections.
     """
@@ -1532,6 +1598,7 @@ class Benchmark:
     drain: Optional[Drain] = None
     goodput: Optional[Goodput] = None
     stopped_by: Optional[StopReason] = None
+    timestamps: Optional[Timestamps] = None
     transport: Optional[Transport] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
@@ -1570,6 +1637,9 @@ class Benchmark:
             goodput=_optional(data, "goodput", path, "Benchmark", Goodput._parse),
             stopped_by=_optional(
                 data, "stopped_by", path, "Benchmark", _literal_of(StopReason)
+            ),
+            timestamps=_optional(
+                data, "timestamps", path, "Benchmark", Timestamps._parse
             ),
             transport=_optional(data, "transport", path, "Benchmark", Transport._parse),
             _raw=data,
