@@ -2,7 +2,7 @@
 //! and measured timings against the mock's injected values and ground truth.
 
 use bench_core::config::{ConfigFormat, StrategyKind};
-use bench_core::schema::{Benchmark, StopReason};
+use bench_core::schema::{Benchmark, StopReason, TimestampSource};
 use bench_core::{registry, Config, Report, RunContext};
 use bench_mock::{FaultSpec, MockConfig, MockServer};
 use bench_tests::cli::{ok, successful_rate};
@@ -316,7 +316,19 @@ async fn request_records_stream_to_a_file_and_join_the_ground_truth() {
         "[profile]\nkind = \"concurrent\"\nstreams = [3]\n[constraints]\nmax_requests = 12\n{DATA}[engines.native]\nrequest_records = \"{}\"\n",
         path.display()
     );
-    run(&server, &config).await;
+    let report = run(&server, &config).await;
+    // Plain HTTP: the engine's own client, timed by the kernel's receive times.
+    let timestamps = report.benchmarks[0].timestamps.as_ref().unwrap();
+    assert_eq!(timestamps.source, TimestampSource::Kernel, "{timestamps:?}");
+    assert_eq!(timestamps.reads_without_kernel_time, 0, "{timestamps:?}");
+    let delay = timestamps
+        .client_delay_ms
+        .as_ref()
+        .expect("the client's delay");
+    assert!(delay.count >= 12 * 8 / 2 && delay.min >= 0.0, "{delay:?}");
+    assert!(timestamps
+        .coalesced_share
+        .is_some_and(|s| (0.0..=1.0).contains(&s)));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
@@ -333,6 +345,8 @@ async fn request_records_stream_to_a_file_and_join_the_ground_truth() {
             .expect("joined by x-request-id");
         // The client sends before the server sees the request, and sees the first token after.
         assert!(line["sent_unix_us"].as_i64().unwrap() <= t.arrival_unix_us + 1_000);
+        assert!(line["started_unix_us"].as_i64() <= line["sent_unix_us"].as_i64());
+        assert_eq!(line["kernel_timestamps"], true);
         assert!(
             line["first_token_unix_us"].as_i64().unwrap() >= t.first_token_unix_us.unwrap() - 1_000
         );

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bench_cli::exit_codes;
-use bench_core::schema::{Benchmark, Transport};
+use bench_core::schema::{Benchmark, TimestampSource, Transport};
 use bench_core::Report;
 use bench_mock::test_pki::{Pair, Pki};
 use bench_mock::{MockConfig, MockServer};
@@ -155,6 +155,20 @@ fn https_with_the_ca_file_is_verified_and_speaks_http2() {
     assert!(setup.count >= 1 && setup.min > 0.0, "{setup:?}");
     assert!(report.warnings.iter().all(|w| w.code != "tls_unverified"));
     assert!(b.warnings.iter().all(|w| w.code != "tls_unverified"));
+    // TLS records cannot be mapped to reads: times are the client's reads, and it says so.
+    let timestamps = b.timestamps.as_ref().unwrap();
+    assert_eq!(
+        timestamps.source,
+        TimestampSource::UserSpace,
+        "{timestamps:?}"
+    );
+    assert_eq!(timestamps.client_delay_ms, None);
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "user_space_timestamps")
+        .expect("the fallback is announced");
+    assert!(warning.message.contains("TLS"), "{}", warning.message);
     let stats = mock.server.stats();
     assert!(stats.http2_connections >= 1, "{stats:?}");
     assert_eq!(stats.http1_connections, 0, "{stats:?}");
