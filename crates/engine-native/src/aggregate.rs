@@ -1076,6 +1076,42 @@ mod tests {
         assert_eq!(nonsense.judge(), None);
     }
 
+    /// Reads with these client delays (ms), `coalesced` of 100 content events coalesced.
+    fn reads(delays: &[f64], coalesced: u64) -> Timestamps {
+        let mut reads = Reads::default();
+        for &delay in delays {
+            reads.client_delay.record(delay).unwrap();
+        }
+        reads.content_events = 100;
+        reads.coalesced_events = coalesced;
+        reads.timestamps(true)
+    }
+
+    #[test]
+    fn a_client_that_reads_late_is_client_bound_one_that_keeps_up_is_not() {
+        let keeps_up = reads(&[0.05; 100], 0);
+        assert_eq!(keeps_up.source, TimestampSource::Kernel);
+        assert_eq!(keeps_up.coalesced_share, Some(0.0));
+        assert!(late_reads(&keeps_up, Some(10.0)).is_none());
+        // 1.6 ms against 11 ms between tokens: late, but far from merging events.
+        assert!(late_reads(&reads(&[1.6; 100], 0), Some(11.0)).is_none());
+        // Over half the gap between tokens.
+        let late = late_reads(&reads(&[6.0; 100], 0), Some(10.0)).unwrap();
+        assert!(
+            late.contains("client delay p99 6.000 ms against the server's 10.0 ms"),
+            "{late}"
+        );
+        // Under 1 ms is never evidence, even against a fast stream, unless events merged.
+        assert!(late_reads(&reads(&[0.9; 100], 0), Some(1.0)).is_none());
+        let merged = late_reads(&reads(&[0.9; 100], 5), Some(1.0)).unwrap();
+        assert!(merged.contains("5.0 % of content events"), "{merged}");
+        // User-space times cannot see the delay, and judge nothing here.
+        let user = Reads::default().timestamps(false);
+        assert_eq!(user.source, TimestampSource::UserSpace);
+        assert!(user.client_delay_ms.is_none() && user.coalesced_share.is_none());
+        assert!(late_reads(&user, Some(10.0)).is_none());
+    }
+
     #[test]
     fn a_client_that_falls_behind_is_client_bound() {
         let late = Pacing {
