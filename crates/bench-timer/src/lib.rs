@@ -5,7 +5,8 @@
 //! request schedules. This timer keeps a heap of deadlines and arms one Linux `timerfd` (a high-resolution
 //! kernel timer, no timer slack) at the earliest; the reactor wakes on it like on a socket, and
 //! a task on the same runtime wakes every due task. No extra thread, no hand-off between
-//! threads. Deadlines are absolute, so lateness never accumulates.
+//! threads. Deadlines are absolute, so lateness never accumulates. [`Pacer`] meets a schedule
+//! of deadlines more tightly than a sleep, spinning only briefly.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,6 +21,10 @@ use std::time::{Duration, Instant};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
+
+mod pacer;
+
+pub use pacer::{Pacer, DUE};
 
 /// A handle to the timer; clones share it.
 #[derive(Debug, Clone)]
@@ -109,21 +114,6 @@ impl Timer {
         Sleep {
             timer: self.clone(),
             deadline,
-        }
-    }
-
-    /// Completes at `deadline`, more tightly than [`Timer::sleep_until`]: it sleeps until
-    /// `spin` before the deadline, then yields to the runtime in a loop until the deadline.
-    /// Waking a sleeping thread takes 100 µs or more on some machines; the spin hides that at
-    /// the price of keeping one worker busy for up to `spin`.
-    pub async fn sleep_until_precise(&self, deadline: Instant, spin: Duration) {
-        if let Some(early) = deadline.checked_sub(spin) {
-            if Instant::now() < early {
-                self.sleep_until(early).await;
-            }
-        }
-        while Instant::now() < deadline {
-            tokio::task::yield_now().await;
         }
     }
 

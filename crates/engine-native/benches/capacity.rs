@@ -6,6 +6,9 @@
 //! read from /proc are the client's alone. For each rate: the achieved rate, the schedule lag,
 //! the client's CPU per request, and the client-minus-server TTFT (server TTFT from the mock's
 //! ground truth: first token written minus request arrival).
+//!
+//! `--rates 1000,2000` measures just those rates, each whatever the one before achieved (for
+//! comparing two builds side by side at the same rates).
 
 mod support;
 
@@ -26,6 +29,15 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let seconds = if quick { 2.0 } else { 4.0 };
+    let chosen: Option<Vec<f64>> = args
+        .iter()
+        .position(|a| a == "--rates")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| {
+            list.split(',')
+                .map(|r| r.trim().parse().expect("--rates takes numbers: 1000,2000"))
+                .collect()
+        });
     let (mut child, url) = support::spawn_mock();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -47,10 +59,12 @@ fn main() {
     );
     let mut best: Option<(f64, f64, f64)> = None;
     let mut sustained: Option<(f64, f64, f64)> = None;
-    let rates: &[f64] = &[
-        250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 8000.0, 10000.0,
-    ];
-    for &rate in rates {
+    let rates = chosen.clone().unwrap_or_else(|| {
+        vec![
+            250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 8000.0, 10000.0,
+        ]
+    });
+    for &rate in &rates {
         let text = format!(
             "benchmark_engine = \"native\"\n[target]\nurl = \"{url}\"\nmodel = \"m\"\n[profile]\nkind = \"constant\"\nrates = [{rate}]\n\
              [constraints]\nmax_seconds = {seconds}\n[warmup]\nseconds = 0.5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 16\napproximate = true\n"
@@ -114,7 +128,7 @@ fn main() {
         // Rates whose lag misses the bound still say how far the client keeps up.
         if achieved >= 0.99 * rate {
             sustained = Some((rate, cpu_per_request, client_ttft - server_p50));
-        } else {
+        } else if chosen.is_none() {
             break;
         }
     }

@@ -89,9 +89,9 @@ pub(crate) struct Ran {
     pub(crate) steady_rate: Option<f64>,
 }
 
-/// How long before an arrival the pacer stops sleeping and spins (see
-/// `Timer::sleep_until_precise`).
-const PACER_SPIN: Duration = Duration::from_micros(300);
+/// The longest the pacer spins before an arrival (see `bench_timer::Pacer`): it wakes early by
+/// the measured wake lateness, up to this, and spins only what remains of an early wake.
+const PACER_MAX_SPIN: Duration = Duration::from_micros(100);
 
 /// Share of all cores above which the client counts as the bottleneck.
 const CPU_SATURATED: f64 = 0.9;
@@ -401,12 +401,14 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
             let limit = s
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize)));
+            let mut pacer = bench_timer::Pacer::new(state.shared.timer.clone(), PACER_MAX_SPIN);
             let origin = Instant::now();
             // An arrival past what an `Instant` holds (a rate of 0) never comes.
             while let Some(intended) = after(origin, arrivals.next_offset_s()) {
-                // A late arrival goes out at once: the schedule is never thinned.
+                // A late arrival goes out at once: the schedule is never thinned. Every arrival
+                // due at a wake goes out on it, without another sleep.
                 tokio::select! {
-                    () = state.shared.timer.sleep_until_precise(intended, PACER_SPIN) => {}
+                    () = pacer.until(intended) => {}
                     () = state.control.in_flight.cancelled() => break,
                 }
                 // An arrival that finds every permit taken waits for one; those waits tell a
@@ -438,6 +440,11 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 // Reap finished requests so the set stays small.
                 while tasks.try_join_next().is_some() {}
             }
+            tracing::debug!(
+                "benchmark {}: the pacer's timer woke {} µs late on average",
+                plan.index + 1,
+                pacer.expected_lateness().as_micros()
+            );
         }
     }
     while tasks.join_next().await.is_some() {}
