@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -100,6 +100,10 @@ pub(crate) struct TokenStream {
     record: RequestRecord,
     /// Held while decoding; dropping it frees the batch slot.
     slot: Option<OwnedSemaphorePermit>,
+    /// The deadline and waker the timer already holds for this stream: hyper polls a body
+    /// again after every write, and each early poll used to queue one more timer entry and
+    /// wake-up for the same deadline.
+    armed: Option<(Instant, Waker)>,
 }
 
 pub(crate) struct StreamPlan {
@@ -132,6 +136,7 @@ impl TokenStream {
             record: plan.record,
             envelope: plan.envelope,
             slot: Some(plan.slot),
+            armed: None,
         }
     }
 
@@ -144,7 +149,7 @@ impl TokenStream {
             Step::Tokens => {
                 let now = Instant::now();
                 if now < self.deadline {
-                    self.state.timer.wake_at(self.deadline, cx.waker().clone());
+                    self.arm(cx.waker());
                     return Poll::Pending;
                 }
                 if let Some(fault) = self
@@ -195,6 +200,20 @@ impl TokenStream {
             }
         };
         self.frame(chunk)
+    }
+
+    /// Asks the timer to wake `waker` at the deadline, unless it already will.
+    fn arm(&mut self, waker: &Waker) {
+        let deadline = self.deadline;
+        if self
+            .armed
+            .as_ref()
+            .is_some_and(|(at, armed)| *at == deadline && armed.will_wake(waker))
+        {
+            return;
+        }
+        self.state.timer.wake_at(deadline, waker.clone());
+        self.armed = Some((deadline, waker.clone()));
     }
 
     fn frame(&mut self, chunk: String) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
