@@ -83,6 +83,10 @@ pub(crate) struct MockServerArgs {
     /// Ground-truth records kept in memory for GET /mock/ground-truth.
     #[arg(long, value_name = "N", default_value_t = MockConfig::default().record_limit)]
     record_limit: usize,
+    /// Record when each token of a streamed response was written (token_times_unix_us in the
+    /// ground truth), for the gaps between tokens as the server sent them.
+    #[arg(long)]
+    token_times: bool,
     /// Serve GET /metrics (the in-flight gauges); `--metrics false` answers 404, like a server
     /// without a Prometheus endpoint.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -153,6 +157,7 @@ impl MockServerArgs {
             faults,
             log: self.log.clone(),
             record_limit: self.record_limit,
+            token_times: self.token_times,
             metrics: self.metrics,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),

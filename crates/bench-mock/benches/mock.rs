@@ -5,6 +5,9 @@
 //! 2. Cost: closed-loop 16-token streams (TTFT 5 ms, ITL 1 ms) as fast as the client can;
 //!    the mock's CPU time per request, from the CPU time of its own threads.
 //!
+//! Both also count the context switches of the mock's threads per token: each is a sleep and a
+//! wake-up, which on a virtual machine costs more than writing the token.
+//!
 //! The client is a minimal raw-HTTP/1.1 loop on its own runtime, so it costs little and is not
 //! counted. Thread CPU comes from /proc (Linux; clock ticks of 10 ms, so runs last seconds).
 
@@ -42,9 +45,11 @@ fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// CPU seconds used so far by this process's threads whose name starts with `prefix`.
-fn thread_cpu_seconds(prefix: &str) -> f64 {
+/// CPU seconds and context switches (voluntary and not: each is a sleep and a wake) so far of
+/// this process's threads whose name starts with `prefix`.
+fn thread_usage(prefix: &str) -> (f64, u64) {
     let mut ticks = 0u64;
+    let mut switches = 0u64;
     for task in std::fs::read_dir("/proc/self/task")
         .expect("/proc is mounted")
         .flatten()
@@ -63,8 +68,14 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
         let utime: u64 = fields[11].parse().unwrap_or(0);
         let stime: u64 = fields[12].parse().unwrap_or(0);
         ticks += utime + stime;
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
     }
-    ticks as f64 / 100.0
+    (ticks as f64 / 100.0, switches)
 }
 
 /// Sends `body` on `stream` and reads the response to the end of its chunked body.
@@ -162,6 +173,8 @@ fn start(
 fn precision(streams: usize, itl_ms: f64, seconds: u64) {
     let (_server_rt, client_rt, server) = start(50.0, itl_ms);
     let addr = server.addr();
+    let (cpu_before, switches_before) = thread_usage("bench-mock");
+    let start = Instant::now();
     let done = client_rt.block_on(load(
         addr,
         streams,
@@ -169,17 +182,23 @@ fn precision(streams: usize, itl_ms: f64, seconds: u64) {
         seconds,
         Duration::from_secs_f64(itl_ms / 1000.0),
     ));
+    let elapsed = start.elapsed().as_secs_f64();
+    let (cpu_after, switches_after) = thread_usage("bench-mock");
     let stats = server.stats();
     let l = stats.token_lateness_us;
+    let tokens = stats.tokens_sent.max(1) as f64;
     println!(
         "precision: {streams} concurrent streams, ITL {itl_ms} ms, {done} requests, {} tokens ({:.0} tokens/s): \
-         token write - deadline p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+         token write - deadline p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us; \
+         mock CPU {:.1} us/token, {:.2} context switches/token",
         stats.tokens_sent,
-        stats.tokens_sent as f64 / seconds as f64,
+        stats.tokens_sent as f64 / elapsed,
         l.p50,
         l.p99,
         l.p99_9,
-        l.max
+        l.max,
+        (cpu_after - cpu_before) / tokens * 1e6,
+        (switches_after - switches_before) as f64 / tokens,
     );
     drop(server);
 }
@@ -187,18 +206,21 @@ fn precision(streams: usize, itl_ms: f64, seconds: u64) {
 fn cost(streams: usize, seconds: u64) {
     let (_server_rt, client_rt, server) = start(5.0, 1.0);
     let addr = server.addr();
-    let cpu_before = thread_cpu_seconds("bench-mock");
+    let (cpu_before, switches_before) = thread_usage("bench-mock");
     let start = Instant::now();
     let done = client_rt.block_on(load(addr, streams, 16, seconds, Duration::from_millis(20)));
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = thread_cpu_seconds("bench-mock") - cpu_before;
-    let l = server.stats().token_lateness_us;
+    let (cpu_after, switches_after) = thread_usage("bench-mock");
+    let cpu = cpu_after - cpu_before;
+    let stats = server.stats();
+    let l = stats.token_lateness_us;
     println!(
         "cost: {streams} closed-loop streams of 16 tokens (TTFT 5 ms, ITL 1 ms): {:.0} req/s, mock CPU {:.1} us/request \
-         ({:.2} cores), token lateness p50 {:.1} us, p99 {:.1} us",
+         ({:.2} cores), {:.2} context switches/token, token lateness p50 {:.1} us, p99 {:.1} us",
         done as f64 / elapsed,
         cpu / done.max(1) as f64 * 1e6,
         cpu / elapsed,
+        (switches_after - switches_before) as f64 / stats.tokens_sent.max(1) as f64,
         l.p50,
         l.p99
     );

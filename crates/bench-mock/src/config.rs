@@ -64,6 +64,10 @@ pub struct MockConfig {
     pub log: Option<PathBuf>,
     /// Ground-truth records kept in memory for `GET /mock/ground-truth` (the log file keeps all).
     pub record_limit: usize,
+    /// Record when each content token of a streamed response was written
+    /// (`token_times_unix_us`), for the gaps between tokens as the server sent them. Off by
+    /// default: a record then grows by one number per token.
+    pub token_times: bool,
     /// Serve `GET /metrics` (the in-flight gauges); off, it answers 404 like a server without
     /// a Prometheus endpoint.
     pub metrics: bool,
@@ -105,6 +109,7 @@ impl Default for MockConfig {
             faults: Vec::new(),
             log: None,
             record_limit: 1_000_000,
+            token_times: false,
             metrics: true,
             tls_cert: None,
             tls_key: None,

@@ -9,8 +9,10 @@
 //!   a missing `[DONE]`, error objects inside the stream.
 //! - HTTP/1.1 and HTTP/2, over plain HTTP or HTTPS (optionally mutual TLS), with every
 //!   behaviour the same over both protocols.
-//! - Ground truth per request (arrival, first and last token writes, tokens, fault) at
-//!   `GET /mock/ground-truth` and in a JSON-lines log, joinable by response id or `x-request-id`.
+//! - Ground truth per request (arrival, first and last token writes, optionally every token's,
+//!   tokens, fault) at `GET /mock/ground-truth` and in a JSON-lines log, joinable by response
+//!   id or `x-request-id`. A token counts as written when the write call that handed its
+//!   bytes to the kernel returned.
 //!
 //! Use it as a library ([`MockServer::start`]), as `llm-bench mock-server`, or as the embedded
 //! default target of an llm-bench config (`target.kind = "mock"`). The reference is
@@ -27,6 +29,7 @@ mod testing;
 mod tls;
 mod tokens;
 mod truth;
+mod written;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -19,10 +19,11 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::config::{FaultKind, FaultSpec, MockConfig, Model};
 use crate::openai::{self, Api, Envelope};
-use crate::stream::{Abort, MockBody, StreamFault, StreamPlan, TokenStream};
+use crate::stream::{Abort, MockBody, StreamFault, StreamPlan, TimedBody, TokenStream};
 use crate::tls::{Alpn, Tls};
 use crate::tokens::Counter;
 use crate::truth::{Clock, Counts, MockStats, RequestRecord, Truth};
+use crate::written::{Outbox, Recording, Stamped};
 use bench_timer::Timer;
 
 /// Largest request body accepted.
@@ -151,15 +152,18 @@ enum Protocols {
 }
 
 /// Serves one connection: the TLS handshake (a failed one is counted), then HTTP/1.1 or
-/// HTTP/2 as the client chose by ALPN (or by its preface, without ALPN).
+/// HTTP/2 as the client chose by ALPN (or by its preface, without ALPN). The socket is
+/// wrapped below TLS, so a token counts as written when the kernel has taken its bytes.
 async fn connection(stream: TcpStream, state: Arc<State>) {
     let unless_chosen = if state.config.http2 {
         Protocols::Either
     } else {
         Protocols::Http1
     };
+    let outbox = Arc::new(Outbox::default());
+    let stream = Stamped::new(stream, outbox.clone());
     let Some(tls) = &state.tls else {
-        return http(TokioIo::new(stream), unless_chosen, state).await;
+        return http(TokioIo::new(stream), unless_chosen, state, outbox).await;
     };
     match tls.handshake(stream).await {
         Ok((stream, alpn)) => {
@@ -168,7 +172,7 @@ async fn connection(stream: TcpStream, state: Arc<State>) {
                 Alpn::Http1 => Protocols::Http1,
                 Alpn::None => unless_chosen,
             };
-            http(TokioIo::new(stream), protocols, state).await;
+            http(TokioIo::new(stream), protocols, state, outbox).await;
         }
         Err(error) => {
             state.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +182,7 @@ async fn connection(stream: TcpStream, state: Arc<State>) {
 }
 
 /// Serves HTTP on an established connection until it closes.
-async fn http<I>(io: TokioIo<I>, protocols: Protocols, state: Arc<State>)
+async fn http<I>(io: TokioIo<I>, protocols: Protocols, state: Arc<State>, outbox: Arc<Outbox>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -200,15 +204,18 @@ where
     // Counted at its first request, by the protocol that request came in.
     let counted = AtomicBool::new(false);
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let http2 = request.version() == hyper::Version::HTTP_2;
         if !counted.swap(true, Ordering::Relaxed) {
-            let counter = if request.version() == hyper::Version::HTTP_2 {
+            let counter = if http2 {
                 &state.http2_connections
             } else {
                 &state.http1_connections
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        handle(state.clone(), request)
+        // An HTTP/2 connection's writes mix its streams: its tokens are stamped when handed over.
+        let outbox = (!http2).then(|| outbox.clone());
+        handle(state.clone(), request, outbox)
     });
     let _ = builder.serve_connection(io, service).await;
 }
@@ -236,7 +243,11 @@ fn error_response(
     )
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+    outbox: Option<Arc<Outbox>>,
+) -> Reply {
     let arrival = Instant::now();
     let api = match (request.method(), request.uri().path()) {
         (&Method::POST, "/v1/chat/completions") => Api::Chat,
@@ -297,19 +308,42 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         arrival_unix_us: state.clock.unix_us(arrival),
         ..RequestRecord::empty()
     };
-    let mut reply = respond(&state, api, request, arrival, index, &id, &mut record).await;
+    let mut reply = respond(
+        &state,
+        Exchange {
+            api,
+            request,
+            arrival,
+            index,
+            outbox,
+        },
+        &id,
+        &mut record,
+    )
+    .await;
     if let Ok(response) = &mut reply {
         record.status = response.status().as_u16();
         if let Some(value) = request_id.and_then(|r| HeaderValue::from_str(&r).ok()) {
             response.headers_mut().insert("x-request-id", value);
         }
     }
-    // A streaming body pushes its own record when it ends.
-    let streaming = matches!(&reply, Ok(r) if matches!(r.body(), MockBody::Stream(_)));
-    if !streaming {
+    // A body with tokens pushes its own record once they are written.
+    let owned = matches!(&reply, Ok(r) if r.body().owns_record());
+    if !owned {
         state.truth.push(record);
     }
     reply
+}
+
+/// A request to answer, as it came on its connection.
+struct Exchange {
+    api: Api,
+    request: Request<Incoming>,
+    arrival: Instant,
+    /// Its arrival index.
+    index: u64,
+    /// Where its tokens wait for their write (HTTP/1.1).
+    outbox: Option<Arc<Outbox>>,
 }
 
 /// The header llm-bench's native engine puts on its connection probe.
@@ -334,13 +368,17 @@ fn probe_response(api: Api) -> Response<MockBody> {
 
 async fn respond(
     state: &Arc<State>,
-    api: Api,
-    request: Request<Incoming>,
-    arrival: Instant,
-    index: u64,
+    exchange: Exchange,
     id: &str,
     record: &mut RequestRecord,
 ) -> Reply {
+    let Exchange {
+        api,
+        request,
+        arrival,
+        index,
+        outbox,
+    } = exchange;
     let body = match Limited::read(request.into_body()).await {
         Ok(body) => body,
         Err(message) => {
@@ -468,6 +506,7 @@ async fn respond(
                 fault: stream_fault,
                 rng,
                 record: std::mem::replace(record, RequestRecord::empty()),
+                outbox,
                 slot,
             },
         );
@@ -487,23 +526,31 @@ async fn respond(
         last += Duration::from_secs_f64(f.seconds);
     }
     state.timer.sleep_until(last).await;
-    let now = Instant::now();
-    state.truth.tokens_written(u64::from(planned.0), now - last);
     drop(slot);
-    let at = state.clock.unix_us(now);
-    record.first_token_unix_us = Some(at);
-    record.last_token_unix_us = Some(at);
+    // A fault's body carries no tokens: the time it was due stands for when it was written.
+    let mut handed_over = || {
+        let now = Instant::now();
+        state.truth.tokens_written(u64::from(planned.0), now - last);
+        let at = state.clock.unix_us(now);
+        record.first_token_unix_us = Some(at);
+        record.last_token_unix_us = Some(at);
+    };
     match stream_fault.map(|f| f.kind) {
-        Some(FaultKind::CloseMidStream) => return Err(Abort),
+        Some(FaultKind::CloseMidStream) => {
+            handed_over();
+            return Err(Abort);
+        }
         Some(FaultKind::ErrorInStream) => {
+            handed_over();
             return Ok(error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "injected error in stream",
                 "server_error",
                 None,
-            ))
+            ));
         }
         Some(FaultKind::MalformedChunk) => {
+            handed_over();
             record.completed = true;
             return Ok(json_response(
                 StatusCode::OK,
@@ -513,12 +560,23 @@ async fn respond(
         _ => {}
     }
     let text: String = (0..planned.0).map(openai::token_text).collect();
+    let body = envelope.full_response(&text, planned.1, record.prompt_tokens, planned.0);
     record.tokens_sent = planned.0;
     record.completed = true;
-    Ok(json_response(
-        StatusCode::OK,
-        envelope.full_response(&text, planned.1, record.prompt_tokens, planned.0),
-    ))
+    record.status = StatusCode::OK.as_u16();
+    let recording = Recording::new(
+        state.clone(),
+        std::mem::replace(record, RequestRecord::empty()),
+    );
+    let mut response = json_response(StatusCode::OK, String::new());
+    *response.body_mut() = MockBody::Timed(Some(Box::new(TimedBody {
+        bytes: bytes::Bytes::from(body),
+        recording,
+        outbox,
+        tokens: planned.0,
+        deadline: last,
+    })));
+    Ok(response)
 }
 
 /// Tokens to send and the finish reason: `max_tokens` when the client sets `ignore_eos`,
@@ -678,7 +736,7 @@ pub(crate) async fn bind(
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{chat, eventually, h2c_client, post, Clients as _, Pki};
+    use crate::testing::{chat, eventually, h2c_client, http1_client, post, Clients as _, Pki};
     use crate::{MockConfig, MockServer};
 
     fn config() -> MockConfig {
@@ -695,6 +753,62 @@ mod tests {
             faults: vec![crate::FaultSpec::parse(spec).unwrap()],
             ..config
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_token_time_is_recorded_only_when_asked() {
+        for (token_times, client) in [
+            (false, http1_client()),
+            (true, http1_client()),
+            (true, h2c_client()),
+        ] {
+            let server = MockServer::start(MockConfig {
+                token_times,
+                ..config()
+            })
+            .await
+            .unwrap();
+            let reply = post(&client, &server, "/v1/chat/completions", &chat(), None)
+                .await
+                .unwrap();
+            assert!(reply.body.ends_with("data: [DONE]\n\n"), "{}", reply.body);
+            let t = server.ground_truth().remove(0);
+            assert_eq!((t.tokens_sent, t.completed), (6, true));
+            let line = serde_json::to_value(&t).unwrap();
+            if !token_times {
+                assert_eq!(t.token_times_unix_us, None);
+                assert!(line.get("token_times_unix_us").is_none(), "{line}");
+                continue;
+            }
+            let times = t.token_times_unix_us.clone().unwrap();
+            assert_eq!(times.len(), 6, "{:?} {t:?}", reply.version);
+            assert_eq!(times.first().copied(), t.first_token_unix_us);
+            assert_eq!(times.last().copied(), t.last_token_unix_us);
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+            // Never before its deadline: 5 ms after admission, then every 2 ms.
+            let admitted = t.admitted_unix_us.unwrap();
+            for (k, at) in (0..).zip(&times) {
+                assert!(at - admitted >= 5_000 + 2_000 * k, "token {k}: {t:?}");
+            }
+            assert_eq!(line["token_times_unix_us"].as_array().unwrap().len(), 6);
+        }
+        // A non-streamed body writes its tokens at once, and lists no times.
+        let server = MockServer::start(MockConfig {
+            token_times: true,
+            ..config()
+        })
+        .await
+        .unwrap();
+        let body = serde_json::json!({"prompt": "hi", "max_tokens": 3});
+        let reply = post(&http1_client(), &server, "/v1/completions", &body, None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        let t = server.ground_truth().remove(0);
+        assert_eq!((t.tokens_sent, t.completed, t.status), (3, true, 200));
+        assert!(t.first_token_unix_us.is_some() && t.first_token_unix_us == t.last_token_unix_us);
+        assert_eq!(t.token_times_unix_us, None);
+        assert_eq!(server.stats().token_lateness_us.count, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use crate::config::FaultKind;
 use crate::openai::{self, Envelope};
 use crate::server::State;
 use crate::truth::RequestRecord;
+use crate::written::{Outbox, Recording};
 
 /// The error that makes hyper drop the connection (HTTP/1.1) or reset the stream (HTTP/2)
 /// before or during a response (a fault, by design).
@@ -33,11 +34,27 @@ impl std::error::Error for Abort {}
 pub(crate) enum MockBody {
     Full(Option<Bytes>),
     Stream(Box<TokenStream>),
+    /// A non-streamed completion: its tokens are written with it.
+    Timed(Option<Box<TimedBody>>),
+}
+
+/// A whole body that carries tokens, and the record they are stamped in when it is written.
+pub(crate) struct TimedBody {
+    pub(crate) bytes: Bytes,
+    pub(crate) recording: Arc<Recording>,
+    pub(crate) outbox: Option<Arc<Outbox>>,
+    pub(crate) tokens: u32,
+    pub(crate) deadline: Instant,
 }
 
 impl MockBody {
     pub(crate) fn text(text: impl Into<String>) -> Self {
         MockBody::Full(Some(Bytes::from(text.into())))
+    }
+
+    /// Whether the body hands its request's record to the ground truth itself.
+    pub(crate) fn owns_record(&self) -> bool {
+        !matches!(self, MockBody::Full(_))
     }
 }
 
@@ -52,17 +69,33 @@ impl Body for MockBody {
         match self.get_mut() {
             MockBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             MockBody::Stream(stream) => stream.poll_next(cx),
+            MockBody::Timed(body) => Poll::Ready(body.take().map(|body| {
+                let TimedBody {
+                    bytes,
+                    recording,
+                    outbox,
+                    tokens,
+                    deadline,
+                } = *body;
+                match outbox {
+                    Some(outbox) => outbox.queue(&recording, tokens, deadline),
+                    None => recording.written(tokens, deadline, Instant::now()),
+                }
+                recording.end();
+                Ok(Frame::data(bytes))
+            })),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, MockBody::Full(None))
+        matches!(self, MockBody::Full(None) | MockBody::Timed(None))
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             MockBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            MockBody::Full(None) => SizeHint::with_exact(0),
+            MockBody::Timed(Some(b)) => SizeHint::with_exact(b.bytes.len() as u64),
+            MockBody::Full(None) | MockBody::Timed(None) => SizeHint::with_exact(0),
             MockBody::Stream(_) => SizeHint::default(),
         }
     }
@@ -86,7 +119,7 @@ enum Step {
 }
 
 /// Streams `planned` tokens, token k at `first + sum of k gaps`, each gap drawn when the
-/// previous token is written and scaled by the batch occupancy at that moment.
+/// previous token is handed to the connection and scaled by the batch occupancy at that moment.
 pub(crate) struct TokenStream {
     state: Arc<State>,
     envelope: Envelope,
@@ -97,9 +130,20 @@ pub(crate) struct TokenStream {
     include_usage: bool,
     fault: Option<StreamFault>,
     rng: SmallRng,
-    record: RequestRecord,
+    recording: Arc<Recording>,
+    /// The connection's tokens waiting for their write (HTTP/1.1); None stamps a token when it
+    /// is handed over (HTTP/2).
+    outbox: Option<Arc<Outbox>>,
+    prompt_tokens: u32,
+    /// Content tokens handed to the connection.
+    sent: u32,
+    completed: bool,
     /// Held while decoding; dropping it frees the batch slot.
     slot: Option<OwnedSemaphorePermit>,
+    /// The deadline and waker the timer already holds for this stream: hyper polls a body
+    /// again after every write, and each early poll used to queue one more timer entry and
+    /// wake-up for the same deadline.
+    armed: Option<(Instant, Waker)>,
 }
 
 pub(crate) struct StreamPlan {
@@ -111,6 +155,7 @@ pub(crate) struct StreamPlan {
     pub(crate) fault: Option<StreamFault>,
     pub(crate) rng: SmallRng,
     pub(crate) record: RequestRecord,
+    pub(crate) outbox: Option<Arc<Outbox>>,
     pub(crate) slot: OwnedSemaphorePermit,
 }
 
@@ -121,6 +166,11 @@ impl TokenStream {
             openai::Api::Completions => Step::Tokens,
         };
         Self {
+            prompt_tokens: plan.record.prompt_tokens,
+            recording: Recording::new(state.clone(), plan.record),
+            outbox: plan.outbox,
+            sent: 0,
+            completed: false,
             state,
             step,
             deadline: plan.first_token,
@@ -129,9 +179,9 @@ impl TokenStream {
             include_usage: plan.include_usage,
             fault: plan.fault,
             rng: plan.rng,
-            record: plan.record,
             envelope: plan.envelope,
             slot: Some(plan.slot),
+            armed: None,
         }
     }
 
@@ -144,13 +194,10 @@ impl TokenStream {
             Step::Tokens => {
                 let now = Instant::now();
                 if now < self.deadline {
-                    self.state.timer.wake_at(self.deadline, cx.waker().clone());
+                    self.arm(cx.waker());
                     return Poll::Pending;
                 }
-                if let Some(fault) = self
-                    .fault
-                    .filter(|f| f.after_tokens == self.record.tokens_sent)
-                {
+                if let Some(fault) = self.fault.filter(|f| f.after_tokens == self.sent) {
                     self.fault = None;
                     match fault.kind {
                         FaultKind::CloseMidStream => {
@@ -177,8 +224,7 @@ impl TokenStream {
             }
             Step::Usage => {
                 self.step = Step::Done;
-                self.envelope
-                    .usage_chunk(self.record.prompt_tokens, self.record.tokens_sent)
+                self.envelope.usage_chunk(self.prompt_tokens, self.sent)
             }
             Step::Done => {
                 self.step = Step::End;
@@ -197,19 +243,33 @@ impl TokenStream {
         self.frame(chunk)
     }
 
+    /// Asks the timer to wake `waker` at the deadline, unless it already will.
+    fn arm(&mut self, waker: &Waker) {
+        let deadline = self.deadline;
+        if self
+            .armed
+            .as_ref()
+            .is_some_and(|(at, armed)| *at == deadline && armed.will_wake(waker))
+        {
+            return;
+        }
+        self.state.timer.wake_at(deadline, waker.clone());
+        self.armed = Some((deadline, waker.clone()));
+    }
+
     fn frame(&mut self, chunk: String) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
     }
 
-    /// Writes token k and schedules token k + 1.
+    /// Hands token k to the connection and schedules token k + 1.
     fn token(&mut self, now: Instant) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
-        let k = self.record.tokens_sent;
-        self.state.truth.tokens_written(1, now - self.deadline);
-        let at = self.state.clock.unix_us(now);
-        self.record.first_token_unix_us.get_or_insert(at);
-        self.record.last_token_unix_us = Some(at);
-        self.record.tokens_sent += 1;
-        let last = self.record.tokens_sent == self.planned;
+        let k = self.sent;
+        match &self.outbox {
+            Some(outbox) => outbox.queue(&self.recording, 1, self.deadline),
+            None => self.recording.written(1, self.deadline, now),
+        }
+        self.sent += 1;
+        let last = self.sent == self.planned;
         let chunk = self
             .envelope
             .token_chunk(openai::token_text(k), last.then_some(self.finish_reason));
@@ -228,15 +288,20 @@ impl TokenStream {
     }
 
     fn finish(&mut self) {
-        self.record.completed = true;
+        self.completed = true;
     }
 }
 
 impl Drop for TokenStream {
     fn drop(&mut self) {
         self.slot = None;
-        let record = std::mem::replace(&mut self.record, RequestRecord::empty());
-        self.state.truth.push(record);
+        let (sent, completed) = (self.sent, self.completed);
+        self.recording.update(|record| {
+            record.tokens_sent = sent;
+            record.completed = completed;
+        });
+        // The record goes to the ground truth when its last token's write has returned.
+        self.recording.end();
     }
 }
 
@@ -255,6 +320,7 @@ impl RequestRecord {
             last_token_unix_us: None,
             prompt_tokens: 0,
             output_tokens_planned: 0,
+            token_times_unix_us: None,
             tokens_sent: 0,
             completed: false,
         }

@@ -50,8 +50,17 @@ impl Clients for Pki {
     }
 }
 
+/// A plain-HTTP client that speaks HTTP/1.1.
+pub(crate) fn http1_client() -> reqwest::Client {
+    plain_client(false)
+}
+
 /// A plain-HTTP client that speaks HTTP/2 with prior knowledge (h2c).
 pub(crate) fn h2c_client() -> reqwest::Client {
+    plain_client(true)
+}
+
+fn plain_client(h2c: bool) -> reqwest::Client {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Never used for http:// URLs, but reqwest wants a TLS config (no default provider).
     let tls = ClientConfig::builder_with_provider(provider)
@@ -59,12 +68,15 @@ pub(crate) fn h2c_client() -> reqwest::Client {
         .unwrap()
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .no_proxy()
-        .tls_backend_preconfigured(tls)
-        .http2_prior_knowledge()
-        .build()
-        .unwrap()
+        .tls_backend_preconfigured(tls);
+    let builder = if h2c {
+        builder.http2_prior_knowledge()
+    } else {
+        builder.http1_only()
+    };
+    builder.build().unwrap()
 }
 
 /// A streaming chat request with usage.

@@ -15,6 +15,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::MockConfig;
+use crate::written::Stamped;
 use crate::MockError;
 
 /// How long a client may take to complete its handshake.
@@ -101,11 +102,11 @@ impl Tls {
     /// gets a 400 saying that this port serves HTTPS.
     pub(crate) async fn handshake(
         &self,
-        stream: TcpStream,
-    ) -> Result<(TlsStream<TcpStream>, Alpn), String> {
+        stream: Stamped<TcpStream>,
+    ) -> Result<(TlsStream<Stamped<TcpStream>>, Alpn), String> {
         let handshake = async {
             let mut first = [0_u8; 1];
-            match stream.peek(&mut first).await {
+            match stream.get_ref().peek(&mut first).await {
                 Ok(0) => return Err("the client closed the connection".to_owned()),
                 Ok(_) if first[0] != TLS_HANDSHAKE_RECORD => {
                     refuse_plain_http(stream).await;
@@ -169,7 +170,7 @@ fn pem_error(error: &rustls_pki_types::pem::Error, sections: &str) -> String {
 }
 
 /// Answers a plain-HTTP request on the HTTPS port with a 400, as nginx does, then closes.
-async fn refuse_plain_http(mut stream: TcpStream) {
+async fn refuse_plain_http(mut stream: Stamped<TcpStream>) {
     let body = crate::openai::error_body(
         "this port serves HTTPS: use an https:// URL",
         "invalid_request_error",

@@ -35,15 +35,23 @@ pub struct RequestRecord {
     pub arrival_unix_us: i64,
     /// When it got a batch slot (after any queue wait).
     pub admitted_unix_us: Option<i64>,
-    /// When the first content token was written.
+    /// When the first content token was written: when the write call that handed its bytes
+    /// to the kernel returned (over HTTP/1.1, plain or TLS; over HTTP/2, whose connection
+    /// writes every stream's frames together, when it was handed to the connection). A
+    /// non-streamed body's tokens are all written with the body.
     pub first_token_unix_us: Option<i64>,
-    /// When the last content token was written.
+    /// When the last content token was written (as `first_token_unix_us`).
     pub last_token_unix_us: Option<i64>,
+    /// With the `token_times` knob, when each content token of a streamed response was
+    /// written (as `first_token_unix_us`), in order; absent otherwise. A token whose write
+    /// never returned (the connection broke first) has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_times_unix_us: Option<Vec<i64>>,
     /// Prompt tokens as the server counted them.
     pub prompt_tokens: u32,
     /// Tokens the server meant to send.
     pub output_tokens_planned: u32,
-    /// Content tokens actually written.
+    /// Content tokens handed to the connection.
     pub tokens_sent: u32,
     /// True when the response was sent to its end.
     pub completed: bool,
@@ -109,7 +117,8 @@ pub struct MockStats {
     /// spoke plain HTTP to the HTTPS port); the connection is closed, the server goes on.
     #[serde(default)]
     pub tls_handshake_failures: u64,
-    /// Write time minus deadline, in microseconds, per streamed token or non-streamed body.
+    /// Write time (as [`RequestRecord::first_token_unix_us`]) minus deadline, in
+    /// microseconds, per streamed token or non-streamed body.
     pub token_lateness_us: Lateness,
 }
 
@@ -150,7 +159,14 @@ pub(crate) struct Truth {
     statuses: Mutex<BTreeMap<u16, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
     lateness_ns: Mutex<hdrhistogram::Histogram<u64>>,
+    /// Responses whose body has ended but whose last write has not returned yet: their
+    /// records are pushed a moment after a client may have read the end.
+    closing: AtomicU64,
 }
+
+/// How long a reader of the ground truth waits for ended responses' last writes: they take
+/// microseconds, but a full socket buffer could hold one back indefinitely.
+const SETTLE: Duration = Duration::from_millis(50);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -185,7 +201,29 @@ impl Truth {
             statuses: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(BTreeMap::new()),
             lateness_ns: Mutex::new(hdrhistogram::Histogram::new(3).expect("3 digits is valid")),
+            closing: AtomicU64::new(0),
         })
+    }
+
+    /// A response's body ended; its record follows with [`Truth::closed`] once its last write
+    /// returned.
+    pub(crate) fn closing(&self) {
+        self.closing.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The record of a response counted by [`Truth::closing`].
+    pub(crate) fn closed(&self, record: RequestRecord) {
+        self.push(record);
+        self.closing.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Waits (at most [`SETTLE`]) until every ended response has its record, so that a client
+    /// that has read a whole response finds it in the ground truth.
+    fn settle(&self) {
+        let until = Instant::now() + SETTLE;
+        while self.closing.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 
     pub(crate) fn push(&self, record: RequestRecord) {
@@ -214,10 +252,12 @@ impl Truth {
     }
 
     pub(crate) fn records(&self) -> Vec<RequestRecord> {
+        self.settle();
         lock(&self.records).clone()
     }
 
     pub(crate) fn stats(&self, counts: Counts) -> MockStats {
+        self.settle();
         let h = lock(&self.lateness_ns);
         let us = |ns: u64| ns as f64 / 1000.0;
         MockStats {

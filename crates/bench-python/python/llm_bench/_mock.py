@@ -70,7 +70,8 @@ class MockServer:
 
     def ground_truth(self) -> List[Dict[str, Any]]:
         """What the server did for each request (the first ``record_limit``): arrival,
-        admission, first and last token times in Unix microseconds, tokens, faults."""
+        admission, first and last token times in Unix microseconds (every token's with
+        ``token_times=True``), tokens, faults."""
         value: List[Dict[str, Any]] = json.loads(self._running().ground_truth())
         return value
 
