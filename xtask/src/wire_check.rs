@@ -187,8 +187,9 @@ fn level(
         .context("cannot run llm-bench")?;
     let realtime_moved_us = realtime_moved.moved_us();
     let took = started.elapsed();
-    // The last packets may still sit in the capture's buffer.
-    std::thread::sleep(Duration::from_millis(300));
+    // libpcap's ring hands a block over when it is full or after its 1 s timeout, and tcpdump
+    // drops a block it has not got when interrupted: wait for the last one.
+    std::thread::sleep(Duration::from_millis(2500));
     let capture = capture.stop()?;
     mock.interrupt_and_wait()?;
     if !status.success() {
@@ -524,6 +525,7 @@ struct Record {
     outcome: String,
     sent_us: i64,
     first_token_us: Option<i64>,
+    end_us: i64,
 }
 
 /// Reads a record line. The lines are serde_json's output of a flat object, so a key is
@@ -537,6 +539,7 @@ fn parse_record(line: &str) -> Option<Record> {
             "null" => None,
             v => Some(v.parse().ok()?),
         },
+        end_us: json_raw(line, "end_unix_us")?.parse().ok()?,
     })
 }
 
@@ -566,6 +569,8 @@ struct Joined {
     not_on_wire: usize,
     /// Records with a first-token stamp whose response showed no content event on the wire.
     first_token_without_wire: usize,
+    /// The ids of a few records of those two kinds, to look up in the capture.
+    examples: Vec<String>,
     /// (wire time in ns, first-token stamp − wire), for the drift over the run.
     first_token: Vec<(i64, f64)>,
     /// Requests on a connection opened for them.
@@ -575,10 +580,6 @@ struct Joined {
     /// For requests on a connection opened for them: `sent` − the SYN.
     sent_minus_syn: Vec<f64>,
 }
-
-/// A request that is the first on its connection and goes out within this long of the SYN
-/// opened it (or waited for it); the pool's spare connections wait seconds.
-const OPENED_FOR_IT_NS: i64 = 100_000_000;
 
 fn join(records: &[Record], wire: Vec<WireExchange>) -> Joined {
     let by_id: HashMap<String, WireExchange> = wire
@@ -593,12 +594,16 @@ fn join(records: &[Record], wire: Vec<WireExchange>) -> Joined {
     for r in records {
         let Some(w) = by_id.get(&r.id) else {
             j.not_on_wire += 1;
+            if j.examples.len() < 3 {
+                j.examples.push(r.id.clone());
+            }
             continue;
         };
-        // A connection the pool opened earlier and left idle is an open one to this request.
+        // Stamped before its connection's SYN: it waited for that connection to open. The
+        // first request on a spare connection the pool opened earlier found it open.
         let opened_for_it = w
             .new_connection_syn_ns
-            .filter(|syn| w.request_first_ns - syn < OPENED_FOR_IT_NS);
+            .filter(|&syn| r.sent_us * 1000 <= syn);
         match opened_for_it {
             Some(syn) => {
                 j.sent_new.push(ms(r.sent_us, w.request_ns));
@@ -608,7 +613,12 @@ fn join(records: &[Record], wire: Vec<WireExchange>) -> Joined {
         }
         match (r.first_token_us, w.first_content_ns) {
             (Some(stamp), Some(wire)) => j.first_token.push((wire, ms(stamp, wire))),
-            (Some(_), None) => j.first_token_without_wire += 1,
+            (Some(_), None) => {
+                j.first_token_without_wire += 1;
+                if j.examples.len() < 3 {
+                    j.examples.push(r.id.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -620,6 +630,8 @@ fn join(records: &[Record], wire: Vec<WireExchange>) -> Joined {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Summary {
     n: usize,
+    /// The low tail: where a `sent` stamp taken long before its request left shows.
+    p1: f64,
     median: f64,
     p90: f64,
     p99: f64,
@@ -636,6 +648,7 @@ fn summarize(values: &[f64]) -> Option<Summary> {
     abs.sort_by(f64::total_cmp);
     Some(Summary {
         n: sorted.len(),
+        p1: percentile(&sorted, 0.01),
         median: percentile(&sorted, 0.5),
         p90: percentile(&sorted, 0.9),
         p99: percentile(&sorted, 0.99),
@@ -660,6 +673,8 @@ struct Analysis {
     successful: usize,
     anomalies: Anomalies,
     packets: u64,
+    /// The last request's end minus the capture's last packet (a capture stopped too soon).
+    capture_ends_early_ms: f64,
     truncated_frames: u64,
     cut_short: bool,
     capture: Option<CaptureReport>,
@@ -680,8 +695,10 @@ fn analyze(pcap_path: &Path, records_path: &Path, port: u16) -> anyhow::Result<A
     }
     let mut tracker = Tracker::new(port);
     let mut packets = 0u64;
+    let mut last_packet_ns = 0;
     while let Some((header, frame)) = reader.next_record()? {
         packets += 1;
+        last_packet_ns = last_packet_ns.max(header.ts_ns);
         if let Some(segment) = pcap::tcp_segment(linktype, frame) {
             tracker.segment(header.ts_ns, &segment);
         }
@@ -694,11 +711,13 @@ fn analyze(pcap_path: &Path, records_path: &Path, port: u16) -> anyhow::Result<A
         bail!("{} holds no request records", records_path.display());
     }
     let successful = records.iter().filter(|r| r.outcome == "successful").count();
+    let last_end_us = records.iter().map(|r| r.end_us).max().unwrap_or(0);
     Ok(Analysis {
         joined: join(&records, wire),
         successful,
         anomalies,
         packets,
+        capture_ends_early_ms: (last_end_us * 1000 - last_packet_ns) as f64 / 1e6,
         truncated_frames: reader.truncated,
         cut_short: reader.cut_short,
         capture: None,
@@ -768,19 +787,23 @@ impl Analysis {
                 self.packets
             ),
         );
-        let stats = |s: Option<Summary>, p90: bool| match s {
+        // A first-token stamp comes after the wire, its tail is high; a `sent` stamp comes
+        // before, its tail is low.
+        let stats = |s: Option<Summary>, late: bool| match s {
             None => "no data".to_owned(),
-            Some(s) if p90 => format!(
-                "median {} / p90 {} / p99 {} ms (|d| p99 {} ms, n = {})",
+            Some(s) if late => format!(
+                "median {} / p90 {} / p99 {} ms (p1 {}, |d| p99 {} ms, n = {})",
                 fmt_ms(s.median),
                 fmt_ms(s.p90),
                 fmt_ms(s.p99),
+                fmt_ms(s.p1),
                 fmt_ms(s.abs_p99),
                 s.n
             ),
             Some(s) => format!(
-                "median {} / p99 {} ms (|d| p99 {} ms, n = {})",
+                "median {} / p1 {} ms (p99 {}, |d| p99 {} ms, n = {})",
                 fmt_ms(s.median),
+                fmt_ms(s.p1),
                 fmt_ms(s.p99),
                 fmt_ms(s.abs_p99),
                 s.n
@@ -877,6 +900,16 @@ impl Analysis {
                 }
             ));
         }
+        // A request ends after its last packet; more than a moment after means packets are missing.
+        if self.capture_ends_early_ms > 50.0 {
+            caveats.push(format!(
+                "the capture ends {:.0} ms before the last request",
+                self.capture_ends_early_ms
+            ));
+        }
+        if !j.examples.is_empty() {
+            caveats.push(format!("e.g. {}", j.examples.join(", ")));
+        }
         if !caveats.is_empty() {
             line(&mut out, format!("  caveats: {}", caveats.join("; ")));
         }
@@ -895,29 +928,30 @@ impl Analysis {
 /// The levels as a Markdown table, for docs/performance.md.
 fn table(rows: &[(usize, Analysis)]) -> String {
     let mut t = String::from(
-        "| streams | joined | first token − wire ms: median / p90 / p99 | sent − wire ms: median / p99 | on open connections: median / p99 | on new ones: median / p99 | verdict (p99 ≤ 1 ms) |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| streams | requests joined | first token − wire ms: median / p90 / p99 | sent − wire ms: median / p1 | on open connections | on connections opened for them | load avg | verdict (\\|d\\| p99 ≤ 1 ms) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
-    let two = |s: Option<Summary>| {
-        s.map_or("-".to_owned(), |s| {
-            format!("{} / {}", fmt_ms(s.median), fmt_ms(s.p99))
-        })
+    let dash = || "-".to_owned();
+    let low = |s: Option<Summary>| {
+        s.map_or_else(dash, |s| format!("{} / {}", fmt_ms(s.median), fmt_ms(s.p1)))
     };
     for (n, a) in rows {
         let ft = a.first_token();
         let _ = writeln!(
             t,
-            "| {n} | {} | {} | {} | {} | {} | first token {}, sent {} |",
-            a.joined.first_token.len(),
-            ft.map_or("-".to_owned(), |s| format!(
+            "| {n} | {} | {} | {} | {} | {} | {} | first token {}, sent {} |",
+            a.joined.records - a.joined.not_on_wire,
+            ft.map_or_else(dash, |s| format!(
                 "{} / {} / {}",
                 fmt_ms(s.median),
                 fmt_ms(s.p90),
                 fmt_ms(s.p99)
             )),
-            two(a.sent()),
-            two(summarize(&a.joined.sent_reused)),
-            two(summarize(&a.joined.sent_new)),
+            low(a.sent()),
+            low(summarize(&a.joined.sent_reused)),
+            low(summarize(&a.joined.sent_new)),
+            a.load
+                .map_or_else(dash, |(before, after)| format!("{before:.1}-{after:.1}")),
             verdict(ft),
             verdict(a.sent()),
         );
@@ -940,6 +974,7 @@ mod tests {
                 outcome: "successful".to_owned(),
                 sent_us: 1_700_000_000_000_100,
                 first_token_us: Some(1_700_000_000_050_300),
+                end_us: 1_700_000_001_040_100,
             })
         );
         let no_token = LINE.replace(
@@ -958,10 +993,10 @@ mod tests {
             outcome: "successful".to_owned(),
             sent_us,
             first_token_us,
+            end_us: sent_us + 1_000_000,
         };
         let wire = |id: &str, request_ns: i64, syn: Option<i64>, first: Option<i64>| WireExchange {
             id: Some(id.to_owned()),
-            request_first_ns: request_ns,
             request_ns,
             new_connection_syn_ns: syn,
             status: Some(200),

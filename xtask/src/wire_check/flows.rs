@@ -15,8 +15,6 @@ use super::pcap::{Endpoint, Segment, TCP_SYN};
 pub(crate) struct WireExchange {
     /// Its `x-request-id`.
     pub(crate) id: Option<String>,
-    /// The packet that carried the request's first byte.
-    pub(crate) request_first_ns: i64,
     /// The packet that carried the request's last byte.
     pub(crate) request_ns: i64,
     /// The client's SYN of the connection, when this request was its first.
@@ -138,7 +136,6 @@ impl Tracker {
             let response = responses.next();
             self.done.push(WireExchange {
                 id: request.id,
-                request_first_ns: request.first_byte_ns,
                 request_ns: request.last_byte_ns,
                 new_connection_syn_ns: (n == 0).then_some(c.syn_ns),
                 status: response.as_ref().map(|r| r.status),
@@ -256,7 +253,6 @@ const MAX_HEAD: usize = 64 * 1024;
 #[derive(Debug)]
 struct Request {
     id: Option<String>,
-    first_byte_ns: i64,
     last_byte_ns: i64,
 }
 
@@ -264,8 +260,6 @@ struct Request {
 #[derive(Debug, Default)]
 struct Requests {
     head: Vec<u8>,
-    /// When the request being read began.
-    first_byte_ns: i64,
     /// The request being read once its head is complete: its id and the body left.
     body: Option<(Option<String>, usize)>,
     done: Vec<Request>,
@@ -284,14 +278,10 @@ impl Requests {
                     self.body = None;
                     self.done.push(Request {
                         id,
-                        first_byte_ns: self.first_byte_ns,
                         last_byte_ns: ts_ns,
                     });
                 }
                 continue;
-            }
-            if self.head.is_empty() {
-                self.first_byte_ns = ts_ns;
             }
             let Some((head, rest)) = take_head(&mut self.head, bytes) else {
                 self.broken = self.head.len() > MAX_HEAD;
@@ -314,7 +304,6 @@ impl Requests {
             if length == 0 {
                 self.done.push(Request {
                     id,
-                    first_byte_ns: self.first_byte_ns,
                     last_byte_ns: ts_ns,
                 });
             } else {
@@ -666,7 +655,6 @@ mod tests {
             [
                 WireExchange {
                     id: Some("req-1".to_owned()),
-                    request_first_ns: 10,
                     request_ns: 11,
                     new_connection_syn_ns: Some(1),
                     status: Some(200),
@@ -674,7 +662,6 @@ mod tests {
                 },
                 WireExchange {
                     id: Some("req-2".to_owned()),
-                    request_first_ns: 50,
                     request_ns: 50,
                     new_connection_syn_ns: None,
                     // The response has not ended; its first content came.
