@@ -386,7 +386,7 @@ fn effective_uid() -> Option<u32> {
 }
 
 fn ensure_tcpdump() -> anyhow::Result<()> {
-    let present = |_: ()| {
+    let present = || {
         Command::new("tcpdump")
             .arg("--version")
             .stdout(Stdio::null())
@@ -394,7 +394,7 @@ fn ensure_tcpdump() -> anyhow::Result<()> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if present(()) {
+    if present() {
         return Ok(());
     }
     if effective_uid() != Some(0) {
@@ -414,7 +414,7 @@ fn ensure_tcpdump() -> anyhow::Result<()> {
             bail!("cannot install tcpdump with apt-get: install it and run again");
         }
     }
-    if !present(()) {
+    if !present() {
         bail!("tcpdump was installed but does not run");
     }
     Ok(())
