@@ -3,6 +3,7 @@
 mod real_server;
 #[cfg(test)]
 mod tidy;
+mod wire_check;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +24,8 @@ commands:
             llama.cpp's own server (xllamacpp from PyPI) with a random-weight Llama, on 127.0.0.1
   soak [--seconds N] [--quick]
             the native engine at 200 req/s for 10 minutes (or N s): RSS and fds stay flat
+  wire-check [--streams 500,1000] [--seconds 15] [--keep] | --analyze DIR
+            llm-bench's sent and first-token stamps against a loopback capture (tcpdump, root)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Some("codegen") => codegen(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("real-server") => real_server::command(&root, &args[1..]),
+        Some("wire-check") => wire_check::command(&root, &args[1..]),
         Some("soak") => {
             let mut cmd = vec![
                 "bench",
