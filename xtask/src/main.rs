@@ -17,9 +17,10 @@ commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
   codegen   regenerate the committed JSON Schemas (docs/schema/), the Python types generated from
             them (crates/bench-python/python/llm_bench/_schema.py) and test tokenizer (data/tokenizer/)
-  bench [mock|native|data] [--quick]
+  bench [mock|native|data|streams] [--quick]
             the mock server's precision and cost; the native engine's capacity;
-            token-exact prompts per second
+            token-exact prompts per second; closed-loop streams, the client's timestamps
+            against the mock's
   real-server setup | start [--port 8090] [--slots 4] | stop | status
             llama.cpp's own server (xllamacpp from PyPI) with a random-weight Llama, on 127.0.0.1
   soak [--seconds N] [--quick]
@@ -163,7 +164,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let all = ["mock", "native", "data"];
+    let all = ["mock", "native", "data", "streams"];
     for name in if which.is_empty() {
         all.to_vec()
     } else {
@@ -173,6 +174,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "mock" => ("bench-mock", "mock"),
             "native" => ("engine-native", "capacity"),
             "data" => ("bench-data", "prompts"),
+            "streams" => ("engine-native", "streams"),
             other => bail!(
                 "unknown benchmark `{other}`; benchmarks: {}",
                 all.join(", ")

@@ -213,19 +213,36 @@ impl Envelope {
         )
     }
 
-    /// One content chunk; `text` must need no JSON escaping.
+    /// One content chunk; `text` must need no JSON escaping. Built by appending rather than
+    /// `format!`, whose machinery cost more than anything else the mock does per token.
     pub(crate) fn token_chunk(&self, text: &str, finish_reason: Option<&str>) -> String {
-        let finish = finish_reason.map_or("null".to_owned(), |r| format!("\"{r}\""));
-        match self.api {
-            Api::Chat => format!(
-                "{},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n",
-                self.chunk_head
+        let (open, close) = match self.api {
+            Api::Chat => (
+                ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
+                "\"},\"logprobs\":null,\"finish_reason\":",
             ),
-            Api::Completions => format!(
-                "{},\"choices\":[{{\"index\":0,\"text\":\"{text}\",\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n",
-                self.chunk_head
+            Api::Completions => (
+                ",\"choices\":[{\"index\":0,\"text\":\"",
+                "\",\"logprobs\":null,\"finish_reason\":",
             ),
+        };
+        let mut chunk = String::with_capacity(
+            self.chunk_head.len() + open.len() + text.len() + close.len() + 24,
+        );
+        chunk.push_str(&self.chunk_head);
+        chunk.push_str(open);
+        chunk.push_str(text);
+        chunk.push_str(close);
+        match finish_reason {
+            Some(reason) => {
+                chunk.push('"');
+                chunk.push_str(reason);
+                chunk.push('"');
+            }
+            None => chunk.push_str("null"),
         }
+        chunk.push_str("}]}\n\n");
+        chunk
     }
 
     /// The final usage chunk (`stream_options.include_usage`): no choices.
@@ -348,6 +365,23 @@ mod tests {
         assert_eq!(e.message, "`max_tokens` must be a positive integer");
         let e = parse(Api::Completions, br#"{"prompt":5}"#).unwrap_err();
         assert_eq!(e.param, Some("prompt"));
+    }
+
+    #[test]
+    fn token_chunks_keep_their_bytes() {
+        let chat = Envelope::new(Api::Chat, "chatcmpl-1", "m", 7);
+        let head =
+            r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"m""#;
+        assert_eq!(
+            chat.token_chunk(" hi", None),
+            format!("{head},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" hi\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n")
+        );
+        let completions = Envelope::new(Api::Completions, "cmpl-1", "m", 7);
+        let head = r#"data: {"id":"cmpl-1","object":"text_completion","created":7,"model":"m""#;
+        assert_eq!(
+            completions.token_chunk(" x", Some("length")),
+            format!("{head},\"choices\":[{{\"index\":0,\"text\":\" x\",\"logprobs\":null,\"finish_reason\":\"length\"}}]}}\n\n")
+        );
     }
 
     #[test]

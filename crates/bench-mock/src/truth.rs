@@ -37,8 +37,9 @@ pub struct RequestRecord {
     pub admitted_unix_us: Option<i64>,
     /// When the first content token was written: when the write call that handed its bytes
     /// to the kernel returned (over HTTP/1.1, plain or TLS; over HTTP/2, whose connection
-    /// writes every stream's frames together, when it was handed to the connection). A
-    /// non-streamed body's tokens are all written with the body.
+    /// writes every stream's frames together, when it was handed to the connection). On
+    /// loopback the kernel delivers the bytes inside that call, so a client may receive them a
+    /// few microseconds earlier. A non-streamed body's tokens are all written with the body.
     pub first_token_unix_us: Option<i64>,
     /// When the last content token was written (as `first_token_unix_us`).
     pub last_token_unix_us: Option<i64>,

@@ -40,7 +40,8 @@ pub(crate) struct Recording {
 impl Recording {
     pub(crate) fn new(state: Arc<State>, mut record: RequestRecord) -> Arc<Self> {
         if state.config.token_times && record.stream {
-            record.token_times_unix_us = Some(Vec::new());
+            let planned = record.output_tokens_planned as usize;
+            record.token_times_unix_us = Some(Vec::with_capacity(planned));
         }
         Arc::new(Self {
             state,
@@ -118,13 +119,12 @@ impl Outbox {
 
     /// Stamps the first `count` entries, written at `at`.
     fn written(&self, count: usize, at: Instant) {
-        let done: Vec<Pending> = {
-            let mut pending = lock(&self.pending);
-            let count = count.min(pending.len());
-            pending.drain(..count).collect()
-        };
-        // Outside the lock: the last entry of a response hands its record to the ground truth.
-        for entry in done {
+        for _ in 0..count {
+            // One at a time, outside the lock: the last entry of a response hands its record
+            // to the ground truth.
+            let Some(entry) = lock(&self.pending).pop_front() else {
+                return;
+            };
             entry.recording.written(entry.tokens, entry.deadline, at);
         }
     }

@@ -26,18 +26,22 @@ pub(crate) fn spawn_mock() -> (Child, String) {
 
 /// The child side of [`spawn_mock`]: the mock (TTFT 5 ms, ITL 1 ms, no batch limit).
 pub(crate) fn serve_mock() {
+    serve_mock_with(MockConfig {
+        ttft_ms: 5.0,
+        itl_ms: 1.0,
+        max_batch: 1_000_000,
+        record_limit: 10_000_000,
+        ..MockConfig::default()
+    });
+}
+
+/// The child side of [`spawn_mock`] with the mock configured by `config`.
+pub(crate) fn serve_mock_with(config: MockConfig) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let config = MockConfig {
-            ttft_ms: 5.0,
-            itl_ms: 1.0,
-            max_batch: 1_000_000,
-            record_limit: 10_000_000,
-            ..MockConfig::default()
-        };
         let server = MockServer::start(config).await.expect("mock");
         println!("{}", server.base_url());
         std::io::stdout().flush().expect("flush");
@@ -50,6 +54,23 @@ pub(crate) fn serve_mock() {
         .expect("stdin watcher");
         server.shutdown().await;
     });
+}
+
+/// Raises the soft open-file limit to the hard limit (a child started afterwards inherits
+/// it); returns the soft limit in force.
+pub(crate) fn raise_open_files() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return raised.current.unwrap_or(u64::MAX);
+        }
+    }
+    limit.current.unwrap_or(u64::MAX)
 }
 
 pub(crate) fn now_unix_us() -> i64 {
@@ -66,6 +87,27 @@ pub(crate) fn process_cpu_seconds() -> f64 {
     let ticks: u64 =
         fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     ticks as f64 / 100.0
+}
+
+/// CPU time of this process so far (every thread, exited ones included), in seconds, to the
+/// nanosecond: /proc's clock ticks of 10 ms are too coarse for a few requests.
+pub(crate) fn process_cpu_time() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// CPU time so far of process `pid`'s threads (the scheduler's own account, in nanoseconds),
+/// in seconds; for a child whose CPU is not this process's.
+pub(crate) fn threads_cpu_time(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
 }
 
 pub(crate) fn peak_rss_kib() -> u64 {
