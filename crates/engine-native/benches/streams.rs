@@ -331,7 +331,7 @@ impl Stamps {
                 .and_then(Value::as_f64)
         };
         let source = match (
-            field("timestamp_source").and_then(Value::as_str),
+            field("source").and_then(Value::as_str),
             field("reads_without_kernel_time").and_then(Value::as_u64),
         ) {
             (None, _) => "n/a".to_owned(),
