@@ -14,9 +14,8 @@ mod support;
 
 use bench_core::config::ConfigFormat;
 use bench_core::{registry, Config, RunContext};
-use bench_mock::RequestRecord;
 
-use crate::support::{now_unix_us, peak_rss_kib, process_cpu_seconds};
+use crate::support::{ground_truth, now_unix_us, peak_rss_kib, process_cpu_seconds};
 
 // Link the engine so its registration is present.
 use engine_native as _;
@@ -141,26 +140,4 @@ fn main() {
     }
     drop(child.stdin.take());
     let _ = child.wait();
-}
-
-fn ground_truth(url: &str, since_unix_us: i64) -> Vec<RequestRecord> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let text = runtime.block_on(async {
-        bench_target::plain_client()
-            .expect("client")
-            .get(format!("{url}/mock/ground-truth"))
-            .send()
-            .await
-            .expect("ground truth")
-            .text()
-            .await
-            .expect("body")
-    });
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<RequestRecord>(l).ok())
-        .filter(|r| r.arrival_unix_us >= since_unix_us)
-        .collect()
 }

@@ -27,7 +27,7 @@ use bench_core::{registry, Config, RunContext};
 use bench_mock::{MockConfig, RequestRecord};
 use serde_json::Value;
 
-use crate::support::{now_unix_us, peak_rss_kib};
+use crate::support::{ground_truth, now_unix_us, peak_rss_kib};
 
 // Link the engine so its registration is present.
 use engine_native as _;
@@ -176,7 +176,7 @@ fn main() {
         let rss_mib = peak_rss_kib() as f64 / 1024.0;
         let b = &report.benchmarks[0];
         let records = client_records(&records_path);
-        let truth = ground_truth(&url, wall_start);
+        let truth = truth_by_id(&url, wall_start);
         let joined = join(&records, &truth);
         let tokens: u64 = truth.values().map(|t| u64::from(t.tokens_sent)).sum();
         let stamps = Stamps::of(b);
@@ -238,25 +238,9 @@ fn client_records(path: &Path) -> Vec<ClientRecord> {
 }
 
 /// The mock's records of requests that arrived since `since_unix_us`, by request id.
-fn ground_truth(url: &str, since_unix_us: i64) -> HashMap<String, RequestRecord> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let text = runtime.block_on(async {
-        bench_target::plain_client()
-            .expect("client")
-            .get(format!("{url}/mock/ground-truth"))
-            .send()
-            .await
-            .expect("ground truth")
-            .text()
-            .await
-            .expect("body")
-    });
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<RequestRecord>(l).ok())
-        .filter(|r| r.arrival_unix_us >= since_unix_us)
+fn truth_by_id(url: &str, since_unix_us: i64) -> HashMap<String, RequestRecord> {
+    ground_truth(url, since_unix_us)
+        .into_iter()
         .filter_map(|r| Some((r.request_id.clone()?, r)))
         .collect()
 }

@@ -625,9 +625,9 @@ async fn read_wire(
         let mut last = None;
         loop {
             match connection.body(&mut body, &mut bytes, &mut pending).await {
-                Ok(Some(read)) => {
+                Ok(Some(stamp)) => {
                     whole.extend_from_slice(&bytes);
-                    last = Some(read.stamp);
+                    last = Some(stamp);
                     if whole.len() > limit {
                         break;
                     }
@@ -665,18 +665,18 @@ async fn read_wire(
     let mut parser = SseParser::default();
     let mut state = StreamState::default();
     loop {
-        let read = match connection.body(&mut body, &mut bytes, &mut pending).await {
-            Ok(Some(read)) => read,
+        let stamp = match connection.body(&mut body, &mut bytes, &mut pending).await {
+            Ok(Some(stamp)) => stamp,
             Ok(None) => break,
             Err(error) => return failed(error, "stream"),
         };
         let before = exchange.content_chunks;
-        let at = read.stamp.arrival();
+        let at = stamp.arrival();
         if let Some(outcome) = state.feed(&mut parser, &bytes, at, exchange) {
             return outcome;
         }
         let events = exchange.content_chunks - before;
-        exchange.timing.note(&read.stamp, events);
+        exchange.timing.note(&stamp, events);
         if state.done {
             // The body's end usually came in the same read; else give it a moment, so the
             // connection can carry the next request.

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-use bench_mock::{MockConfig, MockServer};
+use bench_mock::{MockConfig, MockServer, RequestRecord};
 
 /// Starts this same binary with `--serve-mock`; returns the child and the mock's base URL.
 /// The mock serves until the child's stdin is closed.
@@ -146,4 +146,27 @@ pub(crate) fn achieved_rate(b: &bench_core::schema::Benchmark) -> f64 {
         .as_ref()
         .and_then(|r| r.total)
         .unwrap_or(0.0)
+}
+
+/// The mock's ground-truth records of requests that arrived since `since_unix_us`.
+pub(crate) fn ground_truth(url: &str, since_unix_us: i64) -> Vec<RequestRecord> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let text = runtime.block_on(async {
+        bench_target::plain_client()
+            .expect("client")
+            .get(format!("{url}/mock/ground-truth"))
+            .send()
+            .await
+            .expect("ground truth")
+            .text()
+            .await
+            .expect("body")
+    });
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<RequestRecord>(l).ok())
+        .filter(|r| r.arrival_unix_us >= since_unix_us)
+        .collect()
 }

@@ -225,12 +225,6 @@ pub(crate) struct Connection {
     stamped: bool,
 }
 
-/// What a read brought.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Read {
-    pub(crate) stamp: Stamp,
-}
-
 impl Connection {
     /// Whether the peer has not closed an idle connection (nothing to read, no end of stream).
     fn still_open(&self) -> bool {
@@ -252,7 +246,7 @@ impl Connection {
     }
 
     /// Reads once more into the buffer; `None` at the end of the stream.
-    async fn read_more(&mut self, limit: Duration) -> Result<Option<Read>, WireError> {
+    async fn read_more(&mut self, limit: Duration) -> Result<Option<Stamp>, WireError> {
         // A socket whose data is always ready would never give the thread up (its readiness
         // check is not budgeted): a large body would starve every other task, the server's
         // among them when it shares the runtime. After a read that filled its room, more is
@@ -270,11 +264,11 @@ impl Connection {
             Err(_) => return Err(WireError::ReadTimeout(limit.as_secs_f64())),
         };
         self.raw.filled(n);
-        Ok((n > 0).then_some(Read { stamp }))
+        Ok((n > 0).then_some(stamp))
     }
 
     /// Reads the response head (skipping interim `1xx` heads).
-    pub(crate) async fn head(&mut self, limit: Duration) -> Result<(Head, Read), WireError> {
+    pub(crate) async fn head(&mut self, limit: Duration) -> Result<(Head, Stamp), WireError> {
         let mut last = None;
         loop {
             if let Some(read) = last {
@@ -311,8 +305,8 @@ impl Connection {
         &mut self,
         body: &mut Body,
         out: &mut Vec<u8>,
-        pending: &mut Option<Read>,
-    ) -> Result<Option<Read>, WireError> {
+        pending: &mut Option<Stamp>,
+    ) -> Result<Option<Stamp>, WireError> {
         out.clear();
         loop {
             if let Some(read) = pending.take() {
