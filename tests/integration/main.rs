@@ -15,6 +15,7 @@ mod mock;
 mod native;
 mod preflight;
 mod python_types;
+mod reasoning;
 mod registry;
 mod report;
 mod saturation;

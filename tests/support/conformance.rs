@@ -133,6 +133,30 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
             "{name}"
         );
     }
+    if let Some(reasoning) = &b.metrics.reasoning {
+        // The mock streams no reasoning: the whole output is the answer, which starts with
+        // the first token.
+        let tokens = |split: &Option<StatusSplit<Distribution>>| ok(split).map(|d| (d.min, d.max));
+        assert_eq!(
+            tokens(&reasoning.reasoning_tokens),
+            Some((0.0, 0.0)),
+            "{name}"
+        );
+        assert_eq!(
+            tokens(&reasoning.answer_tokens),
+            Some((f64::from(OUTPUT_TOKENS), f64::from(OUTPUT_TOKENS))),
+            "{name}"
+        );
+        assert!(ok(&reasoning.reasoning_itl_ms).is_none(), "{name}");
+        let first_answer = ok(&reasoning.time_to_first_answer_token_ms).expect("an answer");
+        let ttft = ok(&b.metrics.ttft_ms).expect("a TTFT");
+        assert_eq!(first_answer.mean, ttft.mean, "{name}");
+        let answer_itl = ok(&reasoning.answer_itl_ms).expect("answer gaps");
+        assert!(
+            (answer_itl.median - ITL_MS).abs() < 1.0,
+            "{name}: {answer_itl:?}"
+        );
+    }
     if let Some(prompt) = ok(&b.metrics.prompt_tokens) {
         // The mock applies no chat template: the prompt is as long as asked.
         assert_eq!(
@@ -201,6 +225,7 @@ fn presence(m: &Metrics) -> Vec<(MetricKind, bool)> {
         ),
         (MetricKind::PromptTokens, m.prompt_tokens.is_some()),
         (MetricKind::OutputTokens, m.output_tokens.is_some()),
+        (MetricKind::Reasoning, m.reasoning.is_some()),
         (MetricKind::Rates, m.rates.requests_per_s.is_some()),
         (MetricKind::Concurrency, m.rates.concurrency.is_some()),
     ]

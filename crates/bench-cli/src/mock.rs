@@ -54,6 +54,10 @@ pub(crate) struct MockServerArgs {
     /// Standard deviation of that length (normal, at least 1).
     #[arg(long, default_value_t = 0.0)]
     output_tokens_stdev: f64,
+    /// A reasoning model: the first N output tokens of a chat response are reasoning, in
+    /// delta.reasoning_content (as vLLM streams them), before the answer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reasoning_tokens: u32,
     /// Sequences decoded at once; later requests wait in FIFO order.
     #[arg(long, value_name = "N", default_value_t = MockConfig::default().max_batch)]
     max_batch: u32,
@@ -148,6 +152,7 @@ impl MockServerArgs {
             itl_stdev_ms: self.itl_stdev_ms,
             output_tokens: self.output_tokens,
             output_tokens_stdev: self.output_tokens_stdev,
+            reasoning_tokens: self.reasoning_tokens,
             max_batch: self.max_batch,
             slowdown: self.slowdown,
             max_queue: self.max_queue,

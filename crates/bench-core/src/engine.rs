@@ -142,6 +142,8 @@ pub enum MetricKind {
     PromptTokens,
     /// `output_tokens`
     OutputTokens,
+    /// `reasoning`: time to first answer token, reasoning and answer tokens and ITLs
+    Reasoning,
     /// `rates.*`
     Rates,
     /// `rates.concurrency`
@@ -161,6 +163,7 @@ impl MetricKind {
             Self::LatencyFromIntendedSend => "latency_from_intended_send_ms",
             Self::PromptTokens => "prompt_tokens",
             Self::OutputTokens => "output_tokens",
+            Self::Reasoning => "reasoning",
             Self::Rates => "rates",
             Self::Concurrency => "rates.concurrency",
         }

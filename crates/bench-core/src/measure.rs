@@ -5,8 +5,8 @@
 
 use crate::config::Strategy;
 use crate::schema::{
-    Benchmark, Concurrency, ErrorCount, Metrics, Rates, RequestTotals, StatusSplit, StopReason,
-    Warning, Window,
+    Benchmark, Concurrency, ErrorCount, Metrics, Rates, Reasoning, RequestTotals, StatusSplit,
+    StopReason, Warning, Window,
 };
 use crate::stats::{Outcome, SplitHistogram};
 
@@ -64,6 +64,24 @@ pub struct RequestRecord<'a> {
     pub output_tokens: Option<u64>,
     /// Whether it ended inside the measured window, so it counts toward the rates.
     pub ended_in_window: bool,
+    /// Its reasoning against its answer; `None` when the engine does not tell them apart.
+    pub reasoning: Option<ReasoningRecord<'a>>,
+}
+
+/// One request's reasoning phase against its answer. Times in milliseconds; `None` (or an
+/// empty list) means not measured, or nothing to measure (no answer came).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReasoningRecord<'a> {
+    /// Actual send to the first answer chunk.
+    pub time_to_first_answer_token_ms: Option<f64>,
+    /// Reasoning tokens (0 for a response without reasoning).
+    pub reasoning_tokens: Option<u64>,
+    /// Output tokens less reasoning tokens.
+    pub answer_tokens: Option<u64>,
+    /// Gaps between consecutive reasoning chunks.
+    pub reasoning_itl_ms: &'a [f64],
+    /// Gaps between consecutive answer chunks.
+    pub answer_itl_ms: &'a [f64],
 }
 
 impl<'a> RequestRecord<'a> {
@@ -81,6 +99,7 @@ impl<'a> RequestRecord<'a> {
             prompt_tokens: None,
             output_tokens: None,
             ended_in_window: true,
+            reasoning: None,
         }
     }
 }
@@ -117,6 +136,8 @@ pub struct BenchmarkBuilder {
     from_intended: SplitHistogram,
     prompt_tokens: SplitHistogram,
     output_tokens: SplitHistogram,
+    /// Reasoning against answer, once any request carried it.
+    reasoning: Option<ReasoningHistograms>,
     /// Ended inside the window, by outcome: requests, output tokens, prompt + output tokens.
     ended: [[f64; 3]; 3],
     /// Whether any request that ended in the window carried token counts.
@@ -147,6 +168,7 @@ impl BenchmarkBuilder {
             from_intended: ms(),
             prompt_tokens: SplitHistogram::new(1.0),
             output_tokens: SplitHistogram::new(1.0),
+            reasoning: None,
             ended: [[0.0; 3]; 3],
             token_counts: [false; 2],
             unrecordable: 0,
@@ -191,6 +213,26 @@ impl BenchmarkBuilder {
         );
         for &gap in request.itl_ms {
             record(&mut self.itl, Some(gap));
+        }
+        if let Some(reasoning) = &request.reasoning {
+            let h = self
+                .reasoning
+                .get_or_insert_with(ReasoningHistograms::default);
+            record(&mut h.first_answer, reasoning.time_to_first_answer_token_ms);
+            record(
+                &mut h.reasoning_tokens,
+                reasoning.reasoning_tokens.map(|t| t as f64),
+            );
+            record(
+                &mut h.answer_tokens,
+                reasoning.answer_tokens.map(|t| t as f64),
+            );
+            for &gap in reasoning.reasoning_itl_ms {
+                record(&mut h.reasoning_itl, Some(gap));
+            }
+            for &gap in reasoning.answer_itl_ms {
+                record(&mut h.answer_itl, Some(gap));
+            }
         }
         self.unrecordable += unrecordable;
         if request.ended_in_window {
@@ -276,6 +318,13 @@ impl BenchmarkBuilder {
                 latency_from_intended_send_ms: self.from_intended.summary(),
                 prompt_tokens: self.prompt_tokens.summary(),
                 output_tokens: self.output_tokens.summary(),
+                reasoning: self.reasoning.map(|h| Reasoning {
+                    time_to_first_answer_token_ms: h.first_answer.summary(),
+                    reasoning_tokens: h.reasoning_tokens.summary(),
+                    answer_tokens: h.answer_tokens.summary(),
+                    reasoning_itl_ms: h.reasoning_itl.summary(),
+                    answer_itl_ms: h.answer_itl.summary(),
+                }),
                 rates: Rates {
                     requests_per_s: split(0, true),
                     output_tokens_per_s: split(1, true).filter(|_| self.token_counts[0]),
@@ -288,6 +337,29 @@ impl BenchmarkBuilder {
             drain: None,
             transport: None,
             timestamps: None,
+        }
+    }
+}
+
+/// The distributions of [`Reasoning`].
+#[derive(Debug, Clone)]
+struct ReasoningHistograms {
+    first_answer: SplitHistogram,
+    reasoning_tokens: SplitHistogram,
+    answer_tokens: SplitHistogram,
+    reasoning_itl: SplitHistogram,
+    answer_itl: SplitHistogram,
+}
+
+impl Default for ReasoningHistograms {
+    fn default() -> Self {
+        let ms = || SplitHistogram::new(MS_RESOLUTION);
+        Self {
+            first_answer: ms(),
+            reasoning_tokens: SplitHistogram::new(1.0),
+            answer_tokens: SplitHistogram::new(1.0),
+            reasoning_itl: ms(),
+            answer_itl: ms(),
         }
     }
 }

@@ -333,8 +333,30 @@ pub struct Metrics {
     pub prompt_tokens: Option<StatusSplit<Distribution>>,
     /// Output tokens per request.
     pub output_tokens: Option<StatusSplit<Distribution>>,
+    /// Reasoning models: the reasoning a response streamed before its answer, and when the
+    /// answer began; absent when the engine does not tell reasoning from answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
     /// Counts over the measured window divided by its duration.
     pub rates: Rates,
+}
+
+/// The reasoning phase of responses (`reasoning_content` or `reasoning` in a chunk's delta)
+/// against their answer (`content`, tool calls). A response without reasoning has 0
+/// reasoning tokens and its answer starts at its first token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoning {
+    /// Actual send to the first answer chunk (TTFT counts the first reasoning chunk).
+    pub time_to_first_answer_token_ms: Option<StatusSplit<Distribution>>,
+    /// Reasoning tokens per request.
+    pub reasoning_tokens: Option<StatusSplit<Distribution>>,
+    /// Answer tokens per request: output tokens less reasoning tokens.
+    pub answer_tokens: Option<StatusSplit<Distribution>>,
+    /// Gaps between consecutive reasoning chunks, pooled over requests.
+    pub reasoning_itl_ms: Option<StatusSplit<Distribution>>,
+    /// Gaps between consecutive answer chunks, pooled over requests.
+    pub answer_itl_ms: Option<StatusSplit<Distribution>>,
 }
 
 /// Throughput over the measured window: counts divided by `window.duration_s`.

@@ -44,6 +44,10 @@ pub struct MockConfig {
     pub output_tokens: u32,
     /// Standard deviation of that natural length (normal, at least 1).
     pub output_tokens_stdev: f64,
+    /// A reasoning model: the first this many output tokens of a chat response are
+    /// reasoning, streamed in `delta.reasoning_content` as vLLM's reasoning parsers do, before
+    /// the answer in `delta.content`. They count in `max_tokens` and `completion_tokens`.
+    pub reasoning_tokens: u32,
     /// Sequences decoded at once; later requests wait first-in first-out.
     pub max_batch: u32,
     /// How much the inter-token gap grows with the batch:
@@ -100,6 +104,7 @@ impl Default for MockConfig {
             itl_stdev_ms: 0.0,
             output_tokens: 16,
             output_tokens_stdev: 0.0,
+            reasoning_tokens: 0,
             max_batch: 256,
             slowdown: 0.0,
             max_queue: None,

@@ -213,10 +213,21 @@ impl Envelope {
         )
     }
 
-    /// One content chunk; `text` must need no JSON escaping. Built by appending rather than
-    /// `format!`, whose machinery cost more than anything else the mock does per token.
-    pub(crate) fn token_chunk(&self, text: &str, finish_reason: Option<&str>) -> String {
+    /// One content chunk; `text` must need no JSON escaping; a `reasoning` token of a chat
+    /// stream goes in `delta.reasoning_content`, as vLLM's reasoning parsers send it. Built by
+    /// appending rather than `format!`, whose machinery cost more than anything else the
+    /// mock does per token.
+    pub(crate) fn token_chunk(
+        &self,
+        text: &str,
+        reasoning: bool,
+        finish_reason: Option<&str>,
+    ) -> String {
         let (open, close) = match self.api {
+            Api::Chat if reasoning => (
+                ",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"",
+                "\"},\"logprobs\":null,\"finish_reason\":",
+            ),
             Api::Chat => (
                 ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
                 "\"},\"logprobs\":null,\"finish_reason\":",
@@ -254,9 +265,11 @@ impl Envelope {
         )
     }
 
-    /// The non-streaming response body.
+    /// The non-streaming response body; a chat message carries `reasoning` (when there is
+    /// any) in `reasoning_content`, as vLLM's does.
     pub(crate) fn full_response(
         &self,
+        reasoning: &str,
         text: &str,
         finish_reason: &str,
         prompt_tokens: u32,
@@ -267,10 +280,14 @@ impl Envelope {
             "total_tokens": prompt_tokens + completion_tokens,
             "completion_tokens": completion_tokens,
         });
+        let mut message = serde_json::json!({ "role": "assistant", "content": text });
+        if !reasoning.is_empty() {
+            message["reasoning_content"] = reasoning.into();
+        }
         let choice = match self.api {
             Api::Chat => serde_json::json!({
                 "index": 0,
-                "message": { "role": "assistant", "content": text },
+                "message": message,
                 "logprobs": null,
                 "finish_reason": finish_reason,
             }),
@@ -373,13 +390,13 @@ mod tests {
         let head =
             r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"m""#;
         assert_eq!(
-            chat.token_chunk(" hi", None),
+            chat.token_chunk(" hi", false, None),
             format!("{head},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" hi\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n")
         );
         let completions = Envelope::new(Api::Completions, "cmpl-1", "m", 7);
         let head = r#"data: {"id":"cmpl-1","object":"text_completion","created":7,"model":"m""#;
         assert_eq!(
-            completions.token_chunk(" x", Some("length")),
+            completions.token_chunk(" x", false, Some("length")),
             format!("{head},\"choices\":[{{\"index\":0,\"text\":\" x\",\"logprobs\":null,\"finish_reason\":\"length\"}}]}}\n\n")
         );
     }
@@ -389,8 +406,9 @@ mod tests {
         let env = Envelope::new(Api::Chat, "chatcmpl-1", "m\"odel", 1700000000);
         for chunk in [
             env.role_chunk(),
-            env.token_chunk(" hi", None),
-            env.token_chunk(" x", Some("length")),
+            env.token_chunk(" hi", false, None),
+            env.token_chunk(" think", true, None),
+            env.token_chunk(" x", false, Some("length")),
             env.usage_chunk(5, 2),
         ] {
             let json = chunk
@@ -402,6 +420,17 @@ mod tests {
             assert_eq!(v["model"], "m\"odel");
             assert_eq!(v["object"], "chat.completion.chunk");
         }
+        let reasoning: Value = serde_json::from_str(
+            env.token_chunk(" think", true, None)
+                .trim_start_matches("data: ")
+                .trim(),
+        )
+        .unwrap();
+        assert_eq!(
+            reasoning["choices"][0]["delta"]["reasoning_content"],
+            " think"
+        );
+        assert!(reasoning["choices"][0]["delta"].get("content").is_none());
         let usage: Value =
             serde_json::from_str(env.usage_chunk(5, 2).trim_start_matches("data: ").trim())
                 .unwrap();
@@ -409,7 +438,7 @@ mod tests {
         assert_eq!(usage["usage"]["total_tokens"], 7);
         let env = Envelope::new(Api::Completions, "cmpl-1", "m", 1);
         let v: Value = serde_json::from_str(
-            env.token_chunk(" a", Some("stop"))
+            env.token_chunk(" a", false, Some("stop"))
                 .trim_start_matches("data: ")
                 .trim(),
         )

@@ -462,6 +462,9 @@ async fn respond(
         SmallRng::seed_from_u64(state.config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let planned = output_length(state, &parsed, &mut rng);
     record.output_tokens_planned = planned.0;
+    if api == openai::Api::Chat {
+        record.reasoning_tokens_planned = state.config.reasoning_tokens.min(planned.0);
+    }
     let prefill_ms = state.model.ttft.sample(&mut rng)
         + state.model.prefill_per_token.sample(&mut rng) * f64::from(record.prompt_tokens);
     let prefill = Duration::from_secs_f64(prefill_ms / 1000.0);
@@ -534,6 +537,9 @@ async fn respond(
         let at = state.clock.unix_us(now);
         record.first_token_unix_us = Some(at);
         record.last_token_unix_us = Some(at);
+        if planned.0 > record.reasoning_tokens_planned {
+            record.first_answer_token_unix_us = Some(at);
+        }
     };
     match stream_fault.map(|f| f.kind) {
         Some(FaultKind::CloseMidStream) => {
@@ -559,8 +565,15 @@ async fn respond(
         }
         _ => {}
     }
-    let text: String = (0..planned.0).map(openai::token_text).collect();
-    let body = envelope.full_response(&text, planned.1, record.prompt_tokens, planned.0);
+    let reasoning = record.reasoning_tokens_planned;
+    let text = |tokens: std::ops::Range<u32>| tokens.map(openai::token_text).collect::<String>();
+    let body = envelope.full_response(
+        &text(0..reasoning),
+        &text(reasoning..planned.0),
+        planned.1,
+        record.prompt_tokens,
+        planned.0,
+    );
     record.tokens_sent = planned.0;
     record.completed = true;
     record.status = StatusCode::OK.as_u16();
@@ -809,6 +822,89 @@ mod tests {
         assert!(t.first_token_unix_us.is_some() && t.first_token_unix_us == t.last_token_unix_us);
         assert_eq!(t.token_times_unix_us, None);
         assert_eq!(server.stats().token_lateness_us.count, 1);
+    }
+
+    /// `reasoning_tokens`: a chat response streams that many tokens in
+    /// `delta.reasoning_content` before its answer, all counted in `completion_tokens`; the
+    /// ground truth says when the answer started. Completions carry no reasoning.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reasoning_model_streams_its_reasoning_before_the_answer() {
+        let server = MockServer::start(MockConfig {
+            reasoning_tokens: 4,
+            token_times: true,
+            ..config()
+        })
+        .await
+        .unwrap();
+        let reply = post(
+            &http1_client(),
+            &server,
+            "/v1/chat/completions",
+            &chat(),
+            None,
+        )
+        .await
+        .unwrap();
+        let events: Vec<serde_json::Value> = reply
+            .body
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|e| *e != "[DONE]")
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        let deltas: Vec<(bool, bool)> = events[1..7]
+            .iter()
+            .map(|e| {
+                let delta = &e["choices"][0]["delta"];
+                (
+                    delta.get("reasoning_content").is_some(),
+                    delta.get("content").is_some(),
+                )
+            })
+            .collect();
+        let reasoning = [(true, false); 4];
+        let answer = [(false, true); 2];
+        assert_eq!(
+            deltas,
+            [&reasoning[..], &answer[..]].concat(),
+            "{}",
+            reply.body
+        );
+        assert_eq!(events[7]["usage"]["completion_tokens"], 6);
+        let t = server.ground_truth().remove(0);
+        assert_eq!((t.reasoning_tokens_planned, t.tokens_sent), (4, 6));
+        let times = t.token_times_unix_us.clone().unwrap();
+        assert_eq!(t.first_answer_token_unix_us, Some(times[4]));
+        assert!(times[4] > times[3]);
+
+        // Not streamed: the message carries both, written at once.
+        let body = serde_json::json!({"messages": [{"role": "user", "content": "hi"}]});
+        let reply = post(
+            &http1_client(),
+            &server,
+            "/v1/chat/completions",
+            &body,
+            None,
+        )
+        .await
+        .unwrap();
+        let whole: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        let message = &whole["choices"][0]["message"];
+        assert_eq!(message["reasoning_content"], " the quick model streams");
+        assert_eq!(message["content"], " one token");
+        let t = server.ground_truth().remove(1);
+        assert_eq!(t.first_answer_token_unix_us, t.first_token_unix_us);
+
+        // Completions: no reasoning phase.
+        let body = serde_json::json!({"prompt": "hi", "stream": true});
+        let reply = post(&http1_client(), &server, "/v1/completions", &body, None)
+            .await
+            .unwrap();
+        assert!(!reply.body.contains("reasoning"), "{}", reply.body);
+        let t = server.ground_truth().remove(2);
+        assert_eq!(t.reasoning_tokens_planned, 0);
+        assert_eq!(t.first_answer_token_unix_us, t.first_token_unix_us);
+        server.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,6 +126,8 @@ pub(crate) struct TokenStream {
     step: Step,
     deadline: Instant,
     planned: u32,
+    /// The first this many tokens are reasoning.
+    reasoning: u32,
     finish_reason: &'static str,
     include_usage: bool,
     fault: Option<StreamFault>,
@@ -167,6 +169,7 @@ impl TokenStream {
         };
         Self {
             prompt_tokens: plan.record.prompt_tokens,
+            reasoning: plan.record.reasoning_tokens_planned,
             recording: Recording::new(state.clone(), plan.record),
             outbox: plan.outbox,
             sent: 0,
@@ -270,9 +273,11 @@ impl TokenStream {
         }
         self.sent += 1;
         let last = self.sent == self.planned;
-        let chunk = self
-            .envelope
-            .token_chunk(openai::token_text(k), last.then_some(self.finish_reason));
+        let chunk = self.envelope.token_chunk(
+            openai::token_text(k),
+            k < self.reasoning,
+            last.then_some(self.finish_reason),
+        );
         if last {
             self.slot = None;
             self.step = if self.include_usage {
@@ -320,6 +325,8 @@ impl RequestRecord {
             last_token_unix_us: None,
             prompt_tokens: 0,
             output_tokens_planned: 0,
+            reasoning_tokens_planned: 0,
+            first_answer_token_unix_us: None,
             token_times_unix_us: None,
             tokens_sent: 0,
             completed: false,

@@ -52,6 +52,14 @@ pub struct RequestRecord {
     pub prompt_tokens: u32,
     /// Tokens the server meant to send.
     pub output_tokens_planned: u32,
+    /// Of those, the reasoning tokens sent before the answer (the `reasoning_tokens` knob;
+    /// chat only).
+    #[serde(default)]
+    pub reasoning_tokens_planned: u32,
+    /// When the first answer token (the first after the reasoning) was written, as
+    /// `first_token_unix_us`; equal to it without reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_token_unix_us: Option<i64>,
     /// Content tokens handed to the connection.
     pub tokens_sent: u32,
     /// True when the response was sent to its end.

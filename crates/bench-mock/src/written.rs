@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -35,6 +35,8 @@ pub(crate) struct Recording {
     record: Mutex<RequestRecord>,
     /// Set when the body has ended: the record is complete but for its last writes.
     ended: AtomicBool,
+    /// Tokens stamped so far, to tell when the first answer token (after the reasoning) went.
+    stamped: AtomicU32,
 }
 
 impl Recording {
@@ -47,6 +49,7 @@ impl Recording {
             state,
             record: Mutex::new(record),
             ended: AtomicBool::new(false),
+            stamped: AtomicU32::new(0),
         })
     }
 
@@ -56,9 +59,13 @@ impl Recording {
             .truth
             .tokens_written(u64::from(tokens), at.saturating_duration_since(deadline));
         let us = self.state.clock.unix_us(at);
+        let before = self.stamped.fetch_add(tokens, Ordering::AcqRel);
         let mut record = lock(&self.record);
         record.first_token_unix_us.get_or_insert(us);
         record.last_token_unix_us = Some(us);
+        if before + tokens > record.reasoning_tokens_planned {
+            record.first_answer_token_unix_us.get_or_insert(us);
+        }
         if let Some(times) = &mut record.token_times_unix_us {
             times.extend((0..tokens).map(|_| us));
         }

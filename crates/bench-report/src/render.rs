@@ -5,6 +5,7 @@
 
 pub mod autotuner;
 mod html;
+mod reasoning;
 pub(crate) mod svg;
 
 use std::fmt::Write as _;
@@ -363,6 +364,7 @@ pub fn summary_table(report: &Report) -> String {
             ""
         }
     );
+    out.push_str(&reasoning::console_lines(&report.benchmarks));
     for w in &report.warnings {
         let _ = writeln!(out, "warning [{}]: {}", w.code, w.message);
     }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use bench_core::config::limits::duration_from_secs;
 use bench_core::config::{Constraints, Slo, Strategy};
-use bench_core::measure::{BenchmarkBuilder, Ended, Head, RequestError, RequestRecord};
+use bench_core::measure::{
+    BenchmarkBuilder, Ended, Head, ReasoningRecord, RequestError, RequestRecord,
+};
 use bench_core::progress::Phase;
 use bench_core::schema::{
     Benchmark, Concurrency, Goodput, StatusSplit, StopReason, Timestamp, TimestampSource,
@@ -26,6 +28,12 @@ struct Timings {
     decode_ms: Option<f64>,
     /// Only with at least 2 output tokens.
     tpot_ms: Option<f64>,
+    /// From the actual send, as TTFT, to the first answer chunk.
+    first_answer_ms: Option<f64>,
+    /// Reasoning tokens: the server's `completion_tokens_details.reasoning_tokens` when it
+    /// sent them, else one per reasoning chunk (as output tokens are one per chunk without
+    /// usage); unknown for a body that was not streamed and whose usage does not say.
+    reasoning_tokens: Option<u64>,
 }
 
 impl Timings {
@@ -41,6 +49,12 @@ impl Timings {
             tpot_ms: decode_ms
                 .filter(|_| output_tokens >= 2)
                 .map(|d| d / (output_tokens - 1) as f64),
+            first_answer_ms: ex.phases.first_answer.map(|first| ms(ex.sent, first)),
+            reasoning_tokens: match ex.usage.and_then(|u| u.reasoning_tokens()) {
+                Some(n) => Some(n),
+                None if ex.phases.unstreamed_reasoning => None,
+                None => Some(u64::from(ex.phases.reasoning_chunks)),
+            },
         }
     }
 }
@@ -624,6 +638,15 @@ impl Aggregator {
             prompt_tokens: Some(prompt),
             output_tokens: Some(output_tokens),
             ended_in_window: self.in_window(ex.end),
+            reasoning: Some(ReasoningRecord {
+                time_to_first_answer_token_ms: timings.first_answer_ms,
+                reasoning_tokens: timings.reasoning_tokens,
+                answer_tokens: timings
+                    .reasoning_tokens
+                    .map(|r| output_tokens.saturating_sub(r)),
+                reasoning_itl_ms: &ex.phases.reasoning_gaps_ms,
+                answer_itl_ms: &ex.phases.answer_gaps_ms,
+            }),
         });
         if successful {
             if let Some(ttft) = timings.ttft_ms {
@@ -943,6 +966,7 @@ mod tests {
             end: now,
             gaps_ms: Vec::new(),
             content_chunks: u32::from(!failed),
+            phases: Default::default(),
             usage: None,
             server_timings: None,
             client_prompt_tokens: 4,

@@ -30,6 +30,8 @@ pub(crate) struct Exchange {
     pub(crate) gaps_ms: Vec<f64>,
     /// Content-bearing chunks received.
     pub(crate) content_chunks: u32,
+    /// Reasoning against answer within those chunks.
+    pub(crate) phases: Phases,
     /// The server's `usage`, when it sent one.
     pub(crate) usage: Option<Usage>,
     /// The server's own timings, when it sent them (llama.cpp does, in its last chunk).
@@ -44,6 +46,51 @@ pub(crate) struct Exchange {
     /// Where its receive times came from, and how late the client read them.
     pub(crate) timing: ReadTiming,
     pub(crate) outcome: Outcome,
+}
+
+/// A response's reasoning phase (chunks whose delta carries only `reasoning_content` or
+/// `reasoning`) against its answer (chunks with `content`, `text` or tool calls).
+#[derive(Debug, Default)]
+pub(crate) struct Phases {
+    /// Chunks that carried only reasoning.
+    pub(crate) reasoning_chunks: u32,
+    /// The first answer chunk, timed as [`Exchange::first_token`].
+    pub(crate) first_answer: Option<Instant>,
+    /// Gaps between consecutive reasoning chunks, and between consecutive answer chunks, in
+    /// ms; the gap from a reasoning chunk to an answer chunk (or back) is in neither.
+    pub(crate) reasoning_gaps_ms: Vec<f64>,
+    pub(crate) answer_gaps_ms: Vec<f64>,
+    last_reasoning: Option<Instant>,
+    last_answer: Option<Instant>,
+    /// A non-streamed body whose message carried reasoning: its length is known only from
+    /// the server's usage.
+    pub(crate) unstreamed_reasoning: bool,
+}
+
+impl Phases {
+    /// Notes one content chunk that arrived `at`.
+    fn chunk(&mut self, phase: Phase, at: Instant) {
+        let (last, gaps) = match phase {
+            Phase::Reasoning => {
+                self.reasoning_chunks += 1;
+                (&mut self.last_reasoning, &mut self.reasoning_gaps_ms)
+            }
+            Phase::Answer => {
+                self.first_answer.get_or_insert(at);
+                (&mut self.last_answer, &mut self.answer_gaps_ms)
+            }
+        };
+        if let Some(previous) = last.replace(at) {
+            gaps.push((at - previous).as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+/// Which part of a response a content chunk belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Reasoning,
+    Answer,
 }
 
 /// How the response's content was timed.
@@ -114,6 +161,22 @@ impl Failure {
 pub(crate) struct Usage {
     pub(crate) prompt_tokens: Option<u64>,
     pub(crate) completion_tokens: Option<u64>,
+    /// OpenAI's `completion_tokens_details.reasoning_tokens` (vLLM leaves it out).
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+impl Usage {
+    /// The reasoning tokens among the completion tokens, when the server said.
+    pub(crate) fn reasoning_tokens(&self) -> Option<u64> {
+        self.completion_tokens_details?.reasoning_tokens
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 /// llama.cpp's `timings`: how long the server spent on the prompt and per generated token.
@@ -182,21 +245,38 @@ struct Delta<'a> {
     tool_calls: Option<serde::de::IgnoredAny>,
 }
 
+fn filled(s: &Option<Cow<'_, str>>) -> bool {
+    s.as_deref().is_some_and(|s| !s.is_empty())
+}
+
 impl Delta<'_> {
-    fn has_content(&self) -> bool {
-        let filled = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
-        filled(&self.content)
-            || filled(&self.reasoning_content)
-            || filled(&self.reasoning)
-            || self.tool_calls.is_some()
+    /// The phase of a delta with content: a delta that carries answer text or tool calls is
+    /// the answer even when it carries reasoning too (the answer has begun).
+    fn phase(&self) -> Option<Phase> {
+        if filled(&self.content) || self.tool_calls.is_some() {
+            Some(Phase::Answer)
+        } else if filled(&self.reasoning_content) || filled(&self.reasoning) {
+            Some(Phase::Reasoning)
+        } else {
+            None
+        }
+    }
+
+    fn has_reasoning(&self) -> bool {
+        filled(&self.reasoning_content) || filled(&self.reasoning)
     }
 }
 
 impl Choice<'_> {
-    fn has_content(&self) -> bool {
-        self.delta.as_ref().is_some_and(Delta::has_content)
-            || self.message.as_ref().is_some_and(Delta::has_content)
-            || self.text.as_deref().is_some_and(|t| !t.is_empty())
+    /// The phase of a choice with content, `None` for one without (role-only, usage-only).
+    fn phase(&self) -> Option<Phase> {
+        let text = filled(&self.text).then_some(Phase::Answer);
+        let phase = |d: &Option<Delta<'_>>| d.as_ref().and_then(Delta::phase);
+        // The answer wins over reasoning wherever either appears.
+        [phase(&self.delta), phase(&self.message), text]
+            .into_iter()
+            .flatten()
+            .min_by_key(|p| *p == Phase::Reasoning)
     }
 }
 
@@ -217,6 +297,7 @@ pub(crate) async fn exchange(
         end: started,
         gaps_ms: Vec::new(),
         content_chunks: 0,
+        phases: Phases::default(),
         usage: None,
         server_timings: None,
         client_prompt_tokens: request.prompt_tokens,
@@ -520,13 +601,14 @@ impl StreamState {
             exchange.server_timings = Some(timings);
         }
         for choice in chunk.choices.iter().flatten() {
-            if choice.has_content() {
+            if let Some(phase) = choice.phase() {
                 if let Some(last) = exchange.last_token {
                     exchange.gaps_ms.push((now - last).as_secs_f64() * 1000.0);
                 }
                 exchange.first_token.get_or_insert(now);
                 exchange.last_token = Some(now);
                 exchange.content_chunks += 1;
+                exchange.phases.chunk(phase, now);
             }
             if choice.finish_reason.is_some() {
                 self.finished = true;
@@ -556,11 +638,21 @@ fn whole_body(body: &[u8], at: Instant, exchange: &mut Exchange) -> Outcome {
     };
     exchange.usage = chunk.usage;
     exchange.server_timings = chunk.timings;
-    if chunk.choices.iter().flatten().any(Choice::has_content) {
+    let choices = || chunk.choices.iter().flatten();
+    if choices().any(|c| c.phase().is_some()) {
         exchange.first_token = Some(at);
         exchange.last_token = Some(at);
         exchange.content_chunks = 1;
     }
+    if choices().any(|c| c.phase() == Some(Phase::Answer)) {
+        exchange.phases.first_answer = Some(at);
+    }
+    exchange.phases.unstreamed_reasoning = choices().any(|c| {
+        [&c.delta, &c.message]
+            .into_iter()
+            .flatten()
+            .any(Delta::has_reasoning)
+    });
     Outcome::Successful
 }
 
@@ -967,6 +1059,81 @@ mod tests {
             "{}",
             failure.message
         );
+    }
+
+    /// Reasoning in `delta.reasoning` (OpenRouter, newer vLLM) or `reasoning_content`: those
+    /// chunks are content (TTFT), but the answer starts at the first `content`; a chunk with
+    /// both is the answer's; the usage's `completion_tokens_details` is read.
+    #[tokio::test]
+    async fn reasoning_chunks_come_before_the_answer() {
+        const BODY: &[u8] = b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+data: {\"choices\":[{\"delta\":{\"reasoning\":\"hm\"}}]}\n\n\
+data: {\"choices\":[{\"delta\":{\"reasoning_content\":\" so\"}}]}\n\n\
+data: {\"choices\":[{\"delta\":{\"reasoning\":\"ok\"}}]}\n\n\
+data: {\"choices\":[{\"delta\":{\"reasoning\":\".\",\"content\":\"A\"}}]}\n\n\
+data: {\"choices\":[{\"delta\":{\"content\":\"B\"},\"finish_reason\":\"stop\"}]}\n\n\
+data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9,\"completion_tokens_details\":{\"reasoning_tokens\":6}}}\n\n\
+data: [DONE]\n\n";
+        for own in [false, true] {
+            let url = replay(BODY, 4096).await;
+            let endpoint = Endpoint {
+                client: bench_target::plain_client().unwrap(),
+                wire: own.then(|| wire_client(&url)),
+                url,
+                stream: true,
+                request_timeout: Some(Duration::from_secs(5)),
+            };
+            let request = Prepared {
+                body: Bytes::from_static(b"{}"),
+                prompt_tokens: 3,
+                id: "req-0".to_owned(),
+            };
+            let ex = exchange(&endpoint, &request, Instant::now(), &CancelToken::new()).await;
+            assert!(matches!(ex.outcome, Outcome::Successful), "{ex:?}");
+            assert_eq!(ex.content_chunks, 5);
+            assert_eq!(ex.phases.reasoning_chunks, 3);
+            assert!(ex
+                .phases
+                .first_answer
+                .is_some_and(|a| a >= ex.first_token.unwrap()));
+            assert_eq!(ex.phases.reasoning_gaps_ms.len(), 2);
+            assert_eq!(ex.phases.answer_gaps_ms.len(), 1);
+            assert_eq!(ex.gaps_ms.len(), 4);
+            assert_eq!(ex.usage.and_then(|u| u.reasoning_tokens()), Some(6));
+        }
+        // Not streamed: the message's reasoning is noted, the answer is the body.
+        let mut ex = exchange_at_rest();
+        let body = br#"{"choices":[{"message":{"role":"assistant","reasoning_content":"hm","content":"A"}}]}"#;
+        let at = Instant::now();
+        assert!(matches!(whole_body(body, at, &mut ex), Outcome::Successful));
+        assert_eq!(ex.phases.first_answer, Some(at));
+        assert!(ex.phases.unstreamed_reasoning);
+        let mut ex = exchange_at_rest();
+        let body = br#"{"choices":[{"message":{"role":"assistant","reasoning_content":"hm","content":null}}]}"#;
+        assert!(matches!(whole_body(body, at, &mut ex), Outcome::Successful));
+        assert_eq!((ex.first_token, ex.phases.first_answer), (Some(at), None));
+    }
+
+    fn exchange_at_rest() -> Exchange {
+        let now = Instant::now();
+        Exchange {
+            intended: now,
+            started: now,
+            sent: now,
+            first_token: None,
+            last_token: None,
+            end: now,
+            gaps_ms: Vec::new(),
+            content_chunks: 0,
+            phases: Phases::default(),
+            usage: None,
+            server_timings: None,
+            client_prompt_tokens: 0,
+            http_version: None,
+            connection_setup: None,
+            timing: ReadTiming::default(),
+            outcome: Outcome::Successful,
+        }
     }
 
     /// mistral.rs puts `usage: null` in every chunk until the last: null is no usage, and

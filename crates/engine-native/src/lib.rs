@@ -138,6 +138,7 @@ impl BenchmarkEngine for NativeEngine {
                 MetricKind::LatencyFromIntendedSend,
                 MetricKind::PromptTokens,
                 MetricKind::OutputTokens,
+                MetricKind::Reasoning,
                 MetricKind::Rates,
                 MetricKind::Concurrency,
             ],

@@ -36,6 +36,10 @@ struct Line<'a> {
     last_token_unix_us: Option<i64>,
     end_unix_us: i64,
     content_chunks: u32,
+    /// The first answer chunk (reasoning models: after the reasoning chunks).
+    first_answer_token_unix_us: Option<i64>,
+    /// Content chunks that carried only reasoning.
+    reasoning_chunks: u32,
     /// The prompt length the client built the request for.
     requested_prompt_tokens: u32,
     /// The server's count (`usage.prompt_tokens`).
@@ -90,6 +94,8 @@ impl Records {
             last_token_unix_us: ex.last_token.map(at),
             end_unix_us: at(ex.end),
             content_chunks: ex.content_chunks,
+            first_answer_token_unix_us: ex.phases.first_answer.map(at),
+            reasoning_chunks: ex.phases.reasoning_chunks,
             requested_prompt_tokens: ex.client_prompt_tokens,
             prompt_tokens: ex.usage.and_then(|u| u.prompt_tokens),
             output_tokens: ex.usage.and_then(|u| u.completion_tokens),

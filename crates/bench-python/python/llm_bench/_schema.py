@@ -64,6 +64,7 @@ __all__ = [
     "RateStrategy",
     "Rates",
     "RawResult",
+    "Reasoning",
     "Report",
     "RequestTotals",
     "SaturationMode",
@@ -1336,6 +1337,67 @@ class StatusSplit:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """The reasoning phase of responses (`reasoning_content` or `reasoning` in a chunk's delta)
+    against their answer (`content`, tool calls). A response without reasoning has 0
+    reasoning tokens and its answer starts at its first token.
+
+    Attributes:
+        answer_itl_ms: Gaps between consecutive answer chunks, pooled over requests.
+        answer_tokens: Answer tokens per request: output tokens less reasoning tokens.
+        reasoning_itl_ms: Gaps between consecutive reasoning chunks, pooled over requests.
+        reasoning_tokens: Reasoning tokens per request.
+        time_to_first_answer_token_ms: Actual send to the first answer chunk (TTFT counts the first reasoning chunk).
+    """
+
+    answer_itl_ms: Optional[StatusSplit] = None
+    answer_tokens: Optional[StatusSplit] = None
+    reasoning_itl_ms: Optional[StatusSplit] = None
+    reasoning_tokens: Optional[StatusSplit] = None
+    time_to_first_answer_token_ms: Optional[StatusSplit] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reasoning:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Reasoning:
+        data = _object(value, path)
+        return cls(
+            answer_itl_ms=_optional(
+                data, "answer_itl_ms", path, "Reasoning", StatusSplit._parse
+            ),
+            answer_tokens=_optional(
+                data, "answer_tokens", path, "Reasoning", StatusSplit._parse
+            ),
+            reasoning_itl_ms=_optional(
+                data, "reasoning_itl_ms", path, "Reasoning", StatusSplit._parse
+            ),
+            reasoning_tokens=_optional(
+                data, "reasoning_tokens", path, "Reasoning", StatusSplit._parse
+            ),
+            time_to_first_answer_token_ms=_optional(
+                data,
+                "time_to_first_answer_token_ms",
+                path,
+                "Reasoning",
+                StatusSplit._parse,
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Every metric of a benchmark. `null` means the engine cannot measure it.
 
@@ -1346,6 +1408,8 @@ class Metrics:
         latency_from_intended_send_ms: End of response - intended send: latency free of coordinated omission.
         output_tokens: Output tokens per request.
         prompt_tokens: Prompt tokens per request.
+        reasoning: Reasoning models: the reasoning a response streamed before its answer, and when the
+            answer began; absent when the engine does not tell reasoning from answer.
         request_latency_ms: Actual send to end of response.
         schedule_lag_ms: Actual send - intended send (open-loop profiles).
         tpot_ms: Per request, (last token - first token) / (output tokens - 1).
@@ -1358,6 +1422,7 @@ class Metrics:
     latency_from_intended_send_ms: Optional[StatusSplit] = None
     output_tokens: Optional[StatusSplit] = None
     prompt_tokens: Optional[StatusSplit] = None
+    reasoning: Optional[Reasoning] = None
     request_latency_ms: Optional[StatusSplit] = None
     schedule_lag_ms: Optional[StatusSplit] = None
     tpot_ms: Optional[StatusSplit] = None
@@ -1399,6 +1464,7 @@ class Metrics:
             prompt_tokens=_optional(
                 data, "prompt_tokens", path, "Metrics", StatusSplit._parse
             ),
+            reasoning=_optional(data, "reasoning", path, "Metrics", Reasoning._parse),
             request_latency_ms=_optional(
                 data, "request_latency_ms", path, "Metrics", StatusSplit._parse
             ),
