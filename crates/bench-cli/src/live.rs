@@ -264,6 +264,7 @@ mod tests {
             streams: Some(4),
             target_rate_per_s: None,
             max_concurrency: None,
+            burstiness: None,
         };
         progress.event(&ProgressEvent::BenchmarkStarted {
             index: 0,

@@ -48,6 +48,8 @@ pub enum Feature {
     SweepPoisson,
     /// `profile.spacing = "geometric"` in a sweep.
     GeometricSpacing,
+    /// `profile.burstiness`: gamma arrivals (`kind = "gamma"`, or a sweep's `strategy = "gamma"`).
+    GammaArrivals,
     /// `constraints.max_seconds`.
     MaxSeconds,
     /// `constraints.max_requests`.
@@ -113,6 +115,7 @@ impl Feature {
             Self::MaxConcurrency => "profile.max_concurrency",
             Self::SweepPoisson => "profile.strategy = \"poisson\"",
             Self::GeometricSpacing => "profile.spacing = \"geometric\"",
+            Self::GammaArrivals => "profile.burstiness (gamma arrivals)",
             Self::MaxSeconds => "constraints.max_seconds",
             Self::MaxRequests => "constraints.max_requests",
             Self::MaxErrors => "constraints.max_errors",
@@ -139,7 +142,7 @@ impl Feature {
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 37] = [
+    pub const ALL: [Feature; 38] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -155,6 +158,7 @@ impl Feature {
         Self::MaxConcurrency,
         Self::SweepPoisson,
         Self::GeometricSpacing,
+        Self::GammaArrivals,
         Self::MaxSeconds,
         Self::MaxRequests,
         Self::MaxErrors,
@@ -299,6 +303,7 @@ fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
         spacing,
         max_concurrency,
         rampup_seconds,
+        burstiness,
     } = profile;
     for (used_it, feature) in [
         (rampup_seconds.is_some(), Feature::Rampup),
@@ -311,6 +316,7 @@ fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
             *spacing == Some(Spacing::Geometric),
             Feature::GeometricSpacing,
         ),
+        (burstiness.is_some(), Feature::GammaArrivals),
     ] {
         if used_it {
             used.push(feature);

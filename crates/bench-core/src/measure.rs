@@ -426,6 +426,7 @@ mod tests {
                 streams: Some(2),
                 target_rate_per_s: None,
                 max_concurrency: None,
+                burstiness: None,
             },
             workload: "D(10,4)".to_owned(),
             window: Window {

@@ -32,6 +32,7 @@ impl SweepEnds {
                 step,
                 steps,
                 strategy,
+                burstiness,
                 spacing,
                 max_concurrency,
             } => {
@@ -45,10 +46,12 @@ impl SweepEnds {
                     kind: match strategy {
                         RateStrategy::Constant => StrategyKind::Constant,
                         RateStrategy::Poisson => StrategyKind::Poisson,
+                        RateStrategy::Gamma => StrategyKind::Gamma,
                     },
                     streams: None,
                     target_rate_per_s: Some(rate),
                     max_concurrency: Some(*max_concurrency),
+                    burstiness: *burstiness,
                 })
             }
         }

@@ -252,6 +252,7 @@ pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
         StrategyKind::Throughput => "throughput",
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
+        StrategyKind::Gamma => "gamma",
     }
 }
 
@@ -263,6 +264,9 @@ pub fn strategy_label(s: &bench_core::config::Strategy) -> String {
     }
     if let Some(rate) = s.target_rate_per_s {
         let _ = write!(label, " @{}/s", fixed(rate));
+    }
+    if let Some(b) = s.burstiness {
+        let _ = write!(label, " b={b}");
     }
     label
 }

@@ -363,6 +363,7 @@ mod tests {
                 streams: Some(2),
                 target_rate_per_s: None,
                 max_concurrency: None,
+                burstiness: None,
             },
             workload: "D(1,1)".to_owned(),
         };

@@ -253,6 +253,7 @@ mod tests {
                 streams: Some(streams),
                 target_rate_per_s: None,
                 max_concurrency: None,
+                burstiness: None,
             },
             workload: workload.to_owned(),
         }));
@@ -445,6 +446,7 @@ mod properties {
                     streams: Some(1),
                     target_rate_per_s: None,
                     max_concurrency: None,
+                    burstiness: None,
                 },
                 workload: "D(1,1)".to_owned(),
             };

@@ -204,6 +204,9 @@ fn profile(config: &Config, point: &Point) -> Value {
         StrategyKind::Throughput => "throughput",
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
+        // GuideLLM has no gamma arrivals: `capabilities` leaves out the gamma profile and
+        // `profile.burstiness`, so no such point is ever built.
+        StrategyKind::Gamma => "poisson",
     };
     p.insert("kind".into(), json!(kind));
     if let Some(streams) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
@@ -401,6 +404,7 @@ mod tests {
                 streams,
                 target_rate_per_s: rate,
                 max_concurrency: None,
+                burstiness: None,
             },
             workload: "w".to_owned(),
         }

@@ -952,6 +952,7 @@ mod tests {
             streams: None,
             target_rate_per_s: Some(rate),
             max_concurrency,
+            burstiness: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! registration; everything else is private.
 
 mod aggregate;
+mod arrivals;
 mod client;
 mod connection;
 mod cpu;

@@ -10,15 +10,13 @@ use bench_core::progress::{ProgressEvent, ProgressSink, ProgressUpdate};
 use bench_core::schema::{Benchmark, StopReason};
 use bench_core::CancelToken;
 use bench_timer::Timer;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Exp1};
 use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 
 use bench_core::config::limits::duration_from_secs;
 
 use crate::aggregate::{after, Aggregator, Boundary, Clock};
+use crate::arrivals::{Arrivals, Process};
 use crate::client::{self, Endpoint, Outcome};
 use crate::workload::Workload;
 
@@ -390,14 +388,16 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 });
             }
         }
-        StrategyKind::Constant | StrategyKind::Poisson => {
+        StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma => {
             let rate = s.target_rate_per_s.unwrap_or(1.0);
-            let mut arrivals = Arrivals::new(
-                rate,
-                s.kind == StrategyKind::Poisson,
-                plan.rampup_s,
-                plan.seed,
-            );
+            let process = match (s.kind, s.burstiness) {
+                (StrategyKind::Poisson, _) => Process::Poisson,
+                (StrategyKind::Gamma, Some(burstiness)) => Process::Gamma { burstiness },
+                // Validation gives every gamma profile its burstiness; 1 is Poisson.
+                (StrategyKind::Gamma, None) => Process::Poisson,
+                _ => Process::Even,
+            };
+            let mut arrivals = Arrivals::new(rate, process, plan.rampup_s, plan.seed);
             let limit = s
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize)));
@@ -508,60 +508,6 @@ async fn sized_streams(state: &Arc<Benchmarking>, plan: &Plan, tasks: &mut JoinS
     }
 }
 
-/// Arrival times of an open-loop schedule, from one seeded generator: `rate` per second,
-/// evenly spaced or Poisson, ramping up linearly over `rampup_s`.
-pub(crate) struct Arrivals {
-    rate: f64,
-    poisson: bool,
-    rampup_s: f64,
-    rng: StdRng,
-    /// Arrivals so far in "unit time": the count a unit-rate process would have reached.
-    units: f64,
-    first: bool,
-}
-
-impl Arrivals {
-    pub(crate) fn new(rate: f64, poisson: bool, rampup_s: f64, seed: u64) -> Self {
-        Self {
-            rate,
-            poisson,
-            // A negative or NaN ramp-up is none.
-            rampup_s: rampup_s.max(0.0),
-            rng: StdRng::seed_from_u64(seed),
-            units: 0.0,
-            first: true,
-        }
-    }
-
-    /// Seconds from the start to the next arrival; infinite (never) when the rate is not a
-    /// positive finite number or the arithmetic has no answer.
-    pub(crate) fn next_offset_s(&mut self) -> f64 {
-        if !(self.rate.is_finite() && self.rate > 0.0) {
-            return f64::INFINITY;
-        }
-        if self.first {
-            self.first = false;
-        } else if self.poisson {
-            let gap: f64 = Exp1.sample(&mut self.rng);
-            self.units += gap;
-        } else {
-            self.units += 1.0;
-        }
-        // Invert the expected count N(t): rate t^2 / (2 R) during the ramp, linear after.
-        let ramp_units = self.rate * self.rampup_s / 2.0;
-        let offset = if self.rampup_s > 0.0 && self.units < ramp_units {
-            (2.0 * self.rampup_s * self.units / self.rate).sqrt()
-        } else {
-            self.rampup_s + (self.units - ramp_units) / self.rate
-        };
-        if offset.is_nan() {
-            f64::INFINITY
-        } else {
-            offset
-        }
-    }
-}
-
 /// Sends a progress update every second until the benchmark ends (never completes itself).
 async fn progress(
     state: Arc<Benchmarking>,
@@ -623,77 +569,5 @@ async fn progress(
                 itl_p50_ms: itl,
             }));
         previous = (now, finished, live.output_tokens);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_arrivals_are_evenly_spaced_and_ramp_up_linearly() {
-        let mut a = Arrivals::new(10.0, false, 0.0, 1);
-        let times: Vec<f64> = (0..4).map(|_| a.next_offset_s()).collect();
-        for (t, expected) in times.iter().zip([0.0, 0.1, 0.2, 0.3]) {
-            assert!((t - expected).abs() < 1e-12, "{times:?}");
-        }
-        // Over a 2 s ramp to 10/s, 10 arrivals happen in the ramp (the area of the triangle).
-        let mut a = Arrivals::new(10.0, false, 2.0, 1);
-        let times: Vec<f64> = (0..12).map(|_| a.next_offset_s()).collect();
-        assert!((times[10] - 2.0).abs() < 1e-9, "{times:?}");
-        assert!((times[11] - 2.1).abs() < 1e-9);
-        assert!(times[1] > 0.1, "slower at the start of the ramp");
-    }
-
-    #[test]
-    fn rates_with_no_schedule_never_arrive_and_never_panic() {
-        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            for poisson in [false, true] {
-                let mut a = Arrivals::new(rate, poisson, 1.0, 1);
-                for _ in 0..3 {
-                    let offset = a.next_offset_s();
-                    assert_eq!(offset, f64::INFINITY, "rate {rate}");
-                    assert_eq!(after(Instant::now(), offset), None, "never comes");
-                }
-            }
-        }
-        // A huge or nonsensical ramp-up gives offsets, never a panic or a NaN.
-        for rampup in [1e300, f64::INFINITY, f64::NAN, -5.0] {
-            let mut a = Arrivals::new(10.0, false, rampup, 1);
-            for _ in 0..3 {
-                let offset = a.next_offset_s();
-                assert!(!offset.is_nan(), "ramp-up {rampup}");
-                let _ = after(Instant::now(), offset);
-            }
-        }
-        let mut tiny = Arrivals::new(1e-300, false, 0.0, 1);
-        assert_eq!(tiny.next_offset_s(), 0.0);
-        assert_eq!(after(Instant::now(), tiny.next_offset_s()), None);
-    }
-
-    #[test]
-    fn poisson_gaps_are_exponential_and_never_repeat() {
-        let mut a = Arrivals::new(50.0, true, 0.0, 7);
-        let times: Vec<f64> = (0..20_001).map(|_| a.next_offset_s()).collect();
-        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        assert!((mean - 0.02).abs() < 0.001, "mean gap {mean}");
-        let mut sorted = gaps.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted.dedup();
-        assert_eq!(sorted.len(), gaps.len(), "every gap is distinct");
-        // Kolmogorov-Smirnov against Exp(50): D < 1.63 / sqrt(n) at the 1 % level.
-        let n = gaps.len() as f64;
-        let d = sorted
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let cdf = 1.0 - (-50.0 * g).exp();
-                (cdf - i as f64 / n)
-                    .abs()
-                    .max((cdf - (i + 1) as f64 / n).abs())
-            })
-            .fold(0.0, f64::max);
-        assert!(d < 1.63 / n.sqrt(), "KS distance {d}");
     }
 }

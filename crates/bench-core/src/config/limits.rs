@@ -26,6 +26,12 @@ pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
 /// lower rate would send nothing in any sensible `max_seconds`, so such a rate is a typo.
 pub const MIN_RATE_PER_S: f64 = 0.001;
 
+/// Range of `profile.burstiness`, the shape of gamma-distributed gaps: a CV from 10 (0.01) to
+/// 0.01 (10,000); beyond them the gaps are all but zero or all but even, which `constant` says.
+pub const MIN_BURSTINESS: f64 = 0.01;
+/// See [`MIN_BURSTINESS`].
+pub const MAX_BURSTINESS: f64 = 10_000.0;
+
 /// Size of the `max_error_rate` window, requests.
 pub const MAX_ERROR_RATE_WINDOW: u32 = 1_000_000;
 
@@ -192,6 +198,39 @@ mod tests {
             match load(beyond) {
                 Ok(_) => panic!("{beyond:?} is beyond the limits but loads"),
                 Err(e) => assert_eq!(&e.to_string(), expected, "{beyond:?}"),
+            }
+        }
+    }
+
+    /// `burstiness`: in range, needed by `gamma` and by a sweep of gamma steps, refused
+    /// elsewhere; a gamma profile plans gamma benchmarks that carry it.
+    #[test]
+    fn burstiness_is_bounded_and_read_only_with_gamma_arrivals() {
+        let gamma = |b: &str| format!("profile={{ kind = \"gamma\", rates = [2, 4]{b} }}");
+        let config = load(&[&gamma(", burstiness = 0.01")]).unwrap();
+        let plan = config.plan();
+        assert_eq!(plan.len(), 2);
+        match &plan[1].strategy {
+            crate::config::PlannedStrategy::Fixed(s) => {
+                assert_eq!(s.kind, crate::config::StrategyKind::Gamma);
+                assert_eq!((s.target_rate_per_s, s.burstiness), (Some(4.0), Some(0.01)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(load(&[&gamma(", burstiness = 10000")]).is_ok());
+        let sweep = "profile={ kind = \"sweep\", strategy = \"gamma\", burstiness = 2 }";
+        assert!(load(&[sweep]).is_ok());
+        for (sets, expected) in [
+            (gamma(", burstiness = 0.005"), "invalid `profile.burstiness`: 0.005 is outside [0.01, 10000]; 1 is Poisson, below 1 burstier, above 1 more even"),
+            (gamma(", burstiness = -1"), "invalid `profile.burstiness`: -1 is outside [0.01, 10000]; 1 is Poisson, below 1 burstier, above 1 more even"),
+            (gamma(""), "missing key `profile.burstiness`; profile.kind = `gamma` needs it"),
+            ("profile={ kind = \"sweep\", strategy = \"gamma\" }".to_owned(), "missing key `profile.burstiness`; profile.strategy = `gamma` needs the gaps' shape, e.g. 0.5 (burstier than Poisson) or 4 (more even)"),
+            ("profile={ kind = \"sweep\", burstiness = 2 }".to_owned(), "invalid `profile.burstiness`: is only read by a sweep with profile.strategy = `gamma`; set that or remove it"),
+            ("profile={ kind = \"poisson\", rates = [1], burstiness = 2 }".to_owned(), "invalid `profile.burstiness`: not used by profile.kind = `poisson` (it reads only rates, max_concurrency, rampup_seconds); remove it or change the kind"),
+        ] {
+            match load(&[&sets]) {
+                Ok(_) => panic!("{sets} loads"),
+                Err(e) => assert_eq!(e.to_string(), expected, "{sets}"),
             }
         }
     }

@@ -263,13 +263,15 @@ pub struct Profile {
     /// `concurrent`: the stream counts, one benchmark each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<Vec<u32>>,
-    /// `constant`, `poisson`: the arrival rates in requests per second, one benchmark each.
+    /// `constant`, `poisson`, `gamma`: the arrival rates in requests per second, one benchmark
+    /// each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rates: Option<Vec<f64>>,
     /// `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_size: Option<u32>,
-    /// `sweep`: the arrival process of the rate steps (default `constant`).
+    /// `sweep`: the arrival process of the rate steps (default `constant`; `gamma` needs
+    /// `burstiness`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RateStrategy>,
     /// `sweep`: how the rate steps are spaced (default `linear`).
@@ -283,6 +285,11 @@ pub struct Profile {
     /// Seconds over which load ramps up linearly at the start of each benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rampup_seconds: Option<f64>,
+    /// `gamma` (and `sweep` with `strategy = "gamma"`): the shape of the gamma-distributed gaps
+    /// between arrivals; their coefficient of variation is `1 / sqrt(burstiness)`, so below 1
+    /// is burstier than Poisson, 1 is Poisson, above 1 is more even.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
 }
 
 /// Which kinds read each key of [`Profile`] but `kind`, and which of them need it.
@@ -290,20 +297,26 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
     use ProfileKind::*;
     &[
         KeyRule::new("streams", &[Concurrent], &[Concurrent]),
-        KeyRule::new("rates", &[Constant, Poisson], &[Constant, Poisson]),
+        KeyRule::new(
+            "rates",
+            &[Constant, Poisson, Gamma],
+            &[Constant, Poisson, Gamma],
+        ),
         KeyRule::new("sweep_size", &[Sweep], &[]),
         KeyRule::new("strategy", &[Sweep], &[]),
         KeyRule::new("spacing", &[Sweep], &[]),
         KeyRule::new(
             "max_concurrency",
-            &[Throughput, Constant, Poisson, Sweep],
+            &[Throughput, Constant, Poisson, Gamma, Sweep],
             &[],
         ),
         KeyRule::new(
             "rampup_seconds",
-            &[Concurrent, Throughput, Constant, Poisson, Sweep],
+            &[Concurrent, Throughput, Constant, Poisson, Gamma, Sweep],
             &[],
         ),
+        // `sweep` needs it with `strategy = "gamma"` only, which validation checks.
+        KeyRule::new("burstiness", &[Gamma, Sweep], &[Gamma]),
     ]
 };
 
@@ -321,18 +334,21 @@ pub enum ProfileKind {
     Constant,
     /// Poisson arrivals at each of `rates`.
     Poisson,
+    /// Gamma-distributed gaps (`burstiness`) at each of `rates`.
+    Gamma,
     /// Synchronous, throughput, then `sweep_size - 2` rates between the two.
     Sweep,
 }
 
 impl ProfileKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ProfileKind; 6] = [
+    pub const ALL: [ProfileKind; 7] = [
         Self::Synchronous,
         Self::Concurrent,
         Self::Throughput,
         Self::Constant,
         Self::Poisson,
+        Self::Gamma,
         Self::Sweep,
     ];
 
@@ -344,6 +360,7 @@ impl ProfileKind {
             Self::Throughput => "throughput",
             Self::Constant => "constant",
             Self::Poisson => "poisson",
+            Self::Gamma => "gamma",
             Self::Sweep => "sweep",
         }
     }
@@ -358,6 +375,8 @@ pub enum RateStrategy {
     Constant,
     /// Poisson arrivals.
     Poisson,
+    /// Gamma-distributed gaps of shape `burstiness`.
+    Gamma,
 }
 
 /// How a sweep spaces its rate steps between the synchronous and the throughput rate.

@@ -24,10 +24,13 @@ pub struct Strategy {
     pub kind: StrategyKind,
     /// Concurrent streams held open (`synchronous` = 1, `concurrent`).
     pub streams: Option<u32>,
-    /// Target arrival rate (`constant`, `poisson`).
+    /// Target arrival rate (`constant`, `poisson`, `gamma`).
     pub target_rate_per_s: Option<f64>,
     /// Cap on requests in flight, when one applies.
     pub max_concurrency: Option<u32>,
+    /// `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
 }
 
 /// The load pattern of one benchmark. A sweep is a sequence of these.
@@ -44,6 +47,8 @@ pub enum StrategyKind {
     Constant,
     /// Open loop, exponentially distributed gaps.
     Poisson,
+    /// Open loop, gamma-distributed gaps of shape `burstiness`.
+    Gamma,
 }
 
 /// One benchmark to run: a workload and a load strategy.
@@ -69,6 +74,8 @@ pub enum PlannedStrategy {
         steps: u32,
         /// Arrival process.
         strategy: RateStrategy,
+        /// `gamma`: the gaps' shape.
+        burstiness: Option<f64>,
         /// Spacing between the synchronous and throughput rates.
         spacing: Spacing,
         /// Cap on requests in flight.
@@ -90,27 +97,38 @@ impl fmt::Display for PlannedStrategy {
                 if let Some(c) = s.max_concurrency {
                     write!(f, " max_concurrency={c}")?;
                 }
+                if let Some(b) = s.burstiness {
+                    write!(f, " burstiness={b}")?;
+                }
                 Ok(())
             }
             PlannedStrategy::SweepRate {
                 step,
                 steps,
                 strategy,
+                burstiness,
                 spacing,
                 max_concurrency,
-            } => write!(
-                f,
-                "{} rate step {step}/{steps} ({} spacing between the synchronous and throughput \
-                 rates) max_concurrency={max_concurrency}",
-                match strategy {
-                    RateStrategy::Constant => "constant",
-                    RateStrategy::Poisson => "poisson",
-                },
-                match spacing {
-                    Spacing::Linear => "linear",
-                    Spacing::Geometric => "geometric",
+            } => {
+                write!(
+                    f,
+                    "{} rate step {step}/{steps} ({} spacing between the synchronous and \
+                     throughput rates) max_concurrency={max_concurrency}",
+                    match strategy {
+                        RateStrategy::Constant => "constant",
+                        RateStrategy::Poisson => "poisson",
+                        RateStrategy::Gamma => "gamma",
+                    },
+                    match spacing {
+                        Spacing::Linear => "linear",
+                        Spacing::Geometric => "geometric",
+                    }
+                )?;
+                if let Some(b) = burstiness {
+                    write!(f, " burstiness={b}")?;
                 }
-            ),
+                Ok(())
+            }
         }
     }
 }
@@ -122,6 +140,7 @@ fn kind_name(kind: StrategyKind) -> &'static str {
         StrategyKind::Throughput => "throughput",
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
+        StrategyKind::Gamma => "gamma",
     }
 }
 
@@ -136,6 +155,7 @@ fn fixed(
         streams,
         target_rate_per_s: rate,
         max_concurrency,
+        burstiness: None,
     })
 }
 
@@ -163,17 +183,23 @@ fn plan(config: &Config) -> Vec<PlannedBenchmark> {
             None,
             Some(profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY)),
         )],
-        ProfileKind::Constant | ProfileKind::Poisson => {
-            let kind = if profile.kind == ProfileKind::Constant {
-                StrategyKind::Constant
-            } else {
-                StrategyKind::Poisson
+        ProfileKind::Constant | ProfileKind::Poisson | ProfileKind::Gamma => {
+            let (kind, burstiness) = match profile.kind {
+                ProfileKind::Constant => (StrategyKind::Constant, None),
+                ProfileKind::Poisson => (StrategyKind::Poisson, None),
+                _ => (StrategyKind::Gamma, profile.burstiness),
             };
             profile
                 .rates
                 .iter()
                 .flatten()
-                .map(|&r| fixed(kind, None, Some(r), profile.max_concurrency))
+                .map(|&r| {
+                    let mut step = fixed(kind, None, Some(r), profile.max_concurrency);
+                    if let PlannedStrategy::Fixed(s) = &mut step {
+                        s.burstiness = burstiness;
+                    }
+                    step
+                })
                 .collect()
         }
         ProfileKind::Sweep => {
@@ -190,6 +216,7 @@ fn plan(config: &Config) -> Vec<PlannedBenchmark> {
                 step,
                 steps,
                 strategy: profile.strategy.unwrap_or_default(),
+                burstiness: profile.burstiness,
                 spacing: profile.spacing.unwrap_or_default(),
                 max_concurrency,
             }));

@@ -5,12 +5,12 @@
 use serde::Serialize;
 
 use super::limits::{
-    at_most, seconds, shown, MAX_ERROR_RATE_WINDOW, MAX_RATE_PER_S, MAX_REQUESTS, MAX_SAMPLES,
-    MAX_SECONDS, MAX_STEPS, MAX_STREAMS, MAX_TOKENS, MIN_RATE_PER_S,
+    at_most, seconds, shown, MAX_BURSTINESS, MAX_ERROR_RATE_WINDOW, MAX_RATE_PER_S, MAX_REQUESTS,
+    MAX_SAMPLES, MAX_SECONDS, MAX_STEPS, MAX_STREAMS, MAX_TOKENS, MIN_BURSTINESS, MIN_RATE_PER_S,
 };
 use super::model::{
-    Config, Constraints, Data, DataKind, KeyRule, Profile, Target, TargetKind, Transient,
-    DATA_KEYS, PROFILE_KEYS,
+    Config, Constraints, Data, DataKind, KeyRule, Profile, ProfileKind, RateStrategy, Target,
+    TargetKind, Transient, DATA_KEYS, PROFILE_KEYS,
 };
 use super::Scenario;
 use crate::error::ConfigError;
@@ -358,7 +358,28 @@ impl Profile {
         if let Some(r) = self.rampup_seconds {
             seconds("profile.rampup_seconds", r, false)?;
         }
-        Ok(())
+        self.validate_burstiness()
+    }
+
+    /// `burstiness` in range, and in a sweep given exactly when its steps are `gamma`.
+    fn validate_burstiness(&self) -> Result<(), ConfigError> {
+        let gamma_sweep =
+            self.kind == ProfileKind::Sweep && self.strategy == Some(RateStrategy::Gamma);
+        match self.burstiness {
+            None if gamma_sweep => Err(ConfigError::MissingKey {
+                key: "profile.burstiness".to_owned(),
+                hint: Some("profile.strategy = `gamma` needs the gaps' shape, e.g. 0.5 (burstier than Poisson) or 4 (more even)".to_owned()),
+            }),
+            Some(_) if self.kind == ProfileKind::Sweep && !gamma_sweep => Err(invalid(
+                "profile.burstiness",
+                "is only read by a sweep with profile.strategy = `gamma`; set that or remove it",
+            )),
+            Some(b) if !(MIN_BURSTINESS..=MAX_BURSTINESS).contains(&b) => Err(invalid(
+                "profile.burstiness",
+                format!("{} is outside [{MIN_BURSTINESS}, {MAX_BURSTINESS}]; 1 is Poisson, below 1 burstier, above 1 more even", shown(b)),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

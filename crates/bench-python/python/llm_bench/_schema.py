@@ -320,6 +320,7 @@ Phase = Literal["warmup", "active", "cooldown"]
 #: - ``"throughput"``: As many requests as `max_concurrency` allows.
 #: - ``"constant"``: Evenly spaced arrivals at each of `rates`.
 #: - ``"poisson"``: Poisson arrivals at each of `rates`.
+#: - ``"gamma"``: Gamma-distributed gaps (`burstiness`) at each of `rates`.
 #: - ``"sweep"``: Synchronous, throughput, then `sweep_size - 2` rates between the two.
 ProfileKind = Literal[
     "synchronous",
@@ -327,6 +328,7 @@ ProfileKind = Literal[
     "throughput",
     "constant",
     "poisson",
+    "gamma",
     "sweep",
 ]
 
@@ -335,7 +337,8 @@ ProfileKind = Literal[
 #:
 #: - ``"constant"``: Evenly spaced arrivals.
 #: - ``"poisson"``: Poisson arrivals.
-RateStrategy = Literal["constant", "poisson"]
+#: - ``"gamma"``: Gamma-distributed gaps of shape `burstiness`.
+RateStrategy = Literal["constant", "poisson", "gamma"]
 
 
 #: What the over-saturation detector does when it fires.
@@ -380,7 +383,15 @@ StopReason = Literal[
 #: - ``"throughput"``: As many requests as the concurrency cap allows.
 #: - ``"constant"``: Open loop, evenly spaced arrivals.
 #: - ``"poisson"``: Open loop, exponentially distributed gaps.
-StrategyKind = Literal["synchronous", "concurrent", "throughput", "constant", "poisson"]
+#: - ``"gamma"``: Open loop, gamma-distributed gaps of shape `burstiness`.
+StrategyKind = Literal[
+    "synchronous",
+    "concurrent",
+    "throughput",
+    "constant",
+    "poisson",
+    "gamma",
+]
 
 
 #: What kind of server is benchmarked.
@@ -787,12 +798,14 @@ class Strategy:
 
     Attributes:
         kind: The load pattern.
+        burstiness: `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
         max_concurrency: Cap on requests in flight, when one applies.
         streams: Concurrent streams held open (`synchronous` = 1, `concurrent`).
-        target_rate_per_s: Target arrival rate (`constant`, `poisson`).
+        target_rate_per_s: Target arrival rate (`constant`, `poisson`, `gamma`).
     """
 
     kind: StrategyKind
+    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
     streams: Optional[int] = None
     target_rate_per_s: Optional[float] = None
@@ -816,6 +829,7 @@ class Strategy:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Strategy", _literal_of(StrategyKind)),
+            burstiness=_optional(data, "burstiness", path, "Strategy", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Strategy", _int),
             streams=_optional(data, "streams", path, "Strategy", _int),
             target_rate_per_s=_optional(
@@ -1818,18 +1832,24 @@ class Profile:
 
     Attributes:
         kind: The load pattern.
+        burstiness: `gamma` (and `sweep` with `strategy = "gamma"`): the shape of the gamma-distributed gaps
+            between arrivals; their coefficient of variation is `1 / sqrt(burstiness)`, so below 1
+            is burstier than Poisson, 1 is Poisson, above 1 is more even.
         max_concurrency: Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
             512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
             reported.
         rampup_seconds: Seconds over which load ramps up linearly at the start of each benchmark.
-        rates: `constant`, `poisson`: the arrival rates in requests per second, one benchmark each.
+        rates: `constant`, `poisson`, `gamma`: the arrival rates in requests per second, one benchmark
+            each.
         spacing: `sweep`: how the rate steps are spaced (default `linear`).
-        strategy: `sweep`: the arrival process of the rate steps (default `constant`).
+        strategy: `sweep`: the arrival process of the rate steps (default `constant`; `gamma` needs
+            `burstiness`).
         streams: `concurrent`: the stream counts, one benchmark each.
         sweep_size: `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     """
 
     kind: ProfileKind
+    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
     rampup_seconds: Optional[float] = None
     rates: Optional[List[float]] = None
@@ -1857,6 +1877,7 @@ class Profile:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Profile", _literal_of(ProfileKind)),
+            burstiness=_optional(data, "burstiness", path, "Profile", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Profile", _int),
             rampup_seconds=_optional(data, "rampup_seconds", path, "Profile", _float),
             rates=_optional(data, "rates", path, "Profile", _list_of(_float)),
