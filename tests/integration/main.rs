@@ -18,6 +18,7 @@ mod python_types;
 mod registry;
 mod report;
 mod saturation;
+mod search;
 mod sizing;
 mod tls;
 mod trust_native;

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{duration_from_secs, MAX_SECONDS};
+use super::search::SearchSettings;
 use super::strict;
 use crate::error::ConfigError;
 
@@ -269,20 +270,23 @@ pub struct Profile {
     /// `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_size: Option<u32>,
-    /// `sweep`: the arrival process of the rate steps (default `constant`).
+    /// `sweep`, `search`: the arrival process of the rate steps (default `constant`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RateStrategy>,
     /// `sweep`: how the rate steps are spaced (default `linear`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spacing: Option<Spacing>,
-    /// Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
-    /// 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
+    /// Cap on requests in flight: the throughput level for `throughput` and `sweep`, and the
+    /// cap of a `search`'s rate steps (default 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
     /// reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
     /// Seconds over which load ramps up linearly at the start of each benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rampup_seconds: Option<f64>,
+    /// `search`: how the SLO search brackets and bisects (`[profile.search]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSettings>,
 }
 
 /// Which kinds read each key of [`Profile`] but `kind`, and which of them need it.
@@ -292,18 +296,19 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
         KeyRule::new("streams", &[Concurrent], &[Concurrent]),
         KeyRule::new("rates", &[Constant, Poisson], &[Constant, Poisson]),
         KeyRule::new("sweep_size", &[Sweep], &[]),
-        KeyRule::new("strategy", &[Sweep], &[]),
+        KeyRule::new("strategy", &[Sweep, Search], &[]),
         KeyRule::new("spacing", &[Sweep], &[]),
         KeyRule::new(
             "max_concurrency",
-            &[Throughput, Constant, Poisson, Sweep],
+            &[Throughput, Constant, Poisson, Sweep, Search],
             &[],
         ),
         KeyRule::new(
             "rampup_seconds",
-            &[Concurrent, Throughput, Constant, Poisson, Sweep],
+            &[Concurrent, Throughput, Constant, Poisson, Sweep, Search],
             &[],
         ),
+        KeyRule::new("search", &[Search], &[]),
     ]
 };
 
@@ -323,17 +328,21 @@ pub enum ProfileKind {
     Poisson,
     /// Synchronous, throughput, then `sweep_size - 2` rates between the two.
     Sweep,
+    /// The highest rate that meets `[slo]`: a synchronous probe, then rate steps bracketing
+    /// and bisecting it (`[profile.search]`).
+    Search,
 }
 
 impl ProfileKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ProfileKind; 6] = [
+    pub const ALL: [ProfileKind; 7] = [
         Self::Synchronous,
         Self::Concurrent,
         Self::Throughput,
         Self::Constant,
         Self::Poisson,
         Self::Sweep,
+        Self::Search,
     ];
 
     /// The name used in configs.
@@ -345,6 +354,7 @@ impl ProfileKind {
             Self::Constant => "constant",
             Self::Poisson => "poisson",
             Self::Sweep => "sweep",
+            Self::Search => "search",
         }
     }
 }

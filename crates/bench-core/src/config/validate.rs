@@ -43,6 +43,7 @@ impl Config {
             }
         }
         self.data.validate()?;
+        super::search::validate(self)?;
         // Each scenario runs every profile step: the product is the plan's length.
         let planned = self.plan().len();
         if planned > MAX_STEPS as usize {
