@@ -117,7 +117,7 @@ fn bad_configs_name_the_key_the_value_and_the_fix() {
         ("target.tls={ client_cert = \"c.pem\" }", "missing key `target.tls.client_key`; target.tls.client_cert needs the PEM private key that goes with it"),
         ("target.tls={ ca_file = \"ca.pem\" }", "invalid `target.tls`: is only used with an https:// target.url; remove it or use https"),
         ("target.tls={ verify = false }", "unknown key `target.tls.verify`; valid keys here: ca_file, client_cert, client_key, insecure_skip_verify, server_name"),
-        ("profile.kind=swep", "`profile.kind` = `swep` is not a valid choice (did you mean `sweep`?); valid choices: concurrent, constant, gamma, poisson, sweep, synchronous, throughput"),
+        ("profile.kind=swep", "`profile.kind` = `swep` is not a valid choice (did you mean `sweep`?); valid choices: concurrent, constant, gamma, poisson, search, sweep, synchronous, throughput"),
         ("target.url=localhost:8000", "invalid `target.url`: `localhost:8000` has no scheme; write `http://localhost:8000`"),
         ("target.url=ftp://h", "invalid `target.url`: `ftp://h` uses an unsupported scheme; use http:// or https://"),
         ("profile.streams=[1, 0]", "invalid `profile.streams`: not used by profile.kind = `sweep` (it reads only sweep_size, strategy, spacing, burstiness, max_concurrency, rampup_seconds); remove it or change the kind"),

@@ -19,6 +19,7 @@ mod reasoning;
 mod registry;
 mod report;
 mod saturation;
+mod search;
 mod sizing;
 mod tls;
 mod trust_native;

@@ -12,7 +12,8 @@
 //! - `validate`: [`Config::validate`]; [`limits`]: the bounds it checks;
 //! - `redact`: [`Config::redacted`], the copy a report holds;
 //! - `plan`: [`Config::plan`], the benchmarks a config asks for, and the [`Strategy`] of each;
-//!   `scenario`: genai-bench's traffic scenario grammar.
+//!   `scenario`: genai-bench's traffic scenario grammar;
+//! - `search`: [`SearchSettings`], the `[profile.search]` table of the SLO search, and its checks.
 //!
 //! The config module uses nothing of bench-core's but `error`: the report (`schema`) holds a
 //! config, so a config cannot know the report.
@@ -26,6 +27,7 @@ mod overrides;
 mod plan;
 mod redact;
 mod scenario;
+mod search;
 mod strict;
 mod validate;
 
@@ -42,4 +44,5 @@ pub use plan::{
 };
 pub use redact::REDACTED;
 pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
+pub use search::{SearchSettings, DEFAULT_SEARCH_MAX_STEPS};
 pub(crate) use strict::closest_name;

@@ -94,6 +94,8 @@ pub enum Feature {
     PromptColumn,
     /// More than one workload (`data.scenarios`).
     ManyWorkloads,
+    /// `profile.kind = "search"` (the SLO search, with `[profile.search]`).
+    SloSearch,
 }
 
 impl Feature {
@@ -138,11 +140,12 @@ impl Feature {
             Self::Samples => "data.samples",
             Self::PromptColumn => "data.prompt_column",
             Self::ManyWorkloads => "data.scenarios (more than one workload)",
+            Self::SloSearch => "profile.kind = \"search\" (the SLO search)",
         }
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 38] = [
+    pub const ALL: [Feature; 39] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -181,6 +184,7 @@ impl Feature {
         Self::Samples,
         Self::PromptColumn,
         Self::ManyWorkloads,
+        Self::SloSearch,
     ];
 }
 
@@ -295,7 +299,7 @@ fn of_target(target: &Target, used: &mut Vec<Feature>) {
 
 fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
     let Profile {
-        kind: _,    // checked against Capabilities::profiles
+        kind,
         streams: _, // the concurrent profile's levels
         rates: _,   // the rate profiles' rates
         sweep_size: _,
@@ -304,8 +308,12 @@ fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
         max_concurrency,
         rampup_seconds,
         burstiness,
+        search, // the search's settings, read only by a search
     } = profile;
+    // Besides Capabilities::profiles, so the refusal names the search as a feature.
+    let searching = *kind == crate::config::ProfileKind::Search || search.is_some();
     for (used_it, feature) in [
+        (searching, Feature::SloSearch),
         (rampup_seconds.is_some(), Feature::Rampup),
         (max_concurrency.is_some(), Feature::MaxConcurrency),
         (

@@ -7,6 +7,7 @@
 //! - [`schema`]: the unified, versioned report ([`Report`]) every engine produces.
 //! - [`stats`]: the one statistics implementation (HdrHistogram plus exact moments).
 //! - [`sweep`]: a sweep's rate steps from its measured ends, the same in every engine.
+//! - [`search`]: the SLO search's next rate, step verdicts (Wilson intervals) and answer.
 //! - [`features`]: the optional things a config asks of an engine, for generic refusals.
 //! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
 //! - [`progress`]: typed progress events; [`cancel`]: the cancellation token.
@@ -21,7 +22,7 @@
 //! registry
 //! engine
 //! progress   measure
-//! stats      sweep
+//! stats      sweep      search
 //! schema     features
 //! config
 //! error      cancel
@@ -36,6 +37,7 @@ pub mod measure;
 pub mod progress;
 pub mod registry;
 pub mod schema;
+pub mod search;
 pub mod stats;
 pub mod sweep;
 

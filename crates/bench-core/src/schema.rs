@@ -5,12 +5,14 @@
 //! measure is `null`, never zero; adding an optional field is compatible, anything else bumps
 //! [`SCHEMA_VERSION`]. Definitions of every metric are in `docs/metrics.md`.
 
+mod search;
 mod time;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Strategy};
+pub use search::{Interval, ObjectiveResult, Search, SearchAnswer, SearchEnd, SearchStep};
 pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
@@ -38,6 +40,9 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     /// One entry per benchmark, in the order they ran.
     pub benchmarks: Vec<Benchmark>,
+    /// The SLO search's steps and answer (`profile.kind = "search"`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
 }
 
 impl Report {
@@ -54,6 +59,7 @@ impl Report {
             config: config.redacted(),
             warnings: Vec::new(),
             benchmarks: Vec::new(),
+            search: None,
         }
     }
 }

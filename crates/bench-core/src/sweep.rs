@@ -54,6 +54,13 @@ impl SweepEnds {
                     burstiness: *burstiness,
                 })
             }
+            // Only an engine that runs the search itself (`crate::search`) knows these rates.
+            PlannedStrategy::SearchRates { .. } => Err(Warning {
+                code: "search_not_run".to_owned(),
+                message:
+                    "the SLO search's rate steps are skipped: this engine does not run searches"
+                        .to_owned(),
+            }),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod autotuner;
 mod html;
 mod reasoning;
+mod search;
 pub(crate) mod svg;
 
 use std::fmt::Write as _;
@@ -331,7 +332,12 @@ pub fn summary_table(report: &Report) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
+    // A search's answer before everything else: it is what the run was for.
+    let mut out = report
+        .search
+        .as_ref()
+        .map(search::console)
+        .unwrap_or_default();
     let line = |out: &mut String, cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
@@ -518,6 +524,55 @@ mod tests {
     #[test]
     fn the_summary_table_of_a_sweep_matches_its_snapshot() {
         snapshot("summary.txt", &summary_table(&sweep()));
+    }
+
+    /// The sweep's report as a search's: its benchmarks as the steps of a search whose
+    /// boundary lies between its third and fourth rate steps.
+    fn search() -> Report {
+        use bench_core::config::{RateStrategy, SearchSettings, Slo};
+        use bench_core::search::{RateSearch, StepCounts};
+        let mut report = sweep();
+        let slo = Slo {
+            ttft_ms: Some(100.0),
+            ..Slo::default()
+        };
+        let mut search = RateSearch::new(SearchSettings::default(), RateStrategy::Constant, slo);
+        let counts = |judged: u64, met: u64| StepCounts {
+            judged,
+            met,
+            missed: [judged - met, 0, 0, 0],
+        };
+        search.probe(0, Some(10.0), counts(40, 40));
+        for (index, met) in [(2, 200), (3, 120)] {
+            let rate = search.next_rate().unwrap();
+            search.record(index, rate, counts(200, met));
+        }
+        search.interrupt();
+        report.search = Some(search.finish());
+        report
+    }
+
+    #[test]
+    fn a_search_shows_its_answer_first_in_the_console_the_page_and_the_autotuner_object() {
+        let report = search();
+        let summary = summary_table(&report);
+        assert!(summary.starts_with("SLO search: 20.000 req/s\n  the highest rate meeting the SLOs (95.0 % of requests within every objective) is 20.000 req/s; at 20.000 req/s 100.0 % of 200 requests met the SLOs (95.0 % Wilson interval 98.1 % to 100.0 %); at 40.000 req/s 60.0 % of 200 requests met the SLOs"), "{summary}");
+        assert!(summary.contains("req/s: 120 of 200 met (95.0 % interval 53.1 % to 66.5 %): fail; ttft_ms 60.0 % missed"), "{summary}");
+        let page = render(&report, OutputFormat::Html).unwrap();
+        let answer = page
+            .find("Highest rate meeting the SLOs: 20.000 req/s")
+            .unwrap();
+        assert!(answer < page.find("<h2>Curves</h2>").unwrap());
+        let text = render(&report, OutputFormat::Autotuner).unwrap();
+        assert!(text.find("\"slo_search\"").unwrap() < text.find("\"interrupted\"").unwrap());
+        let object: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(object["slo_search"]["max_rate_per_s"], 20.0);
+        assert_eq!(object["slo_search"]["lowest_failing_rate_per_s"], 40.0);
+        assert_eq!(object["slo_search"]["ended"], "interrupted");
+        // A report without a search has no such key.
+        let plain: serde_json::Value =
+            serde_json::from_str(&render(&sweep(), OutputFormat::Autotuner).unwrap()).unwrap();
+        assert!(plain.get("slo_search").is_none());
     }
 
     #[test]

@@ -96,6 +96,9 @@ fn need(config: &Config) -> Option<Need> {
             },
             PlannedStrategy::SweepRate {
                 max_concurrency, ..
+            }
+            | PlannedStrategy::SearchRates {
+                max_concurrency, ..
             } => Need {
                 in_flight: u64::from(*max_concurrency),
                 certain: false,

@@ -294,6 +294,8 @@ pub(crate) struct Aggregator {
     saturation_warning: Option<String>,
     /// Judged, met, met and ended inside the window.
     slo_counts: [u64; 3],
+    /// Of those judged, the misses of each objective (`bench_core::search::StepCounts`).
+    slo_missed: [u64; 4],
     /// Median TTFT so far, for progress.
     live_ttft: Histogram,
     live_itl: Histogram,
@@ -448,6 +450,7 @@ impl Aggregator {
                 .map(|o| crate::saturation::Detector::new(o, constraints.max_seconds, start)),
             saturation_warning: None,
             slo_counts: [0; 3],
+            slo_missed: [0; 4],
         }
     }
 
@@ -458,25 +461,40 @@ impl Aggregator {
         Some(finding)
     }
 
-    /// Whether a finished request met every objective (None: not judged).
-    fn meets(&self, ex: &Exchange, timings: &Timings) -> Option<bool> {
+    /// Which objectives a finished request missed, in the order `ttft_ms`, `itl_ms`,
+    /// `tpot_ms`, `e2e_ms` (None: not judged); it met them all when it missed none.
+    fn misses(&self, ex: &Exchange, timings: &Timings) -> Option<[bool; 4]> {
         let slo = self.slo?;
         match ex.outcome {
             Outcome::Incomplete => None,
-            Outcome::Errored(_) => Some(false),
+            Outcome::Errored(_) => Some([
+                slo.ttft_ms.is_some(),
+                slo.itl_ms.is_some(),
+                slo.tpot_ms.is_some(),
+                slo.e2e_ms.is_some(),
+            ]),
             Outcome::Successful => {
-                let within = |limit: Option<f64>, value: Option<f64>| {
-                    limit.is_none_or(|l| value.is_some_and(|v| v <= l))
+                let beyond = |limit: Option<f64>, value: Option<f64>| {
+                    limit.is_some_and(|l| value.is_none_or(|v| v > l))
                 };
                 let max_gap = ex.gaps_ms.iter().copied().fold(0.0, f64::max);
-                Some(
-                    within(slo.ttft_ms, timings.ttft_ms)
-                        && within(slo.itl_ms, Some(max_gap))
-                        // A request with one token has no TPOT to miss.
-                        && within(slo.tpot_ms, Some(timings.tpot_ms.unwrap_or(0.0)))
-                        && within(slo.e2e_ms, Some(timings.latency_ms)),
-                )
+                Some([
+                    beyond(slo.ttft_ms, timings.ttft_ms),
+                    beyond(slo.itl_ms, Some(max_gap)),
+                    // A request with one token has no TPOT to miss.
+                    beyond(slo.tpot_ms, Some(timings.tpot_ms.unwrap_or(0.0))),
+                    beyond(slo.e2e_ms, Some(timings.latency_ms)),
+                ])
             }
+        }
+    }
+
+    /// The `[slo]` counts an SLO search judges a step by.
+    pub(crate) fn slo_counts(&self) -> bench_core::search::StepCounts {
+        bench_core::search::StepCounts {
+            judged: self.slo_counts[0],
+            met: self.slo_counts[1],
+            missed: self.slo_missed,
         }
     }
 
@@ -656,9 +674,12 @@ impl Aggregator {
                 let _ = self.live_itl.record(gap);
             }
         }
-        if let Some(met) = self.meets(ex, &timings) {
+        if let Some(missed) = self.misses(ex, &timings) {
             self.slo_counts[0] += 1;
-            if met {
+            for (count, missed) in self.slo_missed.iter_mut().zip(missed) {
+                *count += u64::from(missed);
+            }
+            if !missed.contains(&true) {
                 self.slo_counts[1] += 1;
                 if self.in_window(ex.end) {
                     self.slo_counts[2] += 1;

@@ -16,6 +16,7 @@ mod receive_time;
 mod records;
 mod runner;
 mod saturation;
+mod search;
 mod setup;
 mod sizing;
 mod sse;
@@ -24,7 +25,9 @@ mod workload;
 use std::sync::Arc;
 
 use bench_core::config::limits::duration_from_secs;
-use bench_core::config::{Config, DataKind, OptionsTable, ProfileKind, StrategyKind, Transient};
+use bench_core::config::{
+    Config, DataKind, OptionsTable, ProfileKind, Strategy, StrategyKind, Transient,
+};
 use bench_core::schema::{Report, Timestamp, Warning};
 use bench_core::sweep::SweepEnds;
 use bench_core::{
@@ -238,6 +241,18 @@ impl BenchmarkEngine for NativeEngine {
                 SweepEnds::default(),
             ));
         }
+        if config.profile.kind == ProfileKind::Search {
+            let (label, requests, _) = workloads
+                .first()
+                .cloned()
+                .expect("a search has its one workload");
+            search::run(self, &shared, config, ctx, (label, requests), &mut report).await;
+        }
+        let planned = if config.profile.kind == ProfileKind::Search {
+            Vec::new()
+        } else {
+            planned
+        };
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
                 break;
@@ -255,32 +270,17 @@ impl BenchmarkEngine for NativeEngine {
                     continue;
                 }
             };
-            let plan = Plan {
-                index,
-                of,
-                strategy: strategy.clone(),
-                workload: step.workload.clone(),
-                requests,
-                constraints: config.constraints.clone(),
-                warmup: config.warmup.map(|t| boundary(t, config)),
-                cooldown: config.cooldown.map(|t| boundary(t, config)),
-                rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
-                seed: config.seed.wrapping_add(index as u64),
-                slo: config.slo,
-                // Sized to the server unless the config fixed the level.
-                sized: strategy.kind == StrategyKind::Throughput
-                    && config.profile.max_concurrency.is_none(),
-            };
-            // The client cancelled its requests; the server may still be running them.
-            let drained = drain::before(&shared, index, self.options.drain_timeout_seconds).await;
-            let mut ran = runner::run(&shared, plan).await;
-            drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
-            // After the drain is attached, so the event holds the benchmark as reported.
-            ctx.progress
-                .event(&bench_core::progress::ProgressEvent::BenchmarkFinished {
-                    index,
-                    benchmark: Box::new(ran.benchmark.clone()),
-                });
+            let ran = self
+                .benchmark(
+                    &shared,
+                    config,
+                    ctx,
+                    (index, of),
+                    strategy.clone(),
+                    step.workload.clone(),
+                    requests,
+                )
+                .await;
             let measured = ran
                 .benchmark
                 .metrics
@@ -370,6 +370,47 @@ fn workload_labels(config: &Config) -> Vec<String> {
 }
 
 impl NativeEngine {
+    /// Runs one benchmark (`index` of `of`): the drain, then the load, then the progress event.
+    #[allow(clippy::too_many_arguments)]
+    async fn benchmark(
+        &self,
+        shared: &Arc<Shared>,
+        config: &Config,
+        ctx: &RunContext,
+        (index, of): (usize, usize),
+        strategy: Strategy,
+        workload: String,
+        requests: Arc<workload::Workload>,
+    ) -> runner::Ran {
+        let plan = Plan {
+            index,
+            of,
+            // Sized to the server unless the config fixed the level.
+            sized: strategy.kind == StrategyKind::Throughput
+                && config.profile.max_concurrency.is_none(),
+            strategy,
+            workload,
+            requests,
+            constraints: config.constraints.clone(),
+            warmup: config.warmup.map(|t| boundary(t, config)),
+            cooldown: config.cooldown.map(|t| boundary(t, config)),
+            rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
+            seed: config.seed.wrapping_add(index as u64),
+            slo: config.slo,
+        };
+        // The client cancelled its requests; the server may still be running them.
+        let drained = drain::before(shared, index, self.options.drain_timeout_seconds).await;
+        let mut ran = runner::run(shared, plan).await;
+        drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
+        // After the drain is attached, so the event holds the benchmark as reported.
+        ctx.progress
+            .event(&bench_core::progress::ProgressEvent::BenchmarkFinished {
+                index,
+                benchmark: Box::new(ran.benchmark.clone()),
+            });
+        ran
+    }
+
     fn body_options(&self) -> workload::BodyOptions<'_> {
         workload::BodyOptions {
             stream: self.options.stream,

@@ -85,6 +85,8 @@ struct Sized {
 pub(crate) struct Ran {
     pub(crate) benchmark: Benchmark,
     pub(crate) steady_rate: Option<f64>,
+    /// The `[slo]` counts an SLO search judges the benchmark by.
+    pub(crate) slo_counts: bench_core::search::StepCounts,
 }
 
 /// The longest the pacer spins before an arrival (see `bench_timer::Pacer`): it wakes early by
@@ -325,6 +327,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             steady_rate.map_or(String::new(), |r| format!("; {r:.2} req/s over the plateau"))
         );
     }
+    let slo_counts = aggregator.slo_counts();
     let mut benchmark = aggregator.finish(
         plan.index,
         strategy,
@@ -353,6 +356,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     Ran {
         benchmark,
         steady_rate,
+        slo_counts,
     }
 }
 

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{duration_from_secs, MAX_SECONDS};
+use super::search::SearchSettings;
 use super::strict;
 use crate::error::ConfigError;
 
@@ -270,26 +271,30 @@ pub struct Profile {
     /// `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_size: Option<u32>,
-    /// `sweep`: the arrival process of the rate steps (default `constant`; `gamma` needs
-    /// `burstiness`).
+    /// `sweep`, `search`: the arrival process of the rate steps (default `constant`; `gamma`
+    /// needs `burstiness`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RateStrategy>,
     /// `sweep`: how the rate steps are spaced (default `linear`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spacing: Option<Spacing>,
-    /// Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
-    /// 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
+    /// Cap on requests in flight: the throughput level for `throughput` and `sweep`, and the
+    /// cap of a `search`'s rate steps (default 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
     /// reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
     /// Seconds over which load ramps up linearly at the start of each benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rampup_seconds: Option<f64>,
-    /// `gamma` (and `sweep` with `strategy = "gamma"`): the shape of the gamma-distributed gaps
-    /// between arrivals; their coefficient of variation is `1 / sqrt(burstiness)`, so below 1
-    /// is burstier than Poisson, 1 is Poisson, above 1 is more even.
+    /// `gamma` (and `sweep` or `search` with `strategy = "gamma"`): the shape of the
+    /// gamma-distributed gaps between arrivals; their coefficient of variation is
+    /// `1 / sqrt(burstiness)`, so below 1 is burstier than Poisson, 1 is Poisson, above 1 is
+    /// more even.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burstiness: Option<f64>,
+    /// `search`: how the SLO search brackets and bisects (`[profile.search]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSettings>,
 }
 
 /// Which kinds read each key of [`Profile`] but `kind`, and which of them need it.
@@ -303,20 +308,21 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
             &[Constant, Poisson, Gamma],
         ),
         KeyRule::new("sweep_size", &[Sweep], &[]),
-        KeyRule::new("strategy", &[Sweep], &[]),
+        KeyRule::new("strategy", &[Sweep, Search], &[]),
         KeyRule::new("spacing", &[Sweep], &[]),
         KeyRule::new(
             "max_concurrency",
-            &[Throughput, Constant, Poisson, Gamma, Sweep],
+            &[Throughput, Constant, Poisson, Gamma, Sweep, Search],
             &[],
         ),
         KeyRule::new(
             "rampup_seconds",
-            &[Concurrent, Throughput, Constant, Poisson, Gamma, Sweep],
+            &[Concurrent, Throughput, Constant, Poisson, Gamma, Sweep, Search],
             &[],
         ),
-        // `sweep` needs it with `strategy = "gamma"` only, which validation checks.
-        KeyRule::new("burstiness", &[Gamma, Sweep], &[Gamma]),
+        // `sweep` and `search` need it with `strategy = "gamma"` only, which validation checks.
+        KeyRule::new("burstiness", &[Gamma, Sweep, Search], &[Gamma]),
+        KeyRule::new("search", &[Search], &[]),
     ]
 };
 
@@ -338,11 +344,14 @@ pub enum ProfileKind {
     Gamma,
     /// Synchronous, throughput, then `sweep_size - 2` rates between the two.
     Sweep,
+    /// The highest rate that meets `[slo]`: a synchronous probe, then rate steps bracketing
+    /// and bisecting it (`[profile.search]`).
+    Search,
 }
 
 impl ProfileKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ProfileKind; 7] = [
+    pub const ALL: [ProfileKind; 8] = [
         Self::Synchronous,
         Self::Concurrent,
         Self::Throughput,
@@ -350,6 +359,7 @@ impl ProfileKind {
         Self::Poisson,
         Self::Gamma,
         Self::Sweep,
+        Self::Search,
     ];
 
     /// The name used in configs.
@@ -362,6 +372,7 @@ impl ProfileKind {
             Self::Poisson => "poisson",
             Self::Gamma => "gamma",
             Self::Sweep => "sweep",
+            Self::Search => "search",
         }
     }
 }

@@ -81,6 +81,16 @@ pub enum PlannedStrategy {
         /// Cap on requests in flight.
         max_concurrency: u32,
     },
+    /// An SLO search's rate steps, up to `max_steps` of them; each rate comes from the
+    /// verdicts of the steps before it (`bench_core::search`).
+    SearchRates {
+        /// At most this many rate steps.
+        max_steps: u32,
+        /// Arrival process.
+        strategy: RateStrategy,
+        /// Cap on requests in flight.
+        max_concurrency: u32,
+    },
 }
 
 impl fmt::Display for PlannedStrategy {
@@ -129,6 +139,20 @@ impl fmt::Display for PlannedStrategy {
                 }
                 Ok(())
             }
+            PlannedStrategy::SearchRates {
+                max_steps,
+                strategy,
+                max_concurrency,
+            } => write!(
+                f,
+                "{} rate steps of the SLO search (up to {max_steps}, bracketing then bisecting) \
+                 max_concurrency={max_concurrency}",
+                match strategy {
+                    RateStrategy::Constant => "constant",
+                    RateStrategy::Poisson => "poisson",
+                    RateStrategy::Gamma => "gamma",
+                },
+            ),
         }
     }
 }
@@ -220,6 +244,20 @@ fn plan(config: &Config) -> Vec<PlannedBenchmark> {
                 spacing: profile.spacing.unwrap_or_default(),
                 max_concurrency,
             }));
+            list
+        }
+        ProfileKind::Search => {
+            let settings = profile.search.unwrap_or_default();
+            let mut list = Vec::new();
+            // Without a start rate, a synchronous probe measures one.
+            if settings.start_rate.is_none() {
+                list.push(fixed(StrategyKind::Synchronous, Some(1), None, None));
+            }
+            list.push(PlannedStrategy::SearchRates {
+                max_steps: settings.max_steps,
+                strategy: profile.strategy.unwrap_or_default(),
+                max_concurrency: profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            });
             list
         }
     };

@@ -43,6 +43,7 @@ impl Config {
             }
         }
         self.data.validate()?;
+        super::search::validate(self)?;
         // Each scenario runs every profile step: the product is the plan's length.
         let planned = self.plan().len();
         if planned > MAX_STEPS as usize {
@@ -361,18 +362,22 @@ impl Profile {
         self.validate_burstiness()
     }
 
-    /// `burstiness` in range, and in a sweep given exactly when its steps are `gamma`.
+    /// `burstiness` in range, and in a sweep or a search given exactly when its steps are
+    /// `gamma`.
     fn validate_burstiness(&self) -> Result<(), ConfigError> {
-        let gamma_sweep =
-            self.kind == ProfileKind::Sweep && self.strategy == Some(RateStrategy::Gamma);
+        let steps = matches!(self.kind, ProfileKind::Sweep | ProfileKind::Search);
+        let gamma_steps = steps && self.strategy == Some(RateStrategy::Gamma);
         match self.burstiness {
-            None if gamma_sweep => Err(ConfigError::MissingKey {
+            None if gamma_steps => Err(ConfigError::MissingKey {
                 key: "profile.burstiness".to_owned(),
                 hint: Some("profile.strategy = `gamma` needs the gaps' shape, e.g. 0.5 (burstier than Poisson) or 4 (more even)".to_owned()),
             }),
-            Some(_) if self.kind == ProfileKind::Sweep && !gamma_sweep => Err(invalid(
+            Some(_) if steps && !gamma_steps => Err(invalid(
                 "profile.burstiness",
-                "is only read by a sweep with profile.strategy = `gamma`; set that or remove it",
+                format!(
+                    "is only read by a {} with profile.strategy = `gamma`; set that or remove it",
+                    self.kind.name()
+                ),
             )),
             Some(b) if !(MIN_BURSTINESS..=MAX_BURSTINESS).contains(&b) => Err(invalid(
                 "profile.burstiness",

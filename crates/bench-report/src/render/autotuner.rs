@@ -7,7 +7,7 @@
 
 use bench_core::config::{DataKind, Scenario, StrategyKind};
 use bench_core::schema::{
-    Benchmark, Distribution, Goodput, Report, StatusSplit, StopReason, Warning,
+    Benchmark, Distribution, Goodput, Report, SearchEnd, StatusSplit, StopReason, Warning,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -17,6 +17,10 @@ use super::{places, round};
 /// The whole object.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct AutotunerMetrics {
+    /// The SLO search's answer, when the run was one (`profile.kind = "search"`); its steps
+    /// are the `raw_results`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo_search: Option<SloSearch>,
     /// True when the run was stopped early by the user; the results hold what was measured.
     pub interrupted: bool,
     /// Warnings about the run as a whole (each benchmark's own are in its `raw_results` entry).
@@ -33,6 +37,21 @@ pub struct AutotunerMetrics {
     pub mean_output_throughput: Option<f64>,
     /// Largest `mean_output_throughput_tokens_per_s` of any benchmark.
     pub max_output_throughput: Option<f64>,
+}
+
+/// What an SLO search found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SloSearch {
+    /// The highest rate that met the SLOs, requests per second; `null` when none did.
+    pub max_rate_per_s: Option<f64>,
+    /// The lowest rate that missed them; `null` when none did.
+    pub lowest_failing_rate_per_s: Option<f64>,
+    /// The share of requests that had to meet every objective.
+    pub attainment_target: f64,
+    /// Why the search stopped.
+    pub ended: SearchEnd,
+    /// The answer and the confidence on the steps around it, in words.
+    pub statement: String,
 }
 
 /// One benchmark.
@@ -261,6 +280,16 @@ pub fn metrics(report: &Report) -> AutotunerMetrics {
         .filter_map(|r| r.mean_output_throughput_tokens_per_s)
         .collect();
     AutotunerMetrics {
+        slo_search: report.search.as_ref().map(|s| SloSearch {
+            max_rate_per_s: s.answer.rate_per_s.map(|r| round(r, places::RATE)),
+            lowest_failing_rate_per_s: s
+                .answer
+                .lowest_failing_rate_per_s
+                .map(|r| round(r, places::RATE)),
+            attainment_target: s.attainment_target,
+            ended: s.answer.ended,
+            statement: s.answer.statement.clone(),
+        }),
         interrupted: report.interrupted,
         warnings: report.warnings.clone(),
         num_result_files: raw_results.len(),

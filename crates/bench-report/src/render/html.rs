@@ -22,7 +22,7 @@ svg .legend{font-size:11px;fill:#1b1f24}svg .grid{stroke:#eaeef2}svg .axis{strok
 table{border-collapse:collapse;font-size:.88em;width:100%}th,td{border-bottom:1px solid #eaeef2;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;position:sticky;top:0}td.t,th.t{text-align:left}
 .scroll{overflow-x:auto}pre{background:#f6f8fa;padding:12px;border-radius:6px;overflow-x:auto;font-size:.85em}
-.warn li{margin:4px 0}.warn code{background:#fff8c5;padding:0 4px;border-radius:3px}.empty{color:#57606a;font-style:italic}
+.answer{font-size:1.3em;margin:8px 0}.warn li{margin:4px 0}.warn code{background:#fff8c5;padding:0 4px;border-radius:3px}.empty{color:#57606a;font-style:italic}
 ";
 
 /// The whole page.
@@ -56,6 +56,10 @@ pub(super) fn page(report: &Report) -> String {
             ""
         }
     );
+    // A search's answer first: it is what the run was for.
+    if let Some(search) = &report.search {
+        out.push_str(&super::search::html(search));
+    }
     out.push_str(&tiles(report));
     out.push_str("<h2>Curves</h2><div class=\"charts\">");
     for chart in curves(&report.benchmarks) {
