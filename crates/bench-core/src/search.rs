@@ -318,9 +318,18 @@ pub fn wilson(met: u64, judged: u64, confidence: f64) -> Interval {
     let denominator = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denominator;
     let half = z / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // Exact at the ends, where rounding would leave the bound a hair inside.
     Interval {
-        low: (center - half).max(0.0),
-        high: (center + half).min(1.0),
+        low: if met == 0 {
+            0.0
+        } else {
+            (center - half).max(0.0)
+        },
+        high: if met == judged {
+            1.0
+        } else {
+            (center + half).min(1.0)
+        },
     }
 }
 
