@@ -152,9 +152,9 @@ impl RateSearch {
         self.steps.push(step);
     }
 
-    /// Ends the search early: the run was interrupted.
+    /// Ends the search early: the run was interrupted (whatever else it had come to).
     pub fn interrupt(&mut self) {
-        self.ended.get_or_insert(SearchEnd::Interrupted);
+        self.ended = Some(SearchEnd::Interrupted);
     }
 
     /// The report's `search` block.
