@@ -153,9 +153,9 @@ impl RateSearch {
         self.steps.push(step);
     }
 
-    /// Ends the search early: the run was interrupted.
+    /// Ends the search early: the run was interrupted (whatever else it had come to).
     pub fn interrupt(&mut self) {
-        self.ended.get_or_insert(SearchEnd::Interrupted);
+        self.ended = Some(SearchEnd::Interrupted);
     }
 
     /// The report's `search` block.
@@ -319,9 +319,18 @@ pub fn wilson(met: u64, judged: u64, confidence: f64) -> Interval {
     let denominator = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denominator;
     let half = z / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // Exact at the ends, where rounding would leave the bound a hair inside.
     Interval {
-        low: (center - half).max(0.0),
-        high: (center + half).min(1.0),
+        low: if met == 0 {
+            0.0
+        } else {
+            (center - half).max(0.0)
+        },
+        high: if met == judged {
+            1.0
+        } else {
+            (center + half).min(1.0)
+        },
     }
 }
 

@@ -57,7 +57,12 @@ pub(crate) async fn run(
             .requests_per_s
             .as_ref()
             .and_then(|r| r.successful);
-        search.probe(index, rate, ran.slo_counts);
+        // A probe cut short by an interruption is no verdict.
+        if ctx.cancel.is_cancelled() {
+            search.interrupt();
+        } else {
+            search.probe(index, rate, ran.slo_counts);
+        }
         report.benchmarks.push(ran.benchmark);
     }
     let max_concurrency = profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
