@@ -4,6 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
 
+mod data;
 mod genai_bench;
 mod guidellm;
 mod python_types;
@@ -16,6 +17,10 @@ use test_prerequisites::gated;
 
 fn main() -> ExitCode {
     test_prerequisites::main(&[
+        gated!(
+            data::a_parquet_file_from_pyarrow_gives_the_same_requests_as_its_rows_in_jsonl,
+            [PyarrowPython]
+        ),
         gated!(
             genai_bench::the_real_genai_bench_runs_against_the_embedded_mock_and_agrees_with_native,
             [GenaiBench]

@@ -1,6 +1,7 @@
-//! Prompts read from dataset files: `.jsonl`, `.json` and `.csv`.
+//! Prompts read from dataset files: `.jsonl`, `.json`, `.csv` and `.parquet`.
 //!
-//! Each row is an object (a JSON object, or a CSV record under its header). Unless the user
+//! Each row is an object (a JSON object, a CSV record under its header, a Parquet row).
+//! Unless the user
 //! names the column, each row finds its own prompt, so a file may mix kinds of rows: a
 //! ShareGPT-style row (`conversations` or `messages`, a list of turns) gives its first human
 //! turn, as `vllm bench serve` does, and any other row the first of [`PROMPT_COLUMNS`] it has.
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::DataError;
+
+mod parquet_rows;
 
 /// Columns that hold the prompt, in the order they are looked for.
 pub const PROMPT_COLUMNS: [&str; 6] = [
@@ -66,7 +69,7 @@ pub struct Row {
 /// A row that was not used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skipped {
-    /// 1-based line (`.jsonl`, `.csv`) or 1-based element (`.json`).
+    /// 1-based line (`.jsonl`, `.csv`), element (`.json`) or row (`.parquet`).
     pub line: usize,
     /// Why it was skipped.
     pub reason: String,
@@ -84,19 +87,33 @@ impl Dataset {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .unwrap_or_default();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            error(match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist; check data.path".to_owned(),
-                _ => format!("cannot be read: {e}"),
-            })
-        })?;
+        if !path.exists() {
+            return Err(error("does not exist; check data.path".to_owned()));
+        }
+        let text =
+            || std::fs::read_to_string(path).map_err(|e| error(format!("cannot be read: {e}")));
         let records: Records = match extension.as_str() {
-            "jsonl" | "ndjson" => jsonl(&text),
-            "json" => json(&text).map_err(error)?,
-            "csv" => csv_rows(&text).map_err(error)?,
+            "jsonl" | "ndjson" => jsonl(&text()?),
+            "json" => json(&text()?).map_err(error)?,
+            "csv" => csv_rows(&text()?).map_err(error)?,
+            "parquet" => {
+                let prompt = |column: &str| match prompt_column {
+                    Some(named) => named == column,
+                    None => PROMPT_COLUMNS.contains(&column) || CONVERSATION_KEYS.contains(&column),
+                };
+                let none = match prompt_column {
+                    Some(named) => format!("has no column `{named}` (data.prompt_column)"),
+                    None => format!(
+                        "has none of the prompt columns {} nor a conversation; name the column with data.prompt_column",
+                        PROMPT_COLUMNS.join(", ")
+                    ),
+                };
+                let length = |column: &str| OUTPUT_COLUMNS.contains(&column);
+                parquet_rows::rows(path, prompt, length, &none).map_err(error)?
+            }
             other => {
                 return Err(error(format!(
-                    "has the extension `{other}`; data files are .jsonl, .json or .csv"
+                    "has the extension `{other}`; data files are .jsonl, .json, .csv or .parquet"
                 )))
             }
         };
@@ -450,11 +467,77 @@ mod tests {
         assert_eq!(d.skipped[0].line, 4);
     }
 
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/parquet")
+            .join(name)
+    }
+
+    /// Files written by pyarrow (`fixtures/parquet/make_fixtures.py`): snappy (its default)
+    /// and zstd give the rows, sources and skipped rows of the same rows as JSON lines.
+    #[test]
+    fn parquet_rows_are_read_as_the_same_rows_in_jsonl() {
+        let jsonl = Dataset::load(&fixture("rows.jsonl"), None).unwrap();
+        assert_eq!(
+            prompts(&jsonl),
+            [
+                "why is the sky blue?",
+                "name a river",
+                "how far is the moon?"
+            ]
+        );
+        assert_eq!(jsonl.rows[0].output_tokens, Some(40));
+        let skipped: Vec<usize> = jsonl.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(skipped, [2, 5, 6]);
+        for name in ["rows.parquet", "rows-zstd.parquet"] {
+            let parquet = Dataset::load(&fixture(name), None).unwrap();
+            assert_eq!(parquet.rows, jsonl.rows, "{name}");
+            assert_eq!(parquet.skipped, jsonl.skipped, "{name}");
+            assert_eq!(parquet.source, jsonl.source, "{name}");
+        }
+        // A named column, read from every row: the same too.
+        let named = |name: &str| Dataset::load(&fixture(name), Some("answer")).unwrap().rows;
+        assert_eq!(named("rows.parquet"), named("rows.jsonl"));
+        assert_eq!(
+            named("rows.parquet").len(),
+            5,
+            "all but the row of length 0"
+        );
+    }
+
+    #[test]
+    fn unreadable_parquet_files_are_errors_that_say_why() {
+        let error = |path: &Path, column: Option<&str>| {
+            Dataset::load(path, column).unwrap_err().to_string()
+        };
+        let gzip = error(&fixture("rows-gzip.parquet"), None);
+        assert!(
+            gzip.contains("column `prompt` compressed with GZIP")
+                && gzip.contains("snappy or zstd"),
+            "{gzip}"
+        );
+        let missing = error(&fixture("rows.parquet"), Some("body"));
+        assert!(
+            missing.contains("has no column `body` (data.prompt_column) (its columns: id, prompt, max_tokens, conversations, answer)"),
+            "{missing}"
+        );
+        let (_dir, text) = write("text.parquet", "hello");
+        let not_parquet = error(&text, None);
+        assert!(
+            not_parquet.contains("is not a readable Parquet file"),
+            "{not_parquet}"
+        );
+    }
+
     #[test]
     fn unusable_files_are_errors_that_name_the_file_and_the_fix() {
         for (name, text, expected) in [
             ("e.jsonl", "", "is empty"),
-            ("p.txt", "hello", "data files are .jsonl, .json or .csv"),
+            (
+                "p.txt",
+                "hello",
+                "data files are .jsonl, .json, .csv or .parquet",
+            ),
             ("o.json", "{\"rows\": []}", "without a `data` array"),
             ("b.json", "[1,", "is not valid JSON"),
         ] {

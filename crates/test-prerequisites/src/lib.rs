@@ -32,6 +32,8 @@ pub enum Prerequisite {
     JsonschemaPython,
     /// `LLM_BENCH_PYTHON_API`: a python with the llm_bench wheel, pytest and mypy.
     PythonApi,
+    /// `LLM_BENCH_PYARROW_PYTHON`: a python3 with the `pyarrow` package.
+    PyarrowPython,
     /// `python3` on `PATH`.
     Python3,
     /// A hard open-file limit of 5,000 or more (`ulimit -Hn`).
@@ -51,6 +53,7 @@ impl Prerequisite {
             Self::Chromium => chromium().is_some(),
             Self::JsonschemaPython => is_set("LLM_BENCH_PYTHON"),
             Self::PythonApi => is_set("LLM_BENCH_PYTHON_API"),
+            Self::PyarrowPython => is_set("LLM_BENCH_PYARROW_PYTHON"),
             Self::Python3 => answers("python3"),
             // Where the limit cannot be read, the test finds out itself.
             Self::OpenFiles => hard_open_file_limit().is_none_or(|limit| limit >= 5000),
@@ -86,6 +89,10 @@ impl Prerequisite {
                 "the Python package: set LLM_BENCH_PYTHON_API to the python of a venv with \
                  the llm_bench wheel, pytest and mypy (`pip install maturin pytest mypy`, then \
                  `pip install --no-build-isolation ./crates/bench-python`)"
+            }
+            Self::PyarrowPython => {
+                "a python with pyarrow: set LLM_BENCH_PYARROW_PYTHON to a python3 that has the \
+                 pyarrow package (`pip install pyarrow` in a venv)"
             }
             Self::Python3 => "python3: install it so that `python3` is on PATH",
             Self::OpenFiles => {
