@@ -16,6 +16,7 @@ mod native;
 mod preflight;
 mod python_types;
 mod registry;
+mod replay;
 mod report;
 mod saturation;
 mod sizing;

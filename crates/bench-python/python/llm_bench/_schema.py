@@ -268,7 +268,9 @@ Api = Literal["chat", "completions"]
 #: - ``"synthetic"``: Generated prompts of given token lengths.
 #: - ``"scenario"``: genai-bench traffic scenarios.
 #: - ``"file"``: Prompts read from a file.
-DataKind = Literal["synthetic", "scenario", "file"]
+#: - ``"trace"``: A timestamped request trace (Mooncake's or the generic shape), for `profile.kind =
+#:   "replay"`.
+DataKind = Literal["synthetic", "scenario", "file", "trace"]
 
 
 #: How a drain ended.
@@ -321,6 +323,7 @@ Phase = Literal["warmup", "active", "cooldown"]
 #: - ``"poisson"``: Poisson arrivals at each of `rates`.
 #: - ``"gamma"``: Gamma-distributed gaps (`burstiness`) at each of `rates`.
 #: - ``"sweep"``: Synchronous, throughput, then `sweep_size - 2` rates between the two.
+#: - ``"replay"``: Each request of a trace (`data.kind = "trace"`) at its recorded time.
 ProfileKind = Literal[
     "synchronous",
     "concurrent",
@@ -329,6 +332,7 @@ ProfileKind = Literal[
     "poisson",
     "gamma",
     "sweep",
+    "replay",
 ]
 
 
@@ -383,6 +387,7 @@ StopReason = Literal[
 #: - ``"constant"``: Open loop, evenly spaced arrivals.
 #: - ``"poisson"``: Open loop, exponentially distributed gaps.
 #: - ``"gamma"``: Open loop, gamma-distributed gaps of shape `burstiness`.
+#: - ``"replay"``: Open loop, each request of a trace at its recorded time (divided by `speedup`).
 StrategyKind = Literal[
     "synchronous",
     "concurrent",
@@ -390,6 +395,7 @@ StrategyKind = Literal[
     "constant",
     "poisson",
     "gamma",
+    "replay",
 ]
 
 
@@ -799,6 +805,7 @@ class Strategy:
         kind: The load pattern.
         burstiness: `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
         max_concurrency: Cap on requests in flight, when one applies.
+        speedup: `replay`: how many times faster than recorded the trace was sent.
         streams: Concurrent streams held open (`synchronous` = 1, `concurrent`).
         target_rate_per_s: Target arrival rate (`constant`, `poisson`, `gamma`).
     """
@@ -806,6 +813,7 @@ class Strategy:
     kind: StrategyKind
     burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
+    speedup: Optional[float] = None
     streams: Optional[int] = None
     target_rate_per_s: Optional[float] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
@@ -830,6 +838,7 @@ class Strategy:
             kind=_required(data, "kind", path, "Strategy", _literal_of(StrategyKind)),
             burstiness=_optional(data, "burstiness", path, "Strategy", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Strategy", _int),
+            speedup=_optional(data, "speedup", path, "Strategy", _float),
             streams=_optional(data, "streams", path, "Strategy", _int),
             target_rate_per_s=_optional(
                 data, "target_rate_per_s", path, "Strategy", _float
@@ -1776,6 +1785,10 @@ class Profile:
         rates: `constant`, `poisson`, `gamma`: the arrival rates in requests per second, one benchmark
             each.
         spacing: `sweep`: how the rate steps are spaced (default `linear`).
+        speedup: `replay`: how many times faster than recorded the trace is sent (default 1; 4 sends a
+            trace of 40 minutes in 10).
+        start_seconds: `replay`: seconds of the trace (recorded time, from its first row) skipped before the
+            first request sent (default 0).
         strategy: `sweep`: the arrival process of the rate steps (default `constant`; `gamma` needs
             `burstiness`).
         streams: `concurrent`: the stream counts, one benchmark each.
@@ -1788,6 +1801,8 @@ class Profile:
     rampup_seconds: Optional[float] = None
     rates: Optional[List[float]] = None
     spacing: Optional[Spacing] = None
+    speedup: Optional[float] = None
+    start_seconds: Optional[float] = None
     strategy: Optional[RateStrategy] = None
     streams: Optional[List[int]] = None
     sweep_size: Optional[int] = None
@@ -1816,6 +1831,8 @@ class Profile:
             rampup_seconds=_optional(data, "rampup_seconds", path, "Profile", _float),
             rates=_optional(data, "rates", path, "Profile", _list_of(_float)),
             spacing=_optional(data, "spacing", path, "Profile", _literal_of(Spacing)),
+            speedup=_optional(data, "speedup", path, "Profile", _float),
+            start_seconds=_optional(data, "start_seconds", path, "Profile", _float),
             strategy=_optional(
                 data, "strategy", path, "Profile", _literal_of(RateStrategy)
             ),
@@ -1833,12 +1850,14 @@ class Data:
         kind: The source: `synthetic`, `scenario` or `file`.
         approximate: `synthetic`, `scenario`: build prompts without a tokenizer, of approximate length; the
             report then warns. Without it, those kinds need `tokenizer`.
+        block_tokens: `trace`: tokens of prompt each of a row's `hash_ids` stands for (default 512, as in
+            Mooncake's traces).
         output_tokens: `synthetic` (or `file`, overriding each row): output length in tokens.
         output_tokens_max: `synthetic`: largest output length.
         output_tokens_min: `synthetic`: smallest output length.
         output_tokens_stdev: `synthetic`: standard deviation of the output length (clamped normal).
-        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; relative to the config file's
-            folder.
+        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; `trace`: a `.jsonl` or `.csv`
+            trace; relative to the config file's folder.
         prefix_tokens: `synthetic`: tokens of a prefix shared by every prompt (prefix-cache tests).
         prompt_column: `file`: the column holding the prompt (detected when absent).
         prompt_tokens: `synthetic`: prompt length in tokens (the mean when `prompt_tokens_stdev` is set).
@@ -1854,6 +1873,7 @@ class Data:
 
     kind: DataKind
     approximate: Optional[bool] = None
+    block_tokens: Optional[int] = None
     output_tokens: Optional[int] = None
     output_tokens_max: Optional[int] = None
     output_tokens_min: Optional[int] = None
@@ -1890,6 +1910,7 @@ class Data:
         return cls(
             kind=_required(data, "kind", path, "Data", _literal_of(DataKind)),
             approximate=_optional(data, "approximate", path, "Data", _bool),
+            block_tokens=_optional(data, "block_tokens", path, "Data", _int),
             output_tokens=_optional(data, "output_tokens", path, "Data", _int),
             output_tokens_max=_optional(data, "output_tokens_max", path, "Data", _int),
             output_tokens_min=_optional(data, "output_tokens_min", path, "Data", _int),
