@@ -17,6 +17,7 @@ mod preflight;
 mod python_types;
 mod reasoning;
 mod registry;
+mod replay;
 mod report;
 mod saturation;
 mod search;

@@ -265,6 +265,7 @@ mod tests {
             target_rate_per_s: None,
             max_concurrency: None,
             burstiness: None,
+            speedup: None,
         };
         progress.event(&ProgressEvent::BenchmarkStarted {
             index: 0,

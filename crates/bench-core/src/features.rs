@@ -48,6 +48,9 @@ pub enum Feature {
     SweepPoisson,
     /// `profile.spacing = "geometric"` in a sweep.
     GeometricSpacing,
+    /// `data.kind = "trace"` replayed by `profile.kind = "replay"`, with `speedup`,
+    /// `start_seconds` and `block_tokens`.
+    TraceReplay,
     /// `profile.burstiness`: gamma arrivals (`kind = "gamma"`, or a sweep's `strategy = "gamma"`).
     GammaArrivals,
     /// `constraints.max_seconds`.
@@ -118,6 +121,7 @@ impl Feature {
             Self::SweepPoisson => "profile.strategy = \"poisson\"",
             Self::GeometricSpacing => "profile.spacing = \"geometric\"",
             Self::GammaArrivals => "profile.burstiness (gamma arrivals)",
+            Self::TraceReplay => "profile.kind = \"replay\" (trace replay)",
             Self::MaxSeconds => "constraints.max_seconds",
             Self::MaxRequests => "constraints.max_requests",
             Self::MaxErrors => "constraints.max_errors",
@@ -145,7 +149,7 @@ impl Feature {
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 39] = [
+    pub const ALL: [Feature; 40] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -161,6 +165,7 @@ impl Feature {
         Self::MaxConcurrency,
         Self::SweepPoisson,
         Self::GeometricSpacing,
+        Self::TraceReplay,
         Self::GammaArrivals,
         Self::MaxSeconds,
         Self::MaxRequests,
@@ -299,7 +304,7 @@ fn of_target(target: &Target, used: &mut Vec<Feature>) {
 
 fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
     let Profile {
-        kind,
+        kind,       // checked against Capabilities::profiles too
         streams: _, // the concurrent profile's levels
         rates: _,   // the rate profiles' rates
         sweep_size: _,
@@ -309,6 +314,8 @@ fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
         rampup_seconds,
         burstiness,
         search, // the search's settings, read only by a search
+        speedup,
+        start_seconds,
     } = profile;
     // Besides Capabilities::profiles, so the refusal names the search as a feature.
     let searching = *kind == crate::config::ProfileKind::Search || search.is_some();
@@ -325,6 +332,12 @@ fn of_profile(profile: &Profile, used: &mut Vec<Feature>) {
             Feature::GeometricSpacing,
         ),
         (burstiness.is_some(), Feature::GammaArrivals),
+        (
+            *kind == crate::config::ProfileKind::Replay
+                || speedup.is_some()
+                || start_seconds.is_some(),
+            Feature::TraceReplay,
+        ),
     ] {
         if used_it {
             used.push(feature);
@@ -379,6 +392,7 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         scenarios,
         path: _, // the file kind's file
         prompt_column,
+        block_tokens,
     } = data;
     let synthetic = *kind == crate::config::DataKind::Synthetic;
     for (used_it, feature) in [
@@ -401,6 +415,10 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         (prefix_tokens.is_some(), Feature::PrefixTokens),
         (samples.is_some(), Feature::Samples),
         (prompt_column.is_some(), Feature::PromptColumn),
+        (
+            *kind == crate::config::DataKind::Trace || block_tokens.is_some(),
+            Feature::TraceReplay,
+        ),
         (
             scenarios.as_ref().is_some_and(|s| s.len() > 1),
             Feature::ManyWorkloads,

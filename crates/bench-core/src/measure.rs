@@ -427,6 +427,7 @@ mod tests {
                 target_rate_per_s: None,
                 max_concurrency: None,
                 burstiness: None,
+                speedup: None,
             },
             workload: "D(10,4)".to_owned(),
             window: Window {

@@ -52,6 +52,7 @@ impl SweepEnds {
                     target_rate_per_s: Some(rate),
                     max_concurrency: Some(*max_concurrency),
                     burstiness: *burstiness,
+                    speedup: None,
                 })
             }
             // Only an engine that runs the search itself (`crate::search`) knows these rates.

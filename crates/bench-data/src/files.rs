@@ -38,7 +38,7 @@ pub const OUTPUT_COLUMNS: [&str; 4] = [
 ];
 
 /// Rows by 1-based line or element: an object, or why it is not one.
-type Records = Vec<(usize, Result<Map<String, Value>, String>)>;
+pub(crate) type Records = Vec<(usize, Result<Map<String, Value>, String>)>;
 
 /// Keys of a conversation (ShareGPT and chat-style rows).
 const CONVERSATION_KEYS: [&str; 2] = ["conversations", "messages"];
@@ -259,7 +259,7 @@ fn output_length(value: &Value) -> Option<u32> {
     u32::try_from(n).ok().filter(|&n| n >= 1)
 }
 
-fn jsonl(text: &str) -> Records {
+pub(crate) fn jsonl(text: &str) -> Records {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -305,7 +305,7 @@ fn json(text: &str) -> Result<Records, String> {
         .collect())
 }
 
-fn csv_rows(text: &str) -> Result<Records, String> {
+pub(crate) fn csv_rows(text: &str) -> Result<Records, String> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());

@@ -1,5 +1,5 @@
 //! Request data for llm-bench: prompts of an exact token count, built with a local Hugging Face
-//! tokenizer, and prompts read from dataset files.
+//! tokenizer, prompts read from dataset files, and timestamped request traces for replay.
 //!
 //! Nothing here runs on an async runtime: engines prepare prompts before a benchmark starts or
 //! on a blocking pool ahead of the schedule.
@@ -8,12 +8,14 @@ mod corpus;
 mod files;
 mod prompt;
 mod tokenizer;
+mod trace;
 
 use std::path::PathBuf;
 
 pub use files::{Dataset, Row, Skipped, OUTPUT_COLUMNS, PROMPT_COLUMNS};
 pub use prompt::PromptBuilder;
 pub use tokenizer::TokenizerFile;
+pub use trace::{Trace, TracePrompt, TraceRow, TRACE_COLUMNS};
 
 /// What went wrong with a tokenizer or a data file.
 #[derive(Debug, thiserror::Error)]

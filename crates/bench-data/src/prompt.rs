@@ -97,7 +97,7 @@ impl PromptBuilder {
         if prefix_tokens > 0 {
             let mut text = String::new();
             // The prefix starts at the corpus's beginning; requests start elsewhere.
-            builder.exact(&mut text, "", prefix_tokens, 0)?;
+            builder.exact(&mut text, "", prefix_tokens, 0, false)?;
             let text = text.trim_start().to_owned();
             let tokens = builder.tokenizer.count(&text)?;
             if tokens != prefix_tokens {
@@ -143,9 +143,9 @@ impl PromptBuilder {
             _ => format!("{prefix} {lead}"),
         };
         if self.tokenizer.count(&head)? <= tokens {
-            self.exact(&mut text, &head, tokens, variant)?;
+            self.exact(&mut text, &head, tokens, variant, false)?;
         } else {
-            self.exact(&mut text, prefix, tokens, variant)?;
+            self.exact(&mut text, prefix, tokens, variant, false)?;
             if prefix.is_empty() {
                 // Fillers were appended with their leading space.
                 let trimmed = text.trim_start().to_owned();
@@ -157,6 +157,37 @@ impl PromptBuilder {
         Ok(text)
     }
 
+    /// A block of text that adds exactly `tokens` tokens when appended to a prompt: corpus
+    /// words (each with its leading space) from a point chosen by `variant`, the same text
+    /// for the same arguments (always verified, so never one of two corrections). Shared
+    /// prompt prefixes are built of these (a trace's `hash_ids`).
+    pub fn block(&self, tokens: u32, variant: u64) -> Result<String, DataError> {
+        let mut text = String::with_capacity(tokens as usize * 6);
+        self.exact(&mut text, "", tokens + self.special, variant, true)?;
+        Ok(text)
+    }
+
+    /// A prompt of exactly `tokens` tokens that starts with `head` (text the caller built,
+    /// such as [`Self::block`]s), then `lead` when it fits, then corpus words from a point
+    /// chosen by `variant`. `head` is kept byte for byte; the shared prefix of `new` is not
+    /// used.
+    pub fn build_after(
+        &self,
+        head: &str,
+        lead: &str,
+        tokens: u32,
+        variant: u64,
+    ) -> Result<String, DataError> {
+        let mut text = String::with_capacity(head.len() + tokens as usize * 6);
+        let with_lead = format!("{head} {lead}");
+        if !lead.is_empty() && self.tokenizer.count(&with_lead)? <= tokens {
+            self.exact(&mut text, &with_lead, tokens, variant, false)?;
+        } else {
+            self.exact(&mut text, head, tokens, variant, false)?;
+        }
+        Ok(text)
+    }
+
     /// Writes `head` and then words into `text` until it counts exactly `target` tokens.
     fn exact(
         &self,
@@ -164,6 +195,7 @@ impl PromptBuilder {
         head: &str,
         target: u32,
         variant: u64,
+        always_verify: bool,
     ) -> Result<(), DataError> {
         text.clear();
         text.push_str(head);
@@ -189,7 +221,8 @@ impl PromptBuilder {
         }
         let mut filler = start;
         let built = self.built.fetch_add(1, Ordering::Relaxed);
-        let verify = self.verify_all.load(Ordering::Relaxed)
+        let verify = always_verify
+            || self.verify_all.load(Ordering::Relaxed)
             || built < ALWAYS_VERIFIED
             || built.is_multiple_of(VERIFY_EVERY);
         for round in 0..MAX_ROUNDS {
@@ -290,6 +323,26 @@ mod tests {
                     "{prompt:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn prompts_after_shared_blocks_keep_them_byte_for_byte_and_count_exactly() {
+        let builder = PromptBuilder::new(test_tokenizer(), 0).unwrap();
+        let special = builder.special_tokens();
+        let block = |id| builder.block(64, id).unwrap();
+        assert_eq!(block(1), block(1), "the same id gives the same text");
+        assert_ne!(block(1), block(2));
+        let head = block(1) + &block(2);
+        assert_eq!(builder.tokenizer().count(&head).unwrap(), 128 + special);
+        for (lead, tokens) in [
+            ("req-1", 200),
+            ("req-2", 129 + special),
+            ("req-3", 128 + special),
+        ] {
+            let prompt = builder.build_after(&head, lead, tokens, 7).unwrap();
+            assert!(prompt.starts_with(&head), "{prompt:?}");
+            assert_eq!(builder.tokenizer().count(&prompt).unwrap(), tokens);
         }
     }
 

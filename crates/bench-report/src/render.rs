@@ -254,6 +254,7 @@ pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
         StrategyKind::Gamma => "gamma",
+        StrategyKind::Replay => "replay",
     }
 }
 
@@ -268,6 +269,9 @@ pub fn strategy_label(s: &bench_core::config::Strategy) -> String {
     }
     if let Some(b) = s.burstiness {
         let _ = write!(label, " b={b}");
+    }
+    if let Some(x) = s.speedup {
+        let _ = write!(label, " x{x}");
     }
     label
 }

@@ -82,7 +82,10 @@ fn need(config: &Config) -> Option<Need> {
                     certain: true,
                     what: "profile.max_concurrency (the throughput level)",
                 },
-                StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma => {
+                StrategyKind::Constant
+                | StrategyKind::Poisson
+                | StrategyKind::Gamma
+                | StrategyKind::Replay => {
                     let estimate =
                         (s.target_rate_per_s.unwrap_or(0.0) * ASSUMED_LATENCY_S).ceil() as u64;
                     Need {

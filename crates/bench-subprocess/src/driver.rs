@@ -364,6 +364,7 @@ mod tests {
                 target_rate_per_s: None,
                 max_concurrency: None,
                 burstiness: None,
+                speedup: None,
             },
             workload: "D(1,1)".to_owned(),
         };

@@ -254,6 +254,7 @@ mod tests {
                 target_rate_per_s: None,
                 max_concurrency: None,
                 burstiness: None,
+                speedup: None,
             },
             workload: workload.to_owned(),
         }));
@@ -447,6 +448,7 @@ mod properties {
                     target_rate_per_s: None,
                     max_concurrency: None,
                     burstiness: None,
+                    speedup: None,
                 },
                 workload: "D(1,1)".to_owned(),
             };

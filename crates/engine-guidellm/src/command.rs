@@ -207,6 +207,8 @@ fn profile(config: &Config, point: &Point) -> Value {
         // GuideLLM has no gamma arrivals: `capabilities` leaves out the gamma profile and
         // `profile.burstiness`, so no such point is ever built.
         StrategyKind::Gamma => "poisson",
+        // Refused the same way: `capabilities` leaves out the replay profile and trace data.
+        StrategyKind::Replay => "constant",
     };
     p.insert("kind".into(), json!(kind));
     if let Some(streams) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
@@ -405,6 +407,7 @@ mod tests {
                 target_rate_per_s: rate,
                 max_concurrency: None,
                 burstiness: None,
+                speedup: None,
             },
             workload: "w".to_owned(),
         }

@@ -151,7 +151,7 @@ fn benchmark(file: BenchmarkFile, point: &Point, secrets: &[String]) -> Benchmar
     // request is when its stream became free, not an intended send.
     let open_loop = matches!(
         point.strategy.kind,
-        StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma
+        StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma | StrategyKind::Replay
     );
     let count = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
     let mut measured = BenchmarkBuilder::new();
@@ -348,6 +348,7 @@ mod tests {
                 target_rate_per_s: (kind == StrategyKind::Constant).then_some(5.0),
                 max_concurrency: None,
                 burstiness: None,
+                speedup: None,
             },
             workload: "prompt_tokens=32,output_tokens=16".to_owned(),
         }

@@ -974,6 +974,7 @@ mod tests {
             target_rate_per_s: Some(rate),
             max_concurrency,
             burstiness: None,
+            speedup: None,
         }
     }
 

@@ -15,6 +15,35 @@ use rand_distr::{Distribution, Exp1, Gamma};
 /// 0.05 % at burstiness 0.25, 1.2 % at the smallest allowed (0.01).
 const GAMMA_BLOCK: usize = 4096;
 
+/// Where an open-loop benchmark's arrivals come from: a rate process, or a trace's recorded
+/// offsets (`replay`), after which nothing more arrives.
+pub(crate) enum Schedule {
+    Rate(Box<Arrivals>),
+    Trace {
+        offsets: std::sync::Arc<[f64]>,
+        next: usize,
+    },
+}
+
+impl Schedule {
+    /// Seconds from the start to the next arrival; infinite (never) once a trace is spent.
+    pub(crate) fn next_offset_s(&mut self) -> f64 {
+        match self {
+            Schedule::Rate(arrivals) => arrivals.next_offset_s(),
+            Schedule::Trace { offsets, next } => {
+                let offset = offsets.get(*next).copied().unwrap_or(f64::INFINITY);
+                *next += 1;
+                offset
+            }
+        }
+    }
+
+    /// Whether a trace has no arrival left.
+    pub(crate) fn spent(&self) -> bool {
+        matches!(self, Schedule::Trace { offsets, next } if *next >= offsets.len())
+    }
+}
+
 /// How the gaps between arrivals are distributed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Process {

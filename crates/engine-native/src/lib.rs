@@ -14,6 +14,7 @@ mod drain;
 mod http1;
 mod receive_time;
 mod records;
+mod replay;
 mod runner;
 mod saturation;
 mod search;

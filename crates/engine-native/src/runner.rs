@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use bench_core::config::limits::duration_from_secs;
 
 use crate::aggregate::{after, Aggregator, Boundary, Clock};
-use crate::arrivals::{Arrivals, Process};
+use crate::arrivals::{Arrivals, Process, Schedule};
 use crate::client::{self, Endpoint, Outcome};
 use crate::workload::Workload;
 
@@ -164,8 +164,8 @@ impl Benchmarking {
 
     /// Sends one claimed request and records it; retries it, each attempt a request of its
     /// own, when retries are on and the failure is one to retry.
-    async fn request(&self, intended: Instant) {
-        let mut prepared = self.requests.next();
+    async fn request(&self, intended: Instant, prepared: Option<crate::client::Prepared>) {
+        let mut prepared = prepared.unwrap_or_else(|| self.requests.next());
         let mut intended = intended;
         let first_id = prepared.id.clone();
         for attempt in 0.. {
@@ -387,12 +387,15 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                     // Closed loop: the next request goes out when the last one ends; its
                     // intended send is that moment.
                     while state.claim() {
-                        state.request(Instant::now()).await;
+                        state.request(Instant::now(), None).await;
                     }
                 });
             }
         }
-        StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma => {
+        StrategyKind::Constant
+        | StrategyKind::Poisson
+        | StrategyKind::Gamma
+        | StrategyKind::Replay => {
             let rate = s.target_rate_per_s.unwrap_or(1.0);
             let process = match (s.kind, s.burstiness) {
                 (StrategyKind::Poisson, _) => Process::Poisson,
@@ -401,7 +404,18 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 (StrategyKind::Gamma, None) => Process::Poisson,
                 _ => Process::Even,
             };
-            let mut arrivals = Arrivals::new(rate, process, plan.rampup_s, plan.seed);
+            let trace = plan.requests.offsets();
+            // A trace's requests go out in its order, so each is taken before its task starts.
+            let in_order = trace.is_some();
+            let mut arrivals = match trace {
+                Some(offsets) => Schedule::Trace { offsets, next: 0 },
+                None => Schedule::Rate(Box::new(Arrivals::new(
+                    rate,
+                    process,
+                    plan.rampup_s,
+                    plan.seed,
+                ))),
+            };
             let limit = s
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize)));
@@ -436,13 +450,18 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 if !state.claim_arrival(Some((intended, capped_wait))) {
                     break;
                 }
+                let prepared = in_order.then(|| state.requests.next());
                 let state = state.clone();
                 tasks.spawn(async move {
-                    state.request(intended).await;
+                    state.request(intended, prepared).await;
                     drop(permit);
                 });
                 // Reap finished requests so the set stays small.
                 while tasks.try_join_next().is_some() {}
+            }
+            if arrivals.spent() {
+                // Every request of the trace went out (a stop before that has its own reason).
+                state.control.stop(StopReason::DataExhausted, false);
             }
             tracing::debug!(
                 "benchmark {}: the pacer's timer woke about {} µs late (each wake counted up to {} µs)",
@@ -475,7 +494,7 @@ async fn sized_streams(state: &Arc<Benchmarking>, plan: &Plan, tasks: &mut JoinS
             tasks.spawn(async move {
                 // A stream beyond the level held ends after its request.
                 while i < wanted.load(Ordering::SeqCst) && state.claim() {
-                    state.request(Instant::now()).await;
+                    state.request(Instant::now(), None).await;
                 }
             });
         }

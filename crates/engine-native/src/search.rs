@@ -38,6 +38,7 @@ pub(crate) async fn run(
             target_rate_per_s: None,
             max_concurrency: None,
             burstiness: None,
+            speedup: None,
         };
         let ran = engine
             .benchmark(
@@ -77,6 +78,7 @@ pub(crate) async fn run(
             target_rate_per_s: Some(rate),
             max_concurrency: Some(max_concurrency),
             burstiness: profile.burstiness,
+            speedup: None,
         };
         let ran = engine
             .benchmark(

@@ -122,14 +122,14 @@ enum Piece {
 /// The request body with slots for the prompt and `max_tokens` (in whatever order the JSON
 /// serializer put the keys).
 #[derive(Debug)]
-struct Template {
+pub(crate) struct Template {
     pieces: Vec<Piece>,
 }
 
 impl Template {
     /// `with_length = false`: no `max_tokens` and no `ignore_eos`, so the server decides
     /// where to stop (a data file row without an output length).
-    fn new(config: &Config, options: &BodyOptions<'_>, with_length: bool) -> Self {
+    pub(crate) fn new(config: &Config, options: &BodyOptions<'_>, with_length: bool) -> Self {
         let mut body = match config.target.api {
             Api::Chat => json!({ "messages": [{ "role": "user", "content": PROMPT }] }),
             Api::Completions => json!({ "prompt": PROMPT }),
@@ -181,7 +181,7 @@ impl Template {
     }
 
     /// The body for `prompt` (raw text, escaped here) and `max_tokens`.
-    fn render(&self, prompt: &str, max_tokens: u32) -> Bytes {
+    pub(crate) fn render(&self, prompt: &str, max_tokens: u32) -> Bytes {
         let escaped = serde_json::to_string(prompt).expect("a string serializes");
         self.render_escaped(&escaped[1..escaped.len() - 1], max_tokens)
     }
@@ -232,6 +232,8 @@ enum Source {
     Exact(Feeder),
     /// Requests prepared in advance, sent in a cycle.
     Cycle(Vec<(Bytes, u32)>),
+    /// A trace's requests, in order (`replay`).
+    Trace(crate::replay::Replay),
 }
 
 #[derive(Debug)]
@@ -263,6 +265,25 @@ impl Workload {
         let mut warnings = Vec::new();
         if data.kind == DataKind::File {
             return file_workload(config, options, template, warnings);
+        }
+        if data.kind == DataKind::Trace {
+            let builder = match &data.tokenizer {
+                Some(path) => Some(
+                    PromptBuilder::new(load_tokenizer(path)?, 0)
+                        .map_err(|e| invalid("data.tokenizer", e.to_string()))?,
+                ),
+                None => None,
+            };
+            let unlimited = Template::new(config, options, false);
+            let replay =
+                crate::replay::Replay::new(config, template, unlimited, builder, &mut warnings)?;
+            return Ok(Self {
+                template: Template::new(config, options, true),
+                source: Source::Trace(replay),
+                next,
+                run,
+                warnings,
+            });
         }
         let sides = match Scenario::parse(label) {
             Ok(scenario) => scenario_lengths(scenario),
@@ -375,6 +396,7 @@ impl Workload {
                 }
             }
             Source::Exact(feeder) => feeder.next(&self.next),
+            Source::Trace(replay) => replay.next(),
             Source::Cycle(prepared) => {
                 let n = self.next.fetch_add(1, Ordering::Relaxed);
                 let (body, prompt_tokens) = &prepared[(n % prepared.len() as u64) as usize];
@@ -387,8 +409,27 @@ impl Workload {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn replay(&self) -> Option<&crate::replay::Replay> {
+        match &self.source {
+            Source::Trace(replay) => Some(replay),
+            _ => None,
+        }
+    }
+
+    /// A trace's send offsets in seconds from the benchmark's start, one per request.
+    pub(crate) fn offsets(&self) -> Option<Arc<[f64]>> {
+        match &self.source {
+            Source::Trace(replay) => Some(replay.offsets.clone()),
+            _ => None,
+        }
+    }
+
     /// Warnings about what happened while the workload was used.
     pub(crate) fn run_warnings(&self) -> Vec<Warning> {
+        if let Source::Trace(replay) = &self.source {
+            return replay.run_warnings();
+        }
         let Source::Exact(feeder) = &self.source else {
             return Vec::new();
         };

@@ -32,6 +32,11 @@ pub const MIN_BURSTINESS: f64 = 0.01;
 /// See [`MIN_BURSTINESS`].
 pub const MAX_BURSTINESS: f64 = 10_000.0;
 
+/// Range of `profile.speedup`, the replay's time scale.
+pub const MIN_SPEEDUP: f64 = 0.001;
+/// See [`MIN_SPEEDUP`].
+pub const MAX_SPEEDUP: f64 = 1_000_000.0;
+
 /// Size of the `max_error_rate` window, requests.
 pub const MAX_ERROR_RATE_WINDOW: u32 = 1_000_000;
 
@@ -231,6 +236,44 @@ mod tests {
             match load(&[&sets]) {
                 Ok(_) => panic!("{sets} loads"),
                 Err(e) => assert_eq!(e.to_string(), expected, "{sets}"),
+            }
+        }
+    }
+
+    /// A replay sends a trace and a trace is only replayed; `speedup`, `start_seconds` and
+    /// `block_tokens` are bounded; the plan is one replay benchmark with its speedup.
+    #[test]
+    fn replay_and_trace_go_together_within_their_bounds() {
+        let replay = |profile: &str, data: &str| {
+            load(&[
+                &format!("profile={{ kind = \"replay\"{profile} }}"),
+                &format!("data={{ kind = \"trace\", path = \"t.jsonl\"{data} }}"),
+            ])
+        };
+        let config = replay(", speedup = 4, start_seconds = 10", ", block_tokens = 16").unwrap();
+        match &config.plan()[..] {
+            [step] => match &step.strategy {
+                crate::config::PlannedStrategy::Fixed(s) => {
+                    assert_eq!(
+                        (s.kind, s.speedup),
+                        (crate::config::StrategyKind::Replay, Some(4.0))
+                    );
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        for (result, expected) in [
+            (replay(", speedup = 0", ""), "invalid `profile.speedup`: 0 is outside [0.001, 1000000]; 1 replays the trace as recorded, 4 four times faster"),
+            (replay(", start_seconds = -1", ""), "invalid `profile.start_seconds`: -1 must be zero or more seconds"),
+            (replay("", ", block_tokens = 0"), "invalid `data.block_tokens`: 0 tokens per block; use 1 or more, e.g. 512 (Mooncake's)"),
+            (replay("", ", samples = 3"), "invalid `data.samples`: not used by data.kind = `trace` (it reads only block_tokens, path, output_tokens, tokenizer); remove it or change the kind"),
+            (load(&["profile={ kind = \"replay\" }"]), "invalid `data.kind`: `synthetic` has no recorded times to replay; profile.kind = `replay` needs data.kind = `trace` with data.path"),
+            (load(&["data={ kind = \"trace\", path = \"t.jsonl\" }"]), "invalid `profile.kind`: `sweep` cannot send a trace; data.kind = `trace` is replayed with profile.kind = `replay` (use data.kind = `file` for prompts without times)"),
+        ] {
+            match result {
+                Ok(_) => panic!("{expected}: loads"),
+                Err(e) => assert_eq!(e.to_string(), expected),
             }
         }
     }

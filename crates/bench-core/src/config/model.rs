@@ -295,6 +295,14 @@ pub struct Profile {
     /// `search`: how the SLO search brackets and bisects (`[profile.search]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchSettings>,
+    /// `replay`: how many times faster than recorded the trace is sent (default 1; 4 sends a
+    /// trace of 40 minutes in 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// `replay`: seconds of the trace (recorded time, from its first row) skipped before the
+    /// first request sent (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_seconds: Option<f64>,
 }
 
 /// Which kinds read each key of [`Profile`] but `kind`, and which of them need it.
@@ -312,7 +320,7 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
         KeyRule::new("spacing", &[Sweep], &[]),
         KeyRule::new(
             "max_concurrency",
-            &[Throughput, Constant, Poisson, Gamma, Sweep, Search],
+            &[Throughput, Constant, Poisson, Gamma, Sweep, Search, Replay],
             &[],
         ),
         KeyRule::new(
@@ -323,6 +331,8 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
         // `sweep` and `search` need it with `strategy = "gamma"` only, which validation checks.
         KeyRule::new("burstiness", &[Gamma, Sweep, Search], &[Gamma]),
         KeyRule::new("search", &[Search], &[]),
+        KeyRule::new("speedup", &[Replay], &[]),
+        KeyRule::new("start_seconds", &[Replay], &[]),
     ]
 };
 
@@ -347,11 +357,13 @@ pub enum ProfileKind {
     /// The highest rate that meets `[slo]`: a synchronous probe, then rate steps bracketing
     /// and bisecting it (`[profile.search]`).
     Search,
+    /// Each request of a trace (`data.kind = "trace"`) at its recorded time.
+    Replay,
 }
 
 impl ProfileKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ProfileKind; 8] = [
+    pub const ALL: [ProfileKind; 9] = [
         Self::Synchronous,
         Self::Concurrent,
         Self::Throughput,
@@ -360,6 +372,7 @@ impl ProfileKind {
         Self::Gamma,
         Self::Sweep,
         Self::Search,
+        Self::Replay,
     ];
 
     /// The name used in configs.
@@ -373,6 +386,7 @@ impl ProfileKind {
             Self::Gamma => "gamma",
             Self::Sweep => "sweep",
             Self::Search => "search",
+            Self::Replay => "replay",
         }
     }
 }
@@ -618,13 +632,17 @@ pub struct Data {
     /// `scenario`: several traffic scenarios, each run with every profile step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenarios: Option<Vec<String>>,
-    /// `file`: a `.jsonl`, `.json` or `.csv` file of prompts; relative to the config file's
-    /// folder.
+    /// `file`: a `.jsonl`, `.json` or `.csv` file of prompts; `trace`: a `.jsonl` or `.csv`
+    /// trace; relative to the config file's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// `file`: the column holding the prompt (detected when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_column: Option<String>,
+    /// `trace`: tokens of prompt each of a row's `hash_ids` stands for (default 512, as in
+    /// Mooncake's traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_tokens: Option<u32>,
 }
 
 /// Which kinds read each key of [`Data`] but `kind`, and which of them need it (`scenario`
@@ -636,18 +654,19 @@ pub(super) const DATA_KEYS: &[KeyRule<DataKind>] = {
         KeyRule::new("prompt_tokens_stdev", &[Synthetic], &[]),
         KeyRule::new("prompt_tokens_min", &[Synthetic], &[]),
         KeyRule::new("prompt_tokens_max", &[Synthetic], &[]),
-        KeyRule::new("output_tokens", &[Synthetic, File], &[Synthetic]),
+        KeyRule::new("output_tokens", &[Synthetic, File, Trace], &[Synthetic]),
         KeyRule::new("output_tokens_stdev", &[Synthetic], &[]),
         KeyRule::new("output_tokens_min", &[Synthetic], &[]),
         KeyRule::new("output_tokens_max", &[Synthetic], &[]),
         KeyRule::new("prefix_tokens", &[Synthetic], &[]),
-        KeyRule::new("samples", &DataKind::ALL, &[]),
+        KeyRule::new("samples", &[Synthetic, Scenario, File], &[]),
         KeyRule::new("tokenizer", &DataKind::ALL, &[]),
-        KeyRule::new("approximate", &DataKind::ALL, &[]),
+        KeyRule::new("approximate", &[Synthetic, Scenario, File], &[]),
         KeyRule::new("scenario", &[Scenario], &[]),
         KeyRule::new("scenarios", &[Scenario], &[]),
-        KeyRule::new("path", &[File], &[File]),
+        KeyRule::new("path", &[File, Trace], &[File, Trace]),
         KeyRule::new("prompt_column", &[File], &[]),
+        KeyRule::new("block_tokens", &[Trace], &[]),
     ]
 };
 
@@ -661,11 +680,14 @@ pub enum DataKind {
     Scenario,
     /// Prompts read from a file.
     File,
+    /// A timestamped request trace (Mooncake's or the generic shape), for `profile.kind =
+    /// "replay"`.
+    Trace,
 }
 
 impl DataKind {
     /// Every kind, in documentation order.
-    pub const ALL: [DataKind; 3] = [Self::Synthetic, Self::Scenario, Self::File];
+    pub const ALL: [DataKind; 4] = [Self::Synthetic, Self::Scenario, Self::File, Self::Trace];
 
     /// The name used in configs.
     pub fn name(self) -> &'static str {
@@ -673,6 +695,7 @@ impl DataKind {
             Self::Synthetic => "synthetic",
             Self::Scenario => "scenario",
             Self::File => "file",
+            Self::Trace => "trace",
         }
     }
 }

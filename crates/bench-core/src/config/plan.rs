@@ -31,6 +31,9 @@ pub struct Strategy {
     /// `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burstiness: Option<f64>,
+    /// `replay`: how many times faster than recorded the trace was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
 }
 
 /// The load pattern of one benchmark. A sweep is a sequence of these.
@@ -49,6 +52,8 @@ pub enum StrategyKind {
     Poisson,
     /// Open loop, gamma-distributed gaps of shape `burstiness`.
     Gamma,
+    /// Open loop, each request of a trace at its recorded time (divided by `speedup`).
+    Replay,
 }
 
 /// One benchmark to run: a workload and a load strategy.
@@ -110,6 +115,9 @@ impl fmt::Display for PlannedStrategy {
                 if let Some(b) = s.burstiness {
                     write!(f, " burstiness={b}")?;
                 }
+                if let Some(x) = s.speedup {
+                    write!(f, " speedup={x}")?;
+                }
                 Ok(())
             }
             PlannedStrategy::SweepRate {
@@ -165,6 +173,7 @@ fn kind_name(kind: StrategyKind) -> &'static str {
         StrategyKind::Constant => "constant",
         StrategyKind::Poisson => "poisson",
         StrategyKind::Gamma => "gamma",
+        StrategyKind::Replay => "replay",
     }
 }
 
@@ -180,6 +189,7 @@ fn fixed(
         target_rate_per_s: rate,
         max_concurrency,
         burstiness: None,
+        speedup: None,
     })
 }
 
@@ -226,6 +236,14 @@ fn plan(config: &Config) -> Vec<PlannedBenchmark> {
                 })
                 .collect()
         }
+        ProfileKind::Replay => vec![PlannedStrategy::Fixed(Strategy {
+            kind: StrategyKind::Replay,
+            streams: None,
+            target_rate_per_s: None,
+            max_concurrency: profile.max_concurrency,
+            burstiness: None,
+            speedup: Some(profile.speedup.unwrap_or(1.0)),
+        })],
         ProfileKind::Sweep => {
             let max_concurrency = profile.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
             let steps = profile
@@ -283,6 +301,6 @@ fn workloads(config: &Config) -> Vec<String> {
             .chain(data.scenarios.iter().flatten())
             .map(|s| Scenario::canonical(s).unwrap_or_else(|| s.clone()))
             .collect(),
-        DataKind::File => data.path.iter().cloned().collect(),
+        DataKind::File | DataKind::Trace => data.path.iter().cloned().collect(),
     }
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::limits::{
     at_most, seconds, shown, MAX_BURSTINESS, MAX_ERROR_RATE_WINDOW, MAX_RATE_PER_S, MAX_REQUESTS,
-    MAX_SAMPLES, MAX_SECONDS, MAX_STEPS, MAX_STREAMS, MAX_TOKENS, MIN_BURSTINESS, MIN_RATE_PER_S,
+    MAX_SAMPLES, MAX_SECONDS, MAX_SPEEDUP, MAX_STEPS, MAX_STREAMS, MAX_TOKENS, MIN_BURSTINESS,
+    MIN_RATE_PER_S, MIN_SPEEDUP,
 };
 use super::model::{
     Config, Constraints, Data, DataKind, KeyRule, Profile, ProfileKind, RateStrategy, Target,
@@ -44,6 +45,7 @@ impl Config {
         }
         self.data.validate()?;
         super::search::validate(self)?;
+        self.validate_replay()?;
         // Each scenario runs every profile step: the product is the plan's length.
         let planned = self.plan().len();
         if planned > MAX_STEPS as usize {
@@ -79,6 +81,38 @@ impl Config {
         }
         for output in &self.outputs {
             output.resolved_format()?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// A replay sends a trace, and a trace is only replayed.
+    fn validate_replay(&self) -> Result<(), ConfigError> {
+        let replay = self.profile.kind == ProfileKind::Replay;
+        let trace = self.data.kind == DataKind::Trace;
+        if replay && !trace {
+            return Err(invalid("data.kind", format!("`{}` has no recorded times to replay; profile.kind = `replay` needs data.kind = `trace` with data.path", self.data.kind.name())));
+        }
+        if trace && !replay {
+            return Err(invalid("profile.kind", format!("`{}` cannot send a trace; data.kind = `trace` is replayed with profile.kind = `replay` (use data.kind = `file` for prompts without times)", self.profile.kind.name())));
+        }
+        if let Some(x) = self.profile.speedup {
+            if !(x.is_finite() && (MIN_SPEEDUP..=MAX_SPEEDUP).contains(&x)) {
+                return Err(invalid("profile.speedup", format!("{} is outside [{MIN_SPEEDUP}, {MAX_SPEEDUP}]; 1 replays the trace as recorded, 4 four times faster", shown(x))));
+            }
+        }
+        if let Some(s) = self.profile.start_seconds {
+            seconds("profile.start_seconds", s, false)?;
+        }
+        if let Some(b) = self.data.block_tokens {
+            if b == 0 {
+                return Err(invalid(
+                    "data.block_tokens",
+                    "0 tokens per block; use 1 or more, e.g. 512 (Mooncake's)",
+                ));
+            }
+            at_most("data.block_tokens", b, MAX_TOKENS, "tokens")?;
         }
         Ok(())
     }

@@ -218,9 +218,10 @@ fn raw(b: &Benchmark, data_kind: DataKind) -> RawResult {
         StrategyKind::Synchronous => (Some(s.streams.unwrap_or(1)), IterationType::NumConcurrency),
         StrategyKind::Concurrent => (s.streams, IterationType::NumConcurrency),
         StrategyKind::Throughput => (s.max_concurrency, IterationType::NumConcurrency),
-        StrategyKind::Constant | StrategyKind::Poisson | StrategyKind::Gamma => {
-            (None, IterationType::RequestRate)
-        }
+        StrategyKind::Constant
+        | StrategyKind::Poisson
+        | StrategyKind::Gamma
+        | StrategyKind::Replay => (None, IterationType::RequestRate),
     };
     let requests = b.requests;
     RawResult {
