@@ -18,6 +18,7 @@ mod python_types;
 mod registry;
 mod report;
 mod saturation;
+mod sessions;
 mod sizing;
 mod tls;
 mod trust_native;

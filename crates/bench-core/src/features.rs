@@ -92,6 +92,8 @@ pub enum Feature {
     PromptColumn,
     /// More than one workload (`data.scenarios`).
     ManyWorkloads,
+    /// Multi-turn sessions (`data.turns`, `data.conversations`, `data.think_*`).
+    Sessions,
 }
 
 impl Feature {
@@ -135,11 +137,12 @@ impl Feature {
             Self::Samples => "data.samples",
             Self::PromptColumn => "data.prompt_column",
             Self::ManyWorkloads => "data.scenarios (more than one workload)",
+            Self::Sessions => "data.turns / data.conversations (multi-turn sessions)",
         }
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 37] = [
+    pub const ALL: [Feature; 38] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -177,6 +180,7 @@ impl Feature {
         Self::Samples,
         Self::PromptColumn,
         Self::ManyWorkloads,
+        Self::Sessions,
     ];
 }
 
@@ -365,6 +369,11 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         scenarios,
         path: _, // the file kind's file
         prompt_column,
+        turns,
+        turn_prompt_tokens,
+        conversations,
+        think_seconds,
+        think_distribution,
     } = data;
     let synthetic = *kind == crate::config::DataKind::Synthetic;
     for (used_it, feature) in [
@@ -390,6 +399,14 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         (
             scenarios.as_ref().is_some_and(|s| s.len() > 1),
             Feature::ManyWorkloads,
+        ),
+        (
+            turns.is_some()
+                || turn_prompt_tokens.is_some()
+                || conversations.is_some()
+                || think_seconds.is_some()
+                || think_distribution.is_some(),
+            Feature::Sessions,
         ),
     ] {
         if used_it {

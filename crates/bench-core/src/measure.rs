@@ -288,6 +288,7 @@ impl BenchmarkBuilder {
             drain: None,
             transport: None,
             timestamps: None,
+            sessions: None,
         }
     }
 }

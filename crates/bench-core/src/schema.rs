@@ -5,12 +5,14 @@
 //! measure is `null`, never zero; adding an optional field is compatible, anything else bumps
 //! [`SCHEMA_VERSION`]. Definitions of every metric are in `docs/metrics.md`.
 
+mod sessions;
 mod time;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Strategy};
+pub use sessions::{Sessions, TurnMetrics};
 pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
@@ -114,6 +116,9 @@ pub struct Benchmark {
     /// the engine does not read the responses itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<Timestamps>,
+    /// Multi-turn sessions: figures by turn index and per session; absent without sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Sessions>,
 }
 
 /// How the times of a benchmark's responses were taken.

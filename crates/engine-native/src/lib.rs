@@ -15,6 +15,8 @@ mod receive_time;
 mod records;
 mod runner;
 mod saturation;
+mod session;
+mod session_figures;
 mod setup;
 mod sizing;
 mod sse;

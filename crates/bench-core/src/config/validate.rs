@@ -43,6 +43,7 @@ impl Config {
             }
         }
         self.data.validate()?;
+        self.validate_sessions()?;
         // Each scenario runs every profile step: the product is the plan's length.
         let planned = self.plan().len();
         if planned > MAX_STEPS as usize {
