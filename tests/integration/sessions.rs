@@ -191,7 +191,14 @@ async fn sessions_arrive_at_a_rate_and_the_time_limit_leaves_them_partial() {
         "about 15 sessions in 1.5 s at 10/s: {}",
         sessions.len()
     );
-    assert_eq!(s.started, sessions.len() as u64);
+    // A session whose first turn the time limit cancelled before it reached the server is
+    // started (its turn was claimed) but absent from the ground truth.
+    let seen = sessions.len() as u64;
+    assert!(
+        (seen..=seen + 2).contains(&s.started),
+        "{} started, {seen} seen",
+        s.started
+    );
     assert!(s.completed >= 3 && s.partial >= 1, "{s:?}");
     assert_eq!(s.completed + s.partial, s.started);
     for session in sessions.values() {
