@@ -21,6 +21,7 @@ mod replay;
 mod report;
 mod saturation;
 mod search;
+mod sessions;
 mod sizing;
 mod tls;
 mod trust_native;

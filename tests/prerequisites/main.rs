@@ -70,6 +70,11 @@ fn main() -> ExitCode {
             block_on
         ),
         gated!(
+            real_server::later_turns_of_a_session_reuse_the_cached_prefix,
+            [RealServer],
+            block_on
+        ),
+        gated!(
             report::the_html_report_renders_in_chromium_with_its_charts_and_no_console_errors,
             [Chromium]
         ),

@@ -545,3 +545,68 @@ pub(crate) async fn a_sweep_measures_every_rate_step_and_repeats() {
         }
     }
 }
+
+/// Multi-turn sessions on llama.cpp: each turn resends the conversation, so the server finds
+/// all but the new message in its slot's cache (`usage.prompt_tokens_details.cached_tokens`
+/// or `timings.cache_n`), and the later turns' TTFT falls below the first's, which evaluates
+/// its whole 800-token message.
+pub(crate) async fn later_turns_of_a_session_reuse_the_cached_prefix() {
+    let server = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (report, records) = run(
+        &server,
+        dir.path(),
+        &format!(
+            "{}[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 12\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 800\nturn_prompt_tokens = 24\noutput_tokens = 16\n\
+             turns = 4\ntokenizer = TOKENIZER\n",
+            target("chat")
+        ),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert_eq!(b.requests.successful, 12, "{:?}", b.errors);
+    assert_eq!(records.len(), 12);
+    let s = b.sessions.as_ref().unwrap();
+    assert_eq!((s.started, s.completed, s.partial), (3, 3, 0));
+    assert_eq!(s.by_turn.len(), 4);
+    let ttft: Vec<f64> = s
+        .by_turn
+        .iter()
+        .map(|t| t.ttft_ms.as_ref().unwrap().median)
+        .collect();
+    let prompt: Vec<f64> = s
+        .by_turn
+        .iter()
+        .map(|t| t.prompt_tokens.as_ref().unwrap().mean)
+        .collect();
+    let cached: Vec<f64> = s
+        .by_turn
+        .iter()
+        .map(|t| {
+            t.cached_prompt_tokens
+                .as_ref()
+                .expect("llama.cpp reports cached prompt tokens")
+                .mean
+        })
+        .collect();
+    eprintln!("by turn: TTFT p50 {ttft:?} ms, prompt tokens {prompt:?}, cached {cached:?}");
+    for k in 1..4 {
+        assert!(
+            prompt[k] > prompt[k - 1] + 24.0,
+            "the history grows: {prompt:?}"
+        );
+        // All but the new message (and the chat template's few tokens around it) came from
+        // the cache: at least the previous turn's prompt.
+        assert!(
+            cached[k] >= prompt[k - 1] * 0.9,
+            "turn {}: {cached:?} of {prompt:?}",
+            k + 1
+        );
+        assert!(ttft[k] < ttft[0], "turn {}: TTFT {ttft:?}", k + 1);
+    }
+    assert!(
+        cached[0] < prompt[0] * 0.2,
+        "a new session's first turn is not cached: {cached:?}"
+    );
+}

@@ -28,6 +28,7 @@ mod plan;
 mod redact;
 mod scenario;
 mod search;
+mod sessions;
 mod strict;
 mod validate;
 
@@ -35,8 +36,8 @@ pub use load::ConfigFormat;
 pub use model::{
     Api, Config, Constraints, Data, DataKind, OptionsTable, OutputFormat, OutputSpec,
     OverSaturation, Profile, ProfileKind, RateStrategy, SaturationMode, Slo, Spacing, Target,
-    TargetKind, Timeouts, Tls, Transient, DEFAULT_ENGINE, DEFAULT_INTERRUPT_GRACE_SECONDS,
-    DEFAULT_MOCK_MODEL,
+    TargetKind, ThinkDistribution, Timeouts, Tls, Transient, DEFAULT_ENGINE,
+    DEFAULT_INTERRUPT_GRACE_SECONDS, DEFAULT_MOCK_MODEL,
 };
 pub use plan::{
     PlannedBenchmark, PlannedStrategy, Strategy, StrategyKind, DEFAULT_MAX_CONCURRENCY,

@@ -99,6 +99,8 @@ pub enum Feature {
     ManyWorkloads,
     /// `profile.kind = "search"` (the SLO search, with `[profile.search]`).
     SloSearch,
+    /// Multi-turn sessions (`data.turns`, `data.conversations`, `data.think_*`).
+    Sessions,
 }
 
 impl Feature {
@@ -145,11 +147,12 @@ impl Feature {
             Self::PromptColumn => "data.prompt_column",
             Self::ManyWorkloads => "data.scenarios (more than one workload)",
             Self::SloSearch => "profile.kind = \"search\" (the SLO search)",
+            Self::Sessions => "data.turns / data.conversations (multi-turn sessions)",
         }
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 40] = [
+    pub const ALL: [Feature; 41] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -190,6 +193,7 @@ impl Feature {
         Self::PromptColumn,
         Self::ManyWorkloads,
         Self::SloSearch,
+        Self::Sessions,
     ];
 }
 
@@ -393,6 +397,11 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         path: _, // the file kind's file
         prompt_column,
         block_tokens,
+        turns,
+        turn_prompt_tokens,
+        conversations,
+        think_seconds,
+        think_distribution,
     } = data;
     let synthetic = *kind == crate::config::DataKind::Synthetic;
     for (used_it, feature) in [
@@ -422,6 +431,14 @@ fn of_data(data: &Data, used: &mut Vec<Feature>) {
         (
             scenarios.as_ref().is_some_and(|s| s.len() > 1),
             Feature::ManyWorkloads,
+        ),
+        (
+            turns.is_some()
+                || turn_prompt_tokens.is_some()
+                || conversations.is_some()
+                || think_seconds.is_some()
+                || think_distribution.is_some(),
+            Feature::Sessions,
         ),
     ] {
         if used_it {

@@ -337,6 +337,7 @@ impl BenchmarkBuilder {
             drain: None,
             transport: None,
             timestamps: None,
+            sessions: None,
         }
     }
 }

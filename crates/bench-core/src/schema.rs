@@ -6,6 +6,7 @@
 //! [`SCHEMA_VERSION`]. Definitions of every metric are in `docs/metrics.md`.
 
 mod search;
+mod sessions;
 mod time;
 
 use schemars::JsonSchema;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Strategy};
 pub use search::{Interval, ObjectiveResult, Search, SearchAnswer, SearchEnd, SearchStep};
+pub use sessions::{Sessions, TurnMetrics};
 pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
@@ -120,6 +122,9 @@ pub struct Benchmark {
     /// the engine does not read the responses itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<Timestamps>,
+    /// Multi-turn sessions: figures by turn index and per session; absent without sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Sessions>,
 }
 
 /// How the times of a benchmark's responses were taken.

@@ -64,6 +64,9 @@ pub struct Row {
     pub prompt: String,
     /// The row's output length, when it gives one.
     pub output_tokens: Option<u32>,
+    /// A conversation row's human turns after the first (`prompt`), in order: the later user
+    /// messages of a multi-turn session; empty for other rows.
+    pub later_turns: Vec<String>,
 }
 
 /// A row that was not used.
@@ -205,6 +208,10 @@ impl Source {
     }
 
     fn row(&self, object: &Map<String, Value>) -> Result<Row, String> {
+        let later_turns = match self {
+            Source::Column(_) => Vec::new(),
+            Source::Conversation(key) => crate::conversation::later_human_turns(object.get(*key)),
+        };
         let prompt = match self {
             Source::Column(column) => match object.get(column) {
                 Some(Value::String(s)) => s.clone(),
@@ -231,6 +238,7 @@ impl Source {
         Ok(Row {
             prompt,
             output_tokens,
+            later_turns,
         })
     }
 }

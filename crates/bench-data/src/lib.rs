@@ -4,6 +4,7 @@
 //! Nothing here runs on an async runtime: engines prepare prompts before a benchmark starts or
 //! on a blocking pool ahead of the schedule.
 
+mod conversation;
 mod corpus;
 mod files;
 mod prompt;

@@ -37,7 +37,13 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use config::{DelayDistribution, FaultKind, FaultSpec, MockConfig};
-pub use truth::{Lateness, MockStats, RequestRecord};
+pub use truth::{Lateness, MessageDigest, MockStats, RequestRecord};
+
+/// The text of a response of `tokens` generated tokens, as the mock writes it (one word, with
+/// its leading space, per token).
+pub fn response_text(tokens: u32) -> String {
+    (0..tokens).map(openai::token_text).collect()
+}
 
 /// Why the mock could not start.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,8 @@ pub(crate) struct Parsed {
     pub(crate) max_tokens: Option<u32>,
     pub(crate) ignore_eos: bool,
     pub(crate) prompt: Prompt,
+    /// A chat request's messages as digests (`None` for completions).
+    pub(crate) messages: Option<Vec<crate::truth::MessageDigest>>,
 }
 
 /// The prompt as text, or as token ids (completions accepts both).
@@ -105,9 +107,12 @@ pub(crate) fn parse(api: Api, body: &[u8]) -> Result<Parsed, BadRequest> {
             },
         }
     }
-    let prompt = match api {
-        Api::Chat => chat_prompt(object.get("messages"))?,
-        Api::Completions => completion_prompt(object.get("prompt"))?,
+    let (prompt, messages) = match api {
+        Api::Chat => {
+            let (prompt, digests) = chat_prompt(object.get("messages"))?;
+            (prompt, Some(digests))
+        }
+        Api::Completions => (completion_prompt(object.get("prompt"))?, None),
     };
     Ok(Parsed {
         model,
@@ -116,10 +121,14 @@ pub(crate) fn parse(api: Api, body: &[u8]) -> Result<Parsed, BadRequest> {
         max_tokens,
         ignore_eos,
         prompt,
+        messages,
     })
 }
 
-fn chat_prompt(messages: Option<&Value>) -> Result<Prompt, BadRequest> {
+/// The prompt text (every message's text, concatenated) and each message's digest.
+fn chat_prompt(
+    messages: Option<&Value>,
+) -> Result<(Prompt, Vec<crate::truth::MessageDigest>), BadRequest> {
     let messages = messages
         .and_then(Value::as_array)
         .ok_or_else(|| bad("`messages` must be a list of messages", "messages"))?;
@@ -127,10 +136,12 @@ fn chat_prompt(messages: Option<&Value>) -> Result<Prompt, BadRequest> {
         return Err(bad("`messages` must not be empty", "messages"));
     }
     let mut text = String::new();
+    let mut digests = Vec::with_capacity(messages.len());
     for message in messages {
         let content = message
             .get("content")
             .ok_or_else(|| bad("every message needs `content`", "messages"))?;
+        let before = text.len();
         match content {
             Value::String(s) => text.push_str(s),
             Value::Array(parts) => {
@@ -148,8 +159,10 @@ fn chat_prompt(messages: Option<&Value>) -> Result<Prompt, BadRequest> {
                 ))
             }
         }
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        digests.push(crate::truth::MessageDigest::of(role, &text[before..]));
     }
-    Ok(Prompt::Text(text))
+    Ok((Prompt::Text(text), digests))
 }
 
 fn completion_prompt(prompt: Option<&Value>) -> Result<Prompt, BadRequest> {

@@ -390,7 +390,7 @@ async fn respond(
             ))
         }
     };
-    let parsed = match openai::parse(api, &body) {
+    let mut parsed = match openai::parse(api, &body) {
         Ok(parsed) => parsed,
         Err(bad) => {
             return Ok(error_response(
@@ -403,6 +403,7 @@ async fn respond(
     };
     record.stream = parsed.stream;
     record.prompt_tokens = state.counter.count(&parsed.prompt);
+    record.messages = parsed.messages.take();
 
     let fault = state.fault_for(index).cloned();
     record.fault = fault.as_ref().map(|f| f.kind.name().to_owned());

@@ -330,6 +330,7 @@ impl RequestRecord {
             token_times_unix_us: None,
             tokens_sent: 0,
             completed: false,
+            messages: None,
         }
     }
 }

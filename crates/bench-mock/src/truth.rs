@@ -64,6 +64,36 @@ pub struct RequestRecord {
     pub tokens_sent: u32,
     /// True when the response was sent to its end.
     pub completed: bool,
+    /// A chat request's messages in order, each as a digest: enough to check that a
+    /// multi-turn client resent its conversation exactly, without keeping the text. Absent
+    /// for completions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageDigest>>,
+}
+
+/// One chat message as the mock received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDigest {
+    /// Its `role`.
+    pub role: String,
+    /// Bytes of its text content.
+    pub bytes: usize,
+    /// FNV-1a (64 bits, hex) of its text content: equal digests, equal text.
+    pub fnv64: String,
+}
+
+impl MessageDigest {
+    /// The digest of a message of `role` with the text `content`.
+    pub fn of(role: &str, content: &str) -> Self {
+        let hash = content.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Self {
+            role: role.to_owned(),
+            bytes: content.len(),
+            fnv64: format!("{hash:016x}"),
+        }
+    }
 }
 
 /// Turns `Instant`s into wall-clock microseconds consistently.

@@ -303,6 +303,8 @@ pub(crate) struct Aggregator {
     http_versions: BTreeMap<&'static str, u64>,
     /// How the window's responses were read.
     reads: Reads,
+    /// With multi-turn sessions: figures by turn index and per session.
+    sessions: Option<crate::session_figures::SessionFigures>,
 }
 
 /// The window's reads of responses: the client's own delay, coalesced events.
@@ -451,6 +453,20 @@ impl Aggregator {
             saturation_warning: None,
             slo_counts: [0; 3],
             slo_missed: [0; 4],
+            sessions: None,
+        }
+    }
+
+    /// The benchmark runs multi-turn sessions: report them.
+    pub(crate) fn enable_sessions(&mut self) {
+        self.sessions = Some(crate::session_figures::SessionFigures::new());
+    }
+
+    /// A session ended (every session of the benchmark counts, warmup and cooldown included:
+    /// a session spans the window's edges).
+    pub(crate) fn on_session_end(&mut self, end: &crate::session_figures::SessionEnd) {
+        if let Some(figures) = &mut self.sessions {
+            figures.session(end);
         }
     }
 
@@ -666,6 +682,20 @@ impl Aggregator {
                 answer_itl_ms: &ex.phases.answer_gaps_ms,
             }),
         });
+        if let (true, Some(figures), Some(index)) = (successful, &mut self.sessions, ex.turn) {
+            figures.turn(&crate::session_figures::Turn {
+                index,
+                ttft_ms: timings.ttft_ms,
+                latency_ms: timings.latency_ms,
+                prompt_tokens: prompt,
+                cached_prompt_tokens: ex
+                    .usage
+                    .and_then(|u| u.prompt_tokens_details)
+                    .and_then(|d| d.cached_tokens)
+                    .or(ex.server_timings.and_then(|t| t.cache_n)),
+                output_tokens,
+            });
+        }
         if successful {
             if let Some(ttft) = timings.ttft_ms {
                 let _ = self.live_ttft.record(ttft);
@@ -858,6 +888,10 @@ impl Aggregator {
             }
         }
         benchmark.timestamps = Some(timestamps);
+        benchmark.sessions = self
+            .sessions
+            .take()
+            .map(crate::session_figures::SessionFigures::finish);
         benchmark.metrics.rates.concurrency = (duration_s > 0.0).then(|| Concurrency {
             mean: self.area / duration_s,
             max: self.max_in_flight,
@@ -1006,6 +1040,8 @@ mod tests {
             } else {
                 Outcome::Successful
             },
+            turn: None,
+            answer: None,
         }
     }
 

@@ -46,6 +46,11 @@ pub(crate) struct Exchange {
     /// Where its receive times came from, and how late the client read them.
     pub(crate) timing: ReadTiming,
     pub(crate) outcome: Outcome,
+    /// The turn's index (from 1) when the request is a turn of a multi-turn session.
+    pub(crate) turn: Option<u32>,
+    /// A session turn's answer text as received (the content, not reasoning), for the next
+    /// turn's history; `None` outside sessions, so other requests keep no text.
+    pub(crate) answer: Option<String>,
 }
 
 /// A response's reasoning phase (chunks whose delta carries only `reasoning_content` or
@@ -164,6 +169,10 @@ pub(crate) struct Usage {
     /// OpenAI's `completion_tokens_details.reasoning_tokens` (vLLM leaves it out).
     #[serde(default)]
     completion_tokens_details: Option<CompletionDetails>,
+    /// OpenAI's (and vLLM's) `prompt_tokens_details`: `cached_tokens`, the prompt tokens the
+    /// server took from its prefix cache.
+    #[serde(default)]
+    pub(crate) prompt_tokens_details: Option<PromptTokensDetails>,
 }
 
 impl Usage {
@@ -179,6 +188,11 @@ struct CompletionDetails {
     reasoning_tokens: Option<u64>,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct PromptTokensDetails {
+    pub(crate) cached_tokens: Option<u64>,
+}
+
 /// llama.cpp's `timings`: how long the server spent on the prompt and per generated token.
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 pub(crate) struct ServerTimings {
@@ -186,6 +200,9 @@ pub(crate) struct ServerTimings {
     pub(crate) prompt_ms: Option<f64>,
     pub(crate) predicted_n: Option<u64>,
     pub(crate) predicted_per_token_ms: Option<f64>,
+    /// Prompt tokens taken from the slot's cache.
+    #[serde(default)]
+    pub(crate) cache_n: Option<u64>,
 }
 
 /// A request ready to send.
@@ -195,6 +212,9 @@ pub(crate) struct Prepared {
     pub(crate) prompt_tokens: u32,
     /// Unique in the run; sent as `x-request-id` so server logs can be joined with ours.
     pub(crate) id: String,
+    /// The turn's index (from 1) when it is a turn of a multi-turn session; the client then
+    /// keeps the answer's text.
+    pub(crate) turn: Option<u32>,
 }
 
 /// Everything constant across requests.
@@ -305,6 +325,8 @@ pub(crate) async fn exchange(
         connection_setup: None,
         timing: ReadTiming::default(),
         outcome: Outcome::Successful,
+        turn: request.turn,
+        answer: request.turn.map(|_| String::new()),
     };
     let work = async {
         match &endpoint.wire {
@@ -601,6 +623,7 @@ impl StreamState {
             exchange.server_timings = Some(timings);
         }
         for choice in chunk.choices.iter().flatten() {
+            keep_answer(choice.delta.as_ref(), exchange);
             if let Some(phase) = choice.phase() {
                 if let Some(last) = exchange.last_token {
                     exchange.gaps_ms.push((now - last).as_secs_f64() * 1000.0);
@@ -625,6 +648,16 @@ async fn read_whole(response: reqwest::Response, exchange: &mut Exchange) -> Out
 }
 
 /// A response that was not streamed, whose last byte arrived `at`.
+/// Appends a session turn's answer content (a chunk's `delta` or a whole body's `message`).
+fn keep_answer(part: Option<&Delta<'_>>, exchange: &mut Exchange) {
+    if let (Some(answer), Some(content)) = (
+        exchange.answer.as_mut(),
+        part.and_then(|p| p.content.as_deref()),
+    ) {
+        answer.push_str(content);
+    }
+}
+
 fn whole_body(body: &[u8], at: Instant, exchange: &mut Exchange) -> Outcome {
     let chunk: Chunk<'_> = match serde_json::from_slice(body) {
         Ok(chunk) => chunk,
@@ -638,6 +671,9 @@ fn whole_body(body: &[u8], at: Instant, exchange: &mut Exchange) -> Outcome {
     };
     exchange.usage = chunk.usage;
     exchange.server_timings = chunk.timings;
+    for choice in chunk.choices.iter().flatten() {
+        keep_answer(choice.message.as_ref(), exchange);
+    }
     let choices = || chunk.choices.iter().flatten();
     if choices().any(|c| c.phase().is_some()) {
         exchange.first_token = Some(at);
@@ -891,6 +927,7 @@ mod tests {
                     body: Bytes::from_static(b"{}"),
                     prompt_tokens: 5,
                     id: "req-0".to_owned(),
+                    turn: None,
                 };
                 let ex = exchange(&endpoint, &request, Instant::now(), &CancelToken::new()).await;
                 assert!(matches!(ex.outcome, Outcome::Successful), "{i}: {ex:?}");
@@ -955,6 +992,7 @@ mod tests {
                     ),
                     prompt_tokens: 1,
                     id: format!("busy-{}-{i}", busy.is_some()),
+                    turn: None,
                 };
                 let ex = runtime.block_on(exchange(
                     &endpoint,
@@ -1087,6 +1125,7 @@ data: [DONE]\n\n";
                 body: Bytes::from_static(b"{}"),
                 prompt_tokens: 3,
                 id: "req-0".to_owned(),
+                turn: None,
             };
             let ex = exchange(&endpoint, &request, Instant::now(), &CancelToken::new()).await;
             assert!(matches!(ex.outcome, Outcome::Successful), "{ex:?}");
@@ -1133,6 +1172,8 @@ data: [DONE]\n\n";
             connection_setup: None,
             timing: ReadTiming::default(),
             outcome: Outcome::Successful,
+            turn: None,
+            answer: None,
         }
     }
 

@@ -18,6 +18,8 @@ mod replay;
 mod runner;
 mod saturation;
 mod search;
+mod session;
+mod session_figures;
 mod setup;
 mod sizing;
 mod sse;

@@ -88,6 +88,7 @@ impl Maker {
             body,
             prompt_tokens,
             id,
+            turn: None,
         }
     }
 

@@ -164,11 +164,23 @@ impl Benchmarking {
 
     /// Sends one claimed request and records it; retries it, each attempt a request of its
     /// own, when retries are on and the failure is one to retry.
+    /// `prepared` is taken when the request must keep its place in the data's order (a
+    /// trace's replay); otherwise the next one is taken now.
     async fn request(&self, intended: Instant, prepared: Option<crate::client::Prepared>) {
-        let mut prepared = prepared.unwrap_or_else(|| self.requests.next());
+        let prepared = prepared.unwrap_or_else(|| self.requests.next());
+        self.send(prepared, intended).await;
+    }
+
+    /// [`Benchmarking::request`] for a prepared request; returns its last attempt.
+    async fn send(
+        &self,
+        mut prepared: crate::client::Prepared,
+        intended: Instant,
+    ) -> client::Exchange {
         let mut intended = intended;
         let first_id = prepared.id.clone();
-        for attempt in 0.. {
+        let mut attempt: u32 = 0;
+        loop {
             let exchange = client::exchange(
                 &self.shared.endpoint,
                 &prepared,
@@ -181,7 +193,7 @@ impl Benchmarking {
             }
             let limit = self.lock().on_finish(&exchange);
             let Outcome::Errored(failure) = &exchange.outcome else {
-                return;
+                return exchange;
             };
             if let Some(reason) = limit {
                 let defaulted = self.constraints.max_errors.is_none()
@@ -194,12 +206,12 @@ impl Benchmarking {
                     );
                 }
                 self.control.stop(reason, true);
-                return;
+                return exchange;
             }
             let retry = &self.shared.retry;
             let retryable = failure.status.is_some_and(|s| retry.on_status.contains(&s));
             if !retryable || attempt >= retry.max {
-                return;
+                return exchange;
             }
             let wait = failure
                 .retry_after
@@ -207,14 +219,89 @@ impl Benchmarking {
                 .min(MAX_RETRY_WAIT);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.control.in_flight.cancelled() => return,
+                () = self.control.in_flight.cancelled() => return exchange,
             }
             if !self.claim() {
-                return;
+                return exchange;
             }
             intended = Instant::now();
             prepared.id = format!("{first_id}.retry{}", attempt + 1);
+            attempt += 1;
         }
+    }
+
+    /// A closed-loop stream's next piece of work, sent when the last one ended: a request, or
+    /// with sessions a whole session. False once the benchmark stops scheduling.
+    async fn next_in_stream(&self) -> bool {
+        match self.requests.sessions() {
+            Some(sessions) => self.session(sessions, None).await,
+            None => {
+                if !self.claim() {
+                    return false;
+                }
+                self.request(Instant::now(), None).await;
+                true
+            }
+        }
+    }
+
+    /// An open-loop arrival, claimed, due at `intended`: a request, or a session's start.
+    async fn arrival(&self, intended: Instant, prepared: Option<crate::client::Prepared>) {
+        match self.requests.sessions() {
+            Some(sessions) => {
+                self.session(sessions, Some(intended)).await;
+            }
+            None => self.request(intended, prepared).await,
+        }
+    }
+
+    /// One multi-turn session: its turns in order, each after the previous answer and a think
+    /// time, each a request claimed like any other (so `max_requests` counts turns). A failed
+    /// turn, or a stop before the last turn, leaves the session partial. `first` is the first
+    /// turn's claimed arrival (open loop); without it the first turn is claimed here. False
+    /// when the benchmark had stopped scheduling before the session began.
+    async fn session(&self, sessions: &crate::session::Sessions, first: Option<Instant>) -> bool {
+        let mut intended = match first {
+            Some(at) => at,
+            None if self.claim() => Instant::now(),
+            None => return false,
+        };
+        let mut conversation = sessions.start();
+        let mut began = None;
+        let mut output_tokens = 0;
+        let mut completed = None;
+        while let Some(prepared) = conversation.next_turn(sessions) {
+            let exchange = self.send(prepared, intended).await;
+            began.get_or_insert(exchange.started);
+            if !matches!(exchange.outcome, Outcome::Successful) {
+                break;
+            }
+            output_tokens += crate::session::output_tokens(&exchange);
+            if conversation.finished() {
+                completed = Some(exchange.end);
+                break;
+            }
+            conversation.answered(&exchange);
+            // The next turn is due a think time after the answer ended.
+            let due = Instant::now().max(exchange.end) + sessions.think();
+            tokio::select! {
+                () = self.shared.timer.sleep_until(due) => {}
+                () = self.control.in_flight.cancelled() => break,
+            }
+            if !self.claim() {
+                break;
+            }
+            intended = due;
+        }
+        let end = completed.unwrap_or_else(Instant::now);
+        self.lock()
+            .on_session_end(&crate::session_figures::SessionEnd {
+                turns_sent: conversation.sent(),
+                completed: completed.is_some(),
+                duration_s: began.map_or(0.0, |b| (end - b).as_secs_f64()),
+                output_tokens,
+            });
+        true
     }
 }
 
@@ -223,13 +310,16 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     let cpu_at_start = crate::cpu::client_cpu_seconds();
     // An end past what an `Instant` holds never comes.
     let planned_end = plan.constraints.max_seconds.and_then(|s| after(start, s));
-    let aggregator = Aggregator::new(
+    let mut aggregator = Aggregator::new(
         start,
         plan.warmup,
         plan.cooldown,
         &plan.constraints,
         plan.slo,
     );
+    if plan.requests.sessions().is_some() {
+        aggregator.enable_sessions();
+    }
     let state = Arc::new(Benchmarking {
         index: plan.index,
         requests: plan.requests.clone(),
@@ -386,9 +476,7 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                     }
                     // Closed loop: the next request goes out when the last one ends; its
                     // intended send is that moment.
-                    while state.claim() {
-                        state.request(Instant::now(), None).await;
-                    }
+                    while state.next_in_stream().await {}
                 });
             }
         }
@@ -453,7 +541,7 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
                 let prepared = in_order.then(|| state.requests.next());
                 let state = state.clone();
                 tasks.spawn(async move {
-                    state.request(intended, prepared).await;
+                    state.arrival(intended, prepared).await;
                     drop(permit);
                 });
                 // Reap finished requests so the set stays small.
@@ -493,9 +581,7 @@ async fn sized_streams(state: &Arc<Benchmarking>, plan: &Plan, tasks: &mut JoinS
             let (state, wanted) = (state.clone(), wanted.clone());
             tasks.spawn(async move {
                 // A stream beyond the level held ends after its request.
-                while i < wanted.load(Ordering::SeqCst) && state.claim() {
-                    state.request(Instant::now(), None).await;
-                }
+                while i < wanted.load(Ordering::SeqCst) && state.next_in_stream().await {}
             });
         }
         open = open.max(target);

@@ -37,7 +37,7 @@ const WORDS: [&str; 32] = [
 ];
 
 /// Bytes of text per approximated token when a file's prompts are not counted.
-const BYTES_PER_TOKEN: usize = 4;
+pub(crate) const BYTES_PER_TOKEN: usize = 4;
 
 /// Bytes of prepared bodies the feeder keeps ready, at most.
 const FEED_BYTES: usize = 16 << 20;
@@ -51,7 +51,7 @@ const MAX_TOKENS: &str = "\u{1}MAX\u{1}";
 
 /// How one side (prompt or output) of each request is sized.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Length {
+pub(crate) enum Length {
     Fixed(u32),
     /// A normal draw, rounded and clamped to `[low, high]`.
     Normal {
@@ -68,7 +68,7 @@ enum Length {
 }
 
 impl Length {
-    fn draw(self, rng: &mut StdRng) -> u32 {
+    pub(crate) fn draw(self, rng: &mut StdRng) -> u32 {
         match self {
             Length::Fixed(n) => n,
             Length::Normal {
@@ -84,7 +84,7 @@ impl Length {
         }
     }
 
-    fn mean(self) -> f64 {
+    pub(crate) fn mean(self) -> f64 {
         match self {
             Length::Fixed(n) => f64::from(n),
             Length::Normal { mean, .. } => mean,
@@ -130,29 +130,12 @@ impl Template {
     /// `with_length = false`: no `max_tokens` and no `ignore_eos`, so the server decides
     /// where to stop (a data file row without an output length).
     pub(crate) fn new(config: &Config, options: &BodyOptions<'_>, with_length: bool) -> Self {
-        let mut body = match config.target.api {
-            Api::Chat => json!({ "messages": [{ "role": "user", "content": PROMPT }] }),
-            Api::Completions => json!({ "prompt": PROMPT }),
+        let max_tokens = with_length.then(|| json!(MAX_TOKENS));
+        let prompt = match config.target.api {
+            Api::Chat => ("messages", json!([{ "role": "user", "content": PROMPT }])),
+            Api::Completions => ("prompt", json!(PROMPT)),
         };
-        let object = body.as_object_mut().expect("built as an object");
-        object.insert("model".to_owned(), json!(config.target.model()));
-        if with_length {
-            object.insert("max_tokens".to_owned(), json!(MAX_TOKENS));
-        }
-        object.insert("stream".to_owned(), json!(options.stream));
-        if options.stream {
-            object.insert(
-                "stream_options".to_owned(),
-                json!({ "include_usage": true }),
-            );
-        }
-        if options.ignore_eos && with_length {
-            object.insert("ignore_eos".to_owned(), json!(true));
-        }
-        for (key, value) in options.extra_body {
-            object.insert(key.clone(), value.clone());
-        }
-        let template = body.to_string();
+        let template = Value::Object(body_keys(config, options, prompt, max_tokens)).to_string();
         let quoted = |marker: &str| serde_json::to_string(marker).expect("a string serializes");
         let prompt_marker = quoted(PROMPT);
         // The prompt marker sits inside the content string; max_tokens replaces a whole value.
@@ -200,6 +183,38 @@ impl Template {
     }
 }
 
+/// A request body's keys: the prompt (`messages` or `prompt`), the model, `max_tokens` when
+/// given (with `ignore_eos` when asked), streaming and its options, then the engine's
+/// `extra_body`, which overrides any of them.
+pub(crate) fn body_keys(
+    config: &Config,
+    options: &BodyOptions<'_>,
+    prompt: (&str, Value),
+    max_tokens: Option<Value>,
+) -> Map<String, Value> {
+    let mut object = Map::new();
+    object.insert(prompt.0.to_owned(), prompt.1);
+    object.insert("model".to_owned(), json!(config.target.model()));
+    let with_length = max_tokens.is_some();
+    if let Some(max_tokens) = max_tokens {
+        object.insert("max_tokens".to_owned(), max_tokens);
+    }
+    object.insert("stream".to_owned(), json!(options.stream));
+    if options.stream {
+        object.insert(
+            "stream_options".to_owned(),
+            json!({ "include_usage": true }),
+        );
+    }
+    if options.ignore_eos && with_length {
+        object.insert("ignore_eos".to_owned(), json!(true));
+    }
+    for (key, value) in options.extra_body {
+        object.insert(key.clone(), value.clone());
+    }
+    object
+}
+
 /// One request body of the benchmark's shape for `prompt` and `max_tokens` (the connection
 /// probe's).
 pub(crate) fn single_body(
@@ -234,6 +249,8 @@ enum Source {
     Cycle(Vec<(Bytes, u32)>),
     /// A trace's requests, in order (`replay`).
     Trace(crate::replay::Replay),
+    /// Multi-turn sessions (`crate::session`); the runner sends their turns.
+    Sessions(Box<crate::session::Sessions>),
 }
 
 #[derive(Debug)]
@@ -263,6 +280,16 @@ impl Workload {
         let next = Arc::new(AtomicU64::new(0));
         let run: u64 = rand::random();
         let mut warnings = Vec::new();
+        if data.sessions() {
+            let sessions = crate::session::Sessions::new(config, options, run, &mut warnings)?;
+            return Ok(Self {
+                template,
+                source: Source::Sessions(Box::new(sessions)),
+                next,
+                run,
+                warnings,
+            });
+        }
         if data.kind == DataKind::File {
             return file_workload(config, options, template, warnings);
         }
@@ -393,10 +420,23 @@ impl Workload {
                     body: self.template.render_escaped(&prompt, output),
                     prompt_tokens: input,
                     id,
+                    turn: None,
                 }
             }
             Source::Exact(feeder) => feeder.next(&self.next),
             Source::Trace(replay) => replay.next(),
+            // A lone request of sessions: a new session's first turn.
+            Source::Sessions(sessions) => {
+                let mut conversation = sessions.start();
+                conversation
+                    .next_turn(sessions)
+                    .unwrap_or_else(|| Prepared {
+                        body: self.template.render("", 1),
+                        prompt_tokens: 0,
+                        id: "empty".to_owned(),
+                        turn: None,
+                    })
+            }
             Source::Cycle(prepared) => {
                 let n = self.next.fetch_add(1, Ordering::Relaxed);
                 let (body, prompt_tokens) = &prepared[(n % prepared.len() as u64) as usize];
@@ -404,6 +444,7 @@ impl Workload {
                     body: body.clone(),
                     prompt_tokens: *prompt_tokens,
                     id: format!("req-{n}"),
+                    turn: None,
                 }
             }
         }
@@ -425,10 +466,21 @@ impl Workload {
         }
     }
 
+    /// The multi-turn sessions this workload sends, when it sends sessions.
+    pub(crate) fn sessions(&self) -> Option<&crate::session::Sessions> {
+        match &self.source {
+            Source::Sessions(sessions) => Some(sessions),
+            _ => None,
+        }
+    }
+
     /// Warnings about what happened while the workload was used.
     pub(crate) fn run_warnings(&self) -> Vec<Warning> {
         if let Source::Trace(replay) = &self.source {
             return replay.run_warnings();
+        }
+        if let Source::Sessions(sessions) = &self.source {
+            return sessions.run_warnings();
         }
         let Source::Exact(feeder) = &self.source else {
             return Vec::new();
@@ -483,6 +535,7 @@ impl Maker {
             body: self.template.render(&prompt, output),
             prompt_tokens: input,
             id,
+            turn: None,
         }
     }
 }
@@ -608,11 +661,11 @@ fn file_workload(
     })
 }
 
-fn load_tokenizer(path: &str) -> Result<TokenizerFile, ConfigError> {
+pub(crate) fn load_tokenizer(path: &str) -> Result<TokenizerFile, ConfigError> {
     TokenizerFile::load(Path::new(path)).map_err(|e| invalid("data.tokenizer", e.to_string()))
 }
 
-fn invalid(key: &str, message: String) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_owned(),
         message,
@@ -620,7 +673,7 @@ fn invalid(key: &str, message: String) -> ConfigError {
 }
 
 /// The words that follow the lead in a prompt of `tokens` tokens.
-fn push_words(out: &mut String, tokens: u32) {
+pub(crate) fn push_words(out: &mut String, tokens: u32) {
     for i in 1..tokens.max(1) {
         out.push(' ');
         out.push_str(WORDS[i as usize % WORDS.len()]);
@@ -644,7 +697,7 @@ fn side(mean: Option<u32>, stdev: Option<f64>, min: Option<u32>, max: Option<u32
     }
 }
 
-fn synthetic_lengths(data: &Data) -> [Length; 2] {
+pub(crate) fn synthetic_lengths(data: &Data) -> [Length; 2] {
     [
         side(
             data.prompt_tokens,

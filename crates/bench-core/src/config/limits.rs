@@ -47,6 +47,10 @@ pub const MAX_SAMPLES: u32 = 1_000_000;
 /// `output_tokens`, `prefix_tokens`, the numbers of a traffic scenario).
 pub const MAX_TOKENS: u32 = 10_000_000;
 
+/// Turns per session (`data.turns`): far more than any conversation, few enough that a
+/// session's history stays a prompt a server can take.
+pub const MAX_TURNS: u32 = 1_000;
+
 /// Seconds as a `Duration`, for any float: negative and NaN are zero, and anything past what a
 /// `Duration` holds is `Duration::MAX`. Engines convert every configured or measured number of
 /// seconds through it, so no value, validated or not, can make them panic.

@@ -325,7 +325,9 @@ pub(super) const PROFILE_KEYS: &[KeyRule<ProfileKind>] = {
         ),
         KeyRule::new(
             "rampup_seconds",
-            &[Concurrent, Throughput, Constant, Poisson, Gamma, Sweep, Search],
+            &[
+                Concurrent, Throughput, Constant, Poisson, Gamma, Sweep, Search,
+            ],
             &[],
         ),
         // `sweep` and `search` need it with `strategy = "gamma"` only, which validation checks.
@@ -643,6 +645,35 @@ pub struct Data {
     /// Mooncake's traces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_tokens: Option<u32>,
+    /// `synthetic`: multi-turn sessions of this many turns; each turn resends the whole
+    /// conversation so far (chat API only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    /// `synthetic` with `turns`: tokens of each user message after the first (the first is
+    /// `prompt_tokens`); `prompt_tokens`' length when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_prompt_tokens: Option<u32>,
+    /// `file`: every row a session of all its human turns (ShareGPT `conversations`,
+    /// `messages`), instead of one request of its first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<bool>,
+    /// Sessions: seconds a user thinks between an answer and the next turn (the mean when
+    /// `think_distribution` is `exponential`); 0 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_seconds: Option<f64>,
+    /// Sessions: how think times are drawn, `constant` (the default) or `exponential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_distribution: Option<ThinkDistribution>,
+}
+
+/// How a session's think times are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThinkDistribution {
+    /// Always `think_seconds`.
+    Constant,
+    /// Exponential with mean `think_seconds` (memoryless users).
+    Exponential,
 }
 
 /// Which kinds read each key of [`Data`] but `kind`, and which of them need it (`scenario`
@@ -667,6 +698,11 @@ pub(super) const DATA_KEYS: &[KeyRule<DataKind>] = {
         KeyRule::new("path", &[File, Trace], &[File, Trace]),
         KeyRule::new("prompt_column", &[File], &[]),
         KeyRule::new("block_tokens", &[Trace], &[]),
+        KeyRule::new("turns", &[Synthetic], &[]),
+        KeyRule::new("turn_prompt_tokens", &[Synthetic], &[]),
+        KeyRule::new("conversations", &[File], &[]),
+        KeyRule::new("think_seconds", &[Synthetic, File], &[]),
+        KeyRule::new("think_distribution", &[Synthetic, File], &[]),
     ]
 };
 
@@ -701,6 +737,11 @@ impl DataKind {
 }
 
 impl Data {
+    /// Whether requests come as multi-turn sessions (`turns`, or a file's `conversations`).
+    pub fn sessions(&self) -> bool {
+        self.turns.is_some() || self.conversations == Some(true)
+    }
+
     /// A short label of the workload, used when there is no scenario string.
     pub(crate) fn synthetic_label(&self) -> String {
         let mut parts = Vec::new();
@@ -709,6 +750,9 @@ impl Data {
         }
         if let Some(o) = self.output_tokens {
             parts.push(format!("output_tokens={o}"));
+        }
+        if let Some(t) = self.turns {
+            parts.push(format!("turns={t}"));
         }
         parts.join(",")
     }

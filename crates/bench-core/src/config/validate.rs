@@ -46,6 +46,7 @@ impl Config {
         self.data.validate()?;
         super::search::validate(self)?;
         self.validate_replay()?;
+        self.validate_sessions()?;
         // Each scenario runs every profile step: the product is the plan's length.
         let planned = self.plan().len();
         if planned > MAX_STEPS as usize {

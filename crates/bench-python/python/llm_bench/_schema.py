@@ -67,6 +67,7 @@ __all__ = [
     "Report",
     "RequestTotals",
     "SaturationMode",
+    "Sessions",
     "Slo",
     "Spacing",
     "Stat",
@@ -78,6 +79,7 @@ __all__ = [
     "StrategyKind",
     "Target",
     "TargetKind",
+    "ThinkDistribution",
     "Timeouts",
     "Timestamp",
     "TimestampSource",
@@ -89,6 +91,7 @@ __all__ = [
     "TransientRequests",
     "TransientSeconds",
     "Transport",
+    "TurnMetrics",
     "UpdateEvent",
     "Warning",
     "Window",
@@ -268,9 +271,7 @@ Api = Literal["chat", "completions"]
 #: - ``"synthetic"``: Generated prompts of given token lengths.
 #: - ``"scenario"``: genai-bench traffic scenarios.
 #: - ``"file"``: Prompts read from a file.
-#: - ``"trace"``: A timestamped request trace (Mooncake's or the generic shape), for `profile.kind =
-#:   "replay"`.
-DataKind = Literal["synthetic", "scenario", "file", "trace"]
+DataKind = Literal["synthetic", "scenario", "file"]
 
 
 #: How a drain ended.
@@ -321,18 +322,14 @@ Phase = Literal["warmup", "active", "cooldown"]
 #: - ``"throughput"``: As many requests as `max_concurrency` allows.
 #: - ``"constant"``: Evenly spaced arrivals at each of `rates`.
 #: - ``"poisson"``: Poisson arrivals at each of `rates`.
-#: - ``"gamma"``: Gamma-distributed gaps (`burstiness`) at each of `rates`.
 #: - ``"sweep"``: Synchronous, throughput, then `sweep_size - 2` rates between the two.
-#: - ``"replay"``: Each request of a trace (`data.kind = "trace"`) at its recorded time.
 ProfileKind = Literal[
     "synchronous",
     "concurrent",
     "throughput",
     "constant",
     "poisson",
-    "gamma",
     "sweep",
-    "replay",
 ]
 
 
@@ -340,8 +337,7 @@ ProfileKind = Literal[
 #:
 #: - ``"constant"``: Evenly spaced arrivals.
 #: - ``"poisson"``: Poisson arrivals.
-#: - ``"gamma"``: Gamma-distributed gaps of shape `burstiness`.
-RateStrategy = Literal["constant", "poisson", "gamma"]
+RateStrategy = Literal["constant", "poisson"]
 
 
 #: What the over-saturation detector does when it fires.
@@ -386,17 +382,7 @@ StopReason = Literal[
 #: - ``"throughput"``: As many requests as the concurrency cap allows.
 #: - ``"constant"``: Open loop, evenly spaced arrivals.
 #: - ``"poisson"``: Open loop, exponentially distributed gaps.
-#: - ``"gamma"``: Open loop, gamma-distributed gaps of shape `burstiness`.
-#: - ``"replay"``: Open loop, each request of a trace at its recorded time (divided by `speedup`).
-StrategyKind = Literal[
-    "synchronous",
-    "concurrent",
-    "throughput",
-    "constant",
-    "poisson",
-    "gamma",
-    "replay",
-]
+StrategyKind = Literal["synchronous", "concurrent", "throughput", "constant", "poisson"]
 
 
 #: What kind of server is benchmarked.
@@ -404,6 +390,13 @@ StrategyKind = Literal[
 #: - ``"server"``: A running server at `target.url`.
 #: - ``"mock"``: The embedded mock server, started before the run and stopped after it.
 TargetKind = Literal["server", "mock"]
+
+
+#: How a session's think times are drawn.
+#:
+#: - ``"constant"``: Always `think_seconds`.
+#: - ``"exponential"``: Exponential with mean `think_seconds` (memoryless users).
+ThinkDistribution = Literal["constant", "exponential"]
 
 
 #: RFC 3339 UTC instant with microseconds, e.g. 2026-11-27T19:29:17.123456Z
@@ -803,17 +796,13 @@ class Strategy:
 
     Attributes:
         kind: The load pattern.
-        burstiness: `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
         max_concurrency: Cap on requests in flight, when one applies.
-        speedup: `replay`: how many times faster than recorded the trace was sent.
         streams: Concurrent streams held open (`synchronous` = 1, `concurrent`).
-        target_rate_per_s: Target arrival rate (`constant`, `poisson`, `gamma`).
+        target_rate_per_s: Target arrival rate (`constant`, `poisson`).
     """
 
     kind: StrategyKind
-    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
-    speedup: Optional[float] = None
     streams: Optional[int] = None
     target_rate_per_s: Optional[float] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
@@ -836,9 +825,7 @@ class Strategy:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Strategy", _literal_of(StrategyKind)),
-            burstiness=_optional(data, "burstiness", path, "Strategy", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Strategy", _int),
-            speedup=_optional(data, "speedup", path, "Strategy", _float),
             streams=_optional(data, "streams", path, "Strategy", _int),
             target_rate_per_s=_optional(
                 data, "target_rate_per_s", path, "Strategy", _float
@@ -1474,6 +1461,136 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class TurnMetrics:
+    """The successful requests of one turn index.
+
+    Attributes:
+        turn: The turn index, from 1.
+        and_later: True when this entry also holds every later turn (the report keeps a bounded number of
+            turn indexes).
+        requests: Successful requests of this turn index.
+        cached_prompt_tokens: Prompt tokens the server reported it took from its cache (`usage.
+            prompt_tokens_details.cached_tokens`, or llama.cpp's `timings.cache_n`); `null` when
+            the server reported neither.
+        output_tokens: Output tokens.
+        prompt_tokens: Prompt tokens: the whole history so far plus the new message.
+        request_latency_ms: Request latency, ms.
+        ttft_ms: Time to first token, ms.
+    """
+
+    turn: int
+    and_later: bool
+    requests: int
+    cached_prompt_tokens: Optional[Distribution] = None
+    output_tokens: Optional[Distribution] = None
+    prompt_tokens: Optional[Distribution] = None
+    request_latency_ms: Optional[Distribution] = None
+    ttft_ms: Optional[Distribution] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TurnMetrics:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> TurnMetrics:
+        data = _object(value, path)
+        return cls(
+            turn=_required(data, "turn", path, "TurnMetrics", _int),
+            and_later=_required(data, "and_later", path, "TurnMetrics", _bool),
+            requests=_required(data, "requests", path, "TurnMetrics", _int),
+            cached_prompt_tokens=_optional(
+                data, "cached_prompt_tokens", path, "TurnMetrics", Distribution._parse
+            ),
+            output_tokens=_optional(
+                data, "output_tokens", path, "TurnMetrics", Distribution._parse
+            ),
+            prompt_tokens=_optional(
+                data, "prompt_tokens", path, "TurnMetrics", Distribution._parse
+            ),
+            request_latency_ms=_optional(
+                data, "request_latency_ms", path, "TurnMetrics", Distribution._parse
+            ),
+            ttft_ms=_optional(
+                data, "ttft_ms", path, "TurnMetrics", Distribution._parse
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """A benchmark's sessions (a session is one simulated user's conversation; each of its turns
+    is a request, counted in the benchmark's request totals as every request is).
+
+    Attributes:
+        started: Sessions that sent at least one turn.
+        completed: Sessions whose every turn was answered successfully.
+        partial: Sessions that ended early: a turn failed or was cut off, or the benchmark stopped
+            (time limit, `max_requests`, interruption) before their last turn.
+        by_turn: Successful turns of the measured window by turn index (1 is the first), in order; the
+            last entry may fold every later turn (`and_later`).
+        duration_s: Completed sessions: seconds from the send of their first turn to the end of their last
+            answer, think times included.
+        output_tokens: Completed sessions: output tokens over all their turns.
+        turns_per_session: Turns sent per session, over every session started.
+    """
+
+    started: int
+    completed: int
+    partial: int
+    by_turn: List[TurnMetrics]
+    duration_s: Optional[Distribution] = None
+    output_tokens: Optional[Distribution] = None
+    turns_per_session: Optional[Distribution] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sessions:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Sessions:
+        data = _object(value, path)
+        return cls(
+            started=_required(data, "started", path, "Sessions", _int),
+            completed=_required(data, "completed", path, "Sessions", _int),
+            partial=_required(data, "partial", path, "Sessions", _int),
+            by_turn=_required(
+                data, "by_turn", path, "Sessions", _list_of(TurnMetrics._parse)
+            ),
+            duration_s=_optional(
+                data, "duration_s", path, "Sessions", Distribution._parse
+            ),
+            output_tokens=_optional(
+                data, "output_tokens", path, "Sessions", Distribution._parse
+            ),
+            turns_per_session=_optional(
+                data, "turns_per_session", path, "Sessions", Distribution._parse
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Timestamps:
     """How the times of a benchmark's responses were taken.
 
@@ -1603,6 +1720,7 @@ class Benchmark:
         drain: The wait, before the benchmark, for the server to finish the requests the previous
             benchmark left; absent when the engine does not drain.
         goodput: Requests meeting the config's `[slo]`; `null` without one.
+        sessions: Multi-turn sessions: figures by turn index and per session; absent without sessions.
         stopped_by: What ended the benchmark; `null` when it ran out of work on its own.
         timestamps: Where the response times came from and how late the client read them; absent when
             the engine does not read the responses itself.
@@ -1620,6 +1738,7 @@ class Benchmark:
     metrics: Metrics
     drain: Optional[Drain] = None
     goodput: Optional[Goodput] = None
+    sessions: Optional[Sessions] = None
     stopped_by: Optional[StopReason] = None
     timestamps: Optional[Timestamps] = None
     transport: Optional[Transport] = None
@@ -1658,6 +1777,7 @@ class Benchmark:
             metrics=_required(data, "metrics", path, "Benchmark", Metrics._parse),
             drain=_optional(data, "drain", path, "Benchmark", Drain._parse),
             goodput=_optional(data, "goodput", path, "Benchmark", Goodput._parse),
+            sessions=_optional(data, "sessions", path, "Benchmark", Sessions._parse),
             stopped_by=_optional(
                 data, "stopped_by", path, "Benchmark", _literal_of(StopReason)
             ),
@@ -1775,34 +1895,22 @@ class Profile:
 
     Attributes:
         kind: The load pattern.
-        burstiness: `gamma` (and `sweep` with `strategy = "gamma"`): the shape of the gamma-distributed gaps
-            between arrivals; their coefficient of variation is `1 / sqrt(burstiness)`, so below 1
-            is burstier than Poisson, 1 is Poisson, above 1 is more even.
         max_concurrency: Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
             512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
             reported.
         rampup_seconds: Seconds over which load ramps up linearly at the start of each benchmark.
-        rates: `constant`, `poisson`, `gamma`: the arrival rates in requests per second, one benchmark
-            each.
+        rates: `constant`, `poisson`: the arrival rates in requests per second, one benchmark each.
         spacing: `sweep`: how the rate steps are spaced (default `linear`).
-        speedup: `replay`: how many times faster than recorded the trace is sent (default 1; 4 sends a
-            trace of 40 minutes in 10).
-        start_seconds: `replay`: seconds of the trace (recorded time, from its first row) skipped before the
-            first request sent (default 0).
-        strategy: `sweep`: the arrival process of the rate steps (default `constant`; `gamma` needs
-            `burstiness`).
+        strategy: `sweep`: the arrival process of the rate steps (default `constant`).
         streams: `concurrent`: the stream counts, one benchmark each.
         sweep_size: `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     """
 
     kind: ProfileKind
-    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
     rampup_seconds: Optional[float] = None
     rates: Optional[List[float]] = None
     spacing: Optional[Spacing] = None
-    speedup: Optional[float] = None
-    start_seconds: Optional[float] = None
     strategy: Optional[RateStrategy] = None
     streams: Optional[List[int]] = None
     sweep_size: Optional[int] = None
@@ -1826,13 +1934,10 @@ class Profile:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Profile", _literal_of(ProfileKind)),
-            burstiness=_optional(data, "burstiness", path, "Profile", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Profile", _int),
             rampup_seconds=_optional(data, "rampup_seconds", path, "Profile", _float),
             rates=_optional(data, "rates", path, "Profile", _list_of(_float)),
             spacing=_optional(data, "spacing", path, "Profile", _literal_of(Spacing)),
-            speedup=_optional(data, "speedup", path, "Profile", _float),
-            start_seconds=_optional(data, "start_seconds", path, "Profile", _float),
             strategy=_optional(
                 data, "strategy", path, "Profile", _literal_of(RateStrategy)
             ),
@@ -1850,14 +1955,14 @@ class Data:
         kind: The source: `synthetic`, `scenario` or `file`.
         approximate: `synthetic`, `scenario`: build prompts without a tokenizer, of approximate length; the
             report then warns. Without it, those kinds need `tokenizer`.
-        block_tokens: `trace`: tokens of prompt each of a row's `hash_ids` stands for (default 512, as in
-            Mooncake's traces).
+        conversations: `file`: every row a session of all its human turns (ShareGPT `conversations`,
+            `messages`), instead of one request of its first.
         output_tokens: `synthetic` (or `file`, overriding each row): output length in tokens.
         output_tokens_max: `synthetic`: largest output length.
         output_tokens_min: `synthetic`: smallest output length.
         output_tokens_stdev: `synthetic`: standard deviation of the output length (clamped normal).
-        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; `trace`: a `.jsonl` or `.csv`
-            trace; relative to the config file's folder.
+        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; relative to the config file's
+            folder.
         prefix_tokens: `synthetic`: tokens of a prefix shared by every prompt (prefix-cache tests).
         prompt_column: `file`: the column holding the prompt (detected when absent).
         prompt_tokens: `synthetic`: prompt length in tokens (the mean when `prompt_tokens_stdev` is set).
@@ -1867,13 +1972,20 @@ class Data:
         samples: Number of distinct requests prepared, reused in a cycle.
         scenario: `scenario`: one genai-bench traffic scenario, e.g. `D(100,100)`.
         scenarios: `scenario`: several traffic scenarios, each run with every profile step.
+        think_distribution: Sessions: how think times are drawn, `constant` (the default) or `exponential`.
+        think_seconds: Sessions: seconds a user thinks between an answer and the next turn (the mean when
+            `think_distribution` is `exponential`); 0 when absent.
         tokenizer: A local Hugging Face `tokenizer.json`, or a directory holding one; relative to the
             config file's folder.
+        turn_prompt_tokens: `synthetic` with `turns`: tokens of each user message after the first (the first is
+            `prompt_tokens`); `prompt_tokens`' length when absent.
+        turns: `synthetic`: multi-turn sessions of this many turns; each turn resends the whole
+            conversation so far (chat API only).
     """
 
     kind: DataKind
     approximate: Optional[bool] = None
-    block_tokens: Optional[int] = None
+    conversations: Optional[bool] = None
     output_tokens: Optional[int] = None
     output_tokens_max: Optional[int] = None
     output_tokens_min: Optional[int] = None
@@ -1888,7 +2000,11 @@ class Data:
     samples: Optional[int] = None
     scenario: Optional[str] = None
     scenarios: Optional[List[str]] = None
+    think_distribution: Optional[ThinkDistribution] = None
+    think_seconds: Optional[float] = None
     tokenizer: Optional[str] = None
+    turn_prompt_tokens: Optional[int] = None
+    turns: Optional[int] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -1910,7 +2026,7 @@ class Data:
         return cls(
             kind=_required(data, "kind", path, "Data", _literal_of(DataKind)),
             approximate=_optional(data, "approximate", path, "Data", _bool),
-            block_tokens=_optional(data, "block_tokens", path, "Data", _int),
+            conversations=_optional(data, "conversations", path, "Data", _bool),
             output_tokens=_optional(data, "output_tokens", path, "Data", _int),
             output_tokens_max=_optional(data, "output_tokens_max", path, "Data", _int),
             output_tokens_min=_optional(data, "output_tokens_min", path, "Data", _int),
@@ -1929,7 +2045,15 @@ class Data:
             samples=_optional(data, "samples", path, "Data", _int),
             scenario=_optional(data, "scenario", path, "Data", _str),
             scenarios=_optional(data, "scenarios", path, "Data", _list_of(_str)),
+            think_distribution=_optional(
+                data, "think_distribution", path, "Data", _literal_of(ThinkDistribution)
+            ),
+            think_seconds=_optional(data, "think_seconds", path, "Data", _float),
             tokenizer=_optional(data, "tokenizer", path, "Data", _str),
+            turn_prompt_tokens=_optional(
+                data, "turn_prompt_tokens", path, "Data", _int
+            ),
+            turns=_optional(data, "turns", path, "Data", _int),
             _raw=data,
         )
 
