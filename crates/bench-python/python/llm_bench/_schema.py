@@ -49,8 +49,10 @@ __all__ = [
     "EncodedHistogram",
     "ErrorCount",
     "Goodput",
+    "Interval",
     "IterationType",
     "Metrics",
+    "ObjectiveResult",
     "OptionsTable",
     "OutputFormat",
     "OutputSpec",
@@ -64,11 +66,18 @@ __all__ = [
     "RateStrategy",
     "Rates",
     "RawResult",
+    "Reasoning",
     "Report",
     "RequestTotals",
     "SaturationMode",
+    "Search",
+    "SearchAnswer",
+    "SearchEnd",
+    "SearchSettings",
+    "SearchStep",
     "Sessions",
     "Slo",
+    "SloSearch",
     "Spacing",
     "Stat",
     "Stats",
@@ -271,7 +280,9 @@ Api = Literal["chat", "completions"]
 #: - ``"synthetic"``: Generated prompts of given token lengths.
 #: - ``"scenario"``: genai-bench traffic scenarios.
 #: - ``"file"``: Prompts read from a file.
-DataKind = Literal["synthetic", "scenario", "file"]
+#: - ``"trace"``: A timestamped request trace (Mooncake's or the generic shape), for `profile.kind =
+#:   "replay"`.
+DataKind = Literal["synthetic", "scenario", "file", "trace"]
 
 
 #: How a drain ended.
@@ -322,14 +333,21 @@ Phase = Literal["warmup", "active", "cooldown"]
 #: - ``"throughput"``: As many requests as `max_concurrency` allows.
 #: - ``"constant"``: Evenly spaced arrivals at each of `rates`.
 #: - ``"poisson"``: Poisson arrivals at each of `rates`.
+#: - ``"gamma"``: Gamma-distributed gaps (`burstiness`) at each of `rates`.
 #: - ``"sweep"``: Synchronous, throughput, then `sweep_size - 2` rates between the two.
+#: - ``"search"``: The highest rate that meets `[slo]`: a synchronous probe, then rate steps bracketing
+#:   and bisecting it (`[profile.search]`).
+#: - ``"replay"``: Each request of a trace (`data.kind = "trace"`) at its recorded time.
 ProfileKind = Literal[
     "synchronous",
     "concurrent",
     "throughput",
     "constant",
     "poisson",
+    "gamma",
     "sweep",
+    "search",
+    "replay",
 ]
 
 
@@ -337,7 +355,8 @@ ProfileKind = Literal[
 #:
 #: - ``"constant"``: Evenly spaced arrivals.
 #: - ``"poisson"``: Poisson arrivals.
-RateStrategy = Literal["constant", "poisson"]
+#: - ``"gamma"``: Gamma-distributed gaps of shape `burstiness`.
+RateStrategy = Literal["constant", "poisson", "gamma"]
 
 
 #: What the over-saturation detector does when it fires.
@@ -346,6 +365,24 @@ RateStrategy = Literal["constant", "poisson"]
 #: - ``"monitor"``: Add a warning and go on.
 #: - ``"off"``: Do not run the detector.
 SaturationMode = Literal["enforce", "monitor", "off"]
+
+
+#: Why an SLO search stopped.
+#:
+#: - ``"converged"``: The bracket closed to within `precision`.
+#: - ``"max_steps"``: `max_steps` rate steps ran before the bracket closed.
+#: - ``"synchronous_failed"``: Even one request at a time (the synchronous probe) missed the objectives.
+#: - ``"rate_limit"``: The next rate would pass the highest rate a config may hold, or fall below the lowest.
+#: - ``"interrupted"``: The run was interrupted.
+#: - ``"no_measurement"``: A step measured nothing to build on (its benchmark completed no request).
+SearchEnd = Literal[
+    "converged",
+    "max_steps",
+    "synchronous_failed",
+    "rate_limit",
+    "interrupted",
+    "no_measurement",
+]
 
 
 #: How a sweep spaces its rate steps between the synchronous and the throughput rate.
@@ -382,7 +419,17 @@ StopReason = Literal[
 #: - ``"throughput"``: As many requests as the concurrency cap allows.
 #: - ``"constant"``: Open loop, evenly spaced arrivals.
 #: - ``"poisson"``: Open loop, exponentially distributed gaps.
-StrategyKind = Literal["synchronous", "concurrent", "throughput", "constant", "poisson"]
+#: - ``"gamma"``: Open loop, gamma-distributed gaps of shape `burstiness`.
+#: - ``"replay"``: Open loop, each request of a trace at its recorded time (divided by `speedup`).
+StrategyKind = Literal[
+    "synchronous",
+    "concurrent",
+    "throughput",
+    "constant",
+    "poisson",
+    "gamma",
+    "replay",
+]
 
 
 #: What kind of server is benchmarked.
@@ -723,6 +770,55 @@ class RawResult:
 
 
 @dataclass(frozen=True)
+class SloSearch:
+    """What an SLO search found.
+
+    Attributes:
+        attainment_target: The share of requests that had to meet every objective.
+        ended: Why the search stopped.
+        statement: The answer and the confidence on the steps around it, in words.
+        lowest_failing_rate_per_s: The lowest rate that missed them; `null` when none did.
+        max_rate_per_s: The highest rate that met the SLOs, requests per second; `null` when none did.
+    """
+
+    attainment_target: float
+    ended: SearchEnd
+    statement: str
+    lowest_failing_rate_per_s: Optional[float] = None
+    max_rate_per_s: Optional[float] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SloSearch:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> SloSearch:
+        data = _object(value, path)
+        return cls(
+            attainment_target=_required(
+                data, "attainment_target", path, "SloSearch", _float
+            ),
+            ended=_required(data, "ended", path, "SloSearch", _literal_of(SearchEnd)),
+            statement=_required(data, "statement", path, "SloSearch", _str),
+            lowest_failing_rate_per_s=_optional(
+                data, "lowest_failing_rate_per_s", path, "SloSearch", _float
+            ),
+            max_rate_per_s=_optional(data, "max_rate_per_s", path, "SloSearch", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class AutotunerMetrics:
     """The whole object.
 
@@ -735,6 +831,8 @@ class AutotunerMetrics:
         mean_output_throughput: Mean over benchmarks of `mean_output_throughput_tokens_per_s`.
         mean_tpot: Mean over benchmarks of `stats.tpot.mean`, seconds.
         mean_ttft: Mean over benchmarks of `stats.ttft.mean`, seconds.
+        slo_search: The SLO search's answer, when the run was one (`profile.kind = "search"`); its steps
+            are the `raw_results`.
     """
 
     interrupted: bool
@@ -745,6 +843,7 @@ class AutotunerMetrics:
     mean_output_throughput: Optional[float] = None
     mean_tpot: Optional[float] = None
     mean_ttft: Optional[float] = None
+    slo_search: Optional[SloSearch] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -786,6 +885,9 @@ class AutotunerMetrics:
             ),
             mean_tpot=_optional(data, "mean_tpot", path, "AutotunerMetrics", _float),
             mean_ttft=_optional(data, "mean_ttft", path, "AutotunerMetrics", _float),
+            slo_search=_optional(
+                data, "slo_search", path, "AutotunerMetrics", SloSearch._parse
+            ),
             _raw=data,
         )
 
@@ -796,13 +898,17 @@ class Strategy:
 
     Attributes:
         kind: The load pattern.
+        burstiness: `gamma`: the shape of the gaps between arrivals (their CV is `1 / sqrt(burstiness)`).
         max_concurrency: Cap on requests in flight, when one applies.
+        speedup: `replay`: how many times faster than recorded the trace was sent.
         streams: Concurrent streams held open (`synchronous` = 1, `concurrent`).
-        target_rate_per_s: Target arrival rate (`constant`, `poisson`).
+        target_rate_per_s: Target arrival rate (`constant`, `poisson`, `gamma`).
     """
 
     kind: StrategyKind
+    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
+    speedup: Optional[float] = None
     streams: Optional[int] = None
     target_rate_per_s: Optional[float] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
@@ -825,7 +931,9 @@ class Strategy:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Strategy", _literal_of(StrategyKind)),
+            burstiness=_optional(data, "burstiness", path, "Strategy", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Strategy", _int),
+            speedup=_optional(data, "speedup", path, "Strategy", _float),
             streams=_optional(data, "streams", path, "Strategy", _int),
             target_rate_per_s=_optional(
                 data, "target_rate_per_s", path, "Strategy", _float
@@ -1346,6 +1454,67 @@ class StatusSplit:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """The reasoning phase of responses (`reasoning_content` or `reasoning` in a chunk's delta)
+    against their answer (`content`, tool calls). A response without reasoning has 0
+    reasoning tokens and its answer starts at its first token.
+
+    Attributes:
+        answer_itl_ms: Gaps between consecutive answer chunks, pooled over requests.
+        answer_tokens: Answer tokens per request: output tokens less reasoning tokens.
+        reasoning_itl_ms: Gaps between consecutive reasoning chunks, pooled over requests.
+        reasoning_tokens: Reasoning tokens per request.
+        time_to_first_answer_token_ms: Actual send to the first answer chunk (TTFT counts the first reasoning chunk).
+    """
+
+    answer_itl_ms: Optional[StatusSplit] = None
+    answer_tokens: Optional[StatusSplit] = None
+    reasoning_itl_ms: Optional[StatusSplit] = None
+    reasoning_tokens: Optional[StatusSplit] = None
+    time_to_first_answer_token_ms: Optional[StatusSplit] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reasoning:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Reasoning:
+        data = _object(value, path)
+        return cls(
+            answer_itl_ms=_optional(
+                data, "answer_itl_ms", path, "Reasoning", StatusSplit._parse
+            ),
+            answer_tokens=_optional(
+                data, "answer_tokens", path, "Reasoning", StatusSplit._parse
+            ),
+            reasoning_itl_ms=_optional(
+                data, "reasoning_itl_ms", path, "Reasoning", StatusSplit._parse
+            ),
+            reasoning_tokens=_optional(
+                data, "reasoning_tokens", path, "Reasoning", StatusSplit._parse
+            ),
+            time_to_first_answer_token_ms=_optional(
+                data,
+                "time_to_first_answer_token_ms",
+                path,
+                "Reasoning",
+                StatusSplit._parse,
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Every metric of a benchmark. `null` means the engine cannot measure it.
 
@@ -1356,6 +1525,8 @@ class Metrics:
         latency_from_intended_send_ms: End of response - intended send: latency free of coordinated omission.
         output_tokens: Output tokens per request.
         prompt_tokens: Prompt tokens per request.
+        reasoning: Reasoning models: the reasoning a response streamed before its answer, and when the
+            answer began; absent when the engine does not tell reasoning from answer.
         request_latency_ms: Actual send to end of response.
         schedule_lag_ms: Actual send - intended send (open-loop profiles).
         tpot_ms: Per request, (last token - first token) / (output tokens - 1).
@@ -1368,6 +1539,7 @@ class Metrics:
     latency_from_intended_send_ms: Optional[StatusSplit] = None
     output_tokens: Optional[StatusSplit] = None
     prompt_tokens: Optional[StatusSplit] = None
+    reasoning: Optional[Reasoning] = None
     request_latency_ms: Optional[StatusSplit] = None
     schedule_lag_ms: Optional[StatusSplit] = None
     tpot_ms: Optional[StatusSplit] = None
@@ -1409,6 +1581,7 @@ class Metrics:
             prompt_tokens=_optional(
                 data, "prompt_tokens", path, "Metrics", StatusSplit._parse
             ),
+            reasoning=_optional(data, "reasoning", path, "Metrics", Reasoning._parse),
             request_latency_ms=_optional(
                 data, "request_latency_ms", path, "Metrics", StatusSplit._parse
             ),
@@ -1890,27 +2063,91 @@ class BenchmarkStartedEvent:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """How the SLO search brackets and bisects the highest rate that meets `[slo]`.
+
+    Attributes:
+        attainment: The goodput fraction: the share of judged requests that must meet every `[slo]`
+            objective for a rate to pass (default 0.95). With one objective it is a percentile:
+            `ttft_ms = 200` with `attainment = 0.99` is "TTFT p99 at most 200 ms".
+        confidence: Two-sided confidence of the Wilson interval on each step's attainment (default 0.95).
+        max_steps: The most rate steps (default 10); the synchronous probe is not counted.
+        precision: Stop when the lowest failing rate is within this fraction above the highest passing
+            one (default 0.05).
+        start_rate: The first rate step, requests per second. Without it a synchronous probe runs first
+            and the first rate step is twice the rate it measured.
+    """
+
+    attainment: Optional[float] = None
+    confidence: Optional[float] = None
+    max_steps: Optional[int] = None
+    precision: Optional[float] = None
+    start_rate: Optional[float] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> SearchSettings:
+        data = _object(value, path)
+        return cls(
+            attainment=_optional(data, "attainment", path, "SearchSettings", _float),
+            confidence=_optional(data, "confidence", path, "SearchSettings", _float),
+            max_steps=_optional(data, "max_steps", path, "SearchSettings", _int),
+            precision=_optional(data, "precision", path, "SearchSettings", _float),
+            start_rate=_optional(data, "start_rate", path, "SearchSettings", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Profile:
     """How load is generated: a kind and the parameters that kind reads.
 
     Attributes:
         kind: The load pattern.
-        max_concurrency: Cap on requests in flight: the throughput level for `throughput` and `sweep` (default
-            512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
+        burstiness: `gamma` (and `sweep` or `search` with `strategy = "gamma"`): the shape of the
+            gamma-distributed gaps between arrivals; their coefficient of variation is
+            `1 / sqrt(burstiness)`, so below 1 is burstier than Poisson, 1 is Poisson, above 1 is
+            more even.
+        max_concurrency: Cap on requests in flight: the throughput level for `throughput` and `sweep`, and the
+            cap of a `search`'s rate steps (default 512); optional for `constant` and `poisson`, where arrivals then wait and the wait is
             reported.
         rampup_seconds: Seconds over which load ramps up linearly at the start of each benchmark.
-        rates: `constant`, `poisson`: the arrival rates in requests per second, one benchmark each.
+        rates: `constant`, `poisson`, `gamma`: the arrival rates in requests per second, one benchmark
+            each.
+        search: `search`: how the SLO search brackets and bisects (`[profile.search]`).
         spacing: `sweep`: how the rate steps are spaced (default `linear`).
-        strategy: `sweep`: the arrival process of the rate steps (default `constant`).
+        speedup: `replay`: how many times faster than recorded the trace is sent (default 1; 4 sends a
+            trace of 40 minutes in 10).
+        start_seconds: `replay`: seconds of the trace (recorded time, from its first row) skipped before the
+            first request sent (default 0).
+        strategy: `sweep`, `search`: the arrival process of the rate steps (default `constant`; `gamma`
+            needs `burstiness`).
         streams: `concurrent`: the stream counts, one benchmark each.
         sweep_size: `sweep`: total benchmarks, synchronous and throughput included (default 10, at least 2).
     """
 
     kind: ProfileKind
+    burstiness: Optional[float] = None
     max_concurrency: Optional[int] = None
     rampup_seconds: Optional[float] = None
     rates: Optional[List[float]] = None
+    search: Optional[SearchSettings] = None
     spacing: Optional[Spacing] = None
+    speedup: Optional[float] = None
+    start_seconds: Optional[float] = None
     strategy: Optional[RateStrategy] = None
     streams: Optional[List[int]] = None
     sweep_size: Optional[int] = None
@@ -1934,10 +2171,14 @@ class Profile:
         data = _object(value, path)
         return cls(
             kind=_required(data, "kind", path, "Profile", _literal_of(ProfileKind)),
+            burstiness=_optional(data, "burstiness", path, "Profile", _float),
             max_concurrency=_optional(data, "max_concurrency", path, "Profile", _int),
             rampup_seconds=_optional(data, "rampup_seconds", path, "Profile", _float),
             rates=_optional(data, "rates", path, "Profile", _list_of(_float)),
+            search=_optional(data, "search", path, "Profile", SearchSettings._parse),
             spacing=_optional(data, "spacing", path, "Profile", _literal_of(Spacing)),
+            speedup=_optional(data, "speedup", path, "Profile", _float),
+            start_seconds=_optional(data, "start_seconds", path, "Profile", _float),
             strategy=_optional(
                 data, "strategy", path, "Profile", _literal_of(RateStrategy)
             ),
@@ -1955,14 +2196,16 @@ class Data:
         kind: The source: `synthetic`, `scenario` or `file`.
         approximate: `synthetic`, `scenario`: build prompts without a tokenizer, of approximate length; the
             report then warns. Without it, those kinds need `tokenizer`.
+        block_tokens: `trace`: tokens of prompt each of a row's `hash_ids` stands for (default 512, as in
+            Mooncake's traces).
         conversations: `file`: every row a session of all its human turns (ShareGPT `conversations`,
             `messages`), instead of one request of its first.
         output_tokens: `synthetic` (or `file`, overriding each row): output length in tokens.
         output_tokens_max: `synthetic`: largest output length.
         output_tokens_min: `synthetic`: smallest output length.
         output_tokens_stdev: `synthetic`: standard deviation of the output length (clamped normal).
-        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; relative to the config file's
-            folder.
+        path: `file`: a `.jsonl`, `.json` or `.csv` file of prompts; `trace`: a `.jsonl` or `.csv`
+            trace; relative to the config file's folder.
         prefix_tokens: `synthetic`: tokens of a prefix shared by every prompt (prefix-cache tests).
         prompt_column: `file`: the column holding the prompt (detected when absent).
         prompt_tokens: `synthetic`: prompt length in tokens (the mean when `prompt_tokens_stdev` is set).
@@ -1985,6 +2228,7 @@ class Data:
 
     kind: DataKind
     approximate: Optional[bool] = None
+    block_tokens: Optional[int] = None
     conversations: Optional[bool] = None
     output_tokens: Optional[int] = None
     output_tokens_max: Optional[int] = None
@@ -2026,6 +2270,7 @@ class Data:
         return cls(
             kind=_required(data, "kind", path, "Data", _literal_of(DataKind)),
             approximate=_optional(data, "approximate", path, "Data", _bool),
+            block_tokens=_optional(data, "block_tokens", path, "Data", _int),
             conversations=_optional(data, "conversations", path, "Data", _bool),
             output_tokens=_optional(data, "output_tokens", path, "Data", _int),
             output_tokens_max=_optional(data, "output_tokens_max", path, "Data", _int),
@@ -2489,6 +2734,84 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """A confidence interval on a fraction.
+
+    Attributes:
+        low: Lower bound.
+        high: Upper bound.
+    """
+
+    low: float
+    high: float
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Interval:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Interval:
+        data = _object(value, path)
+        return cls(
+            low=_required(data, "low", path, "Interval", _float),
+            high=_required(data, "high", path, "Interval", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    """One `[slo]` objective at one search step.
+
+    Attributes:
+        objective: The `[slo]` key: `ttft_ms`, `itl_ms`, `tpot_ms` or `e2e_ms`.
+        limit_ms: Its limit in milliseconds.
+        attainment: Share of judged requests that met this objective (errored ones never do).
+        passed: `attainment` reached the search's target.
+    """
+
+    objective: str
+    limit_ms: float
+    attainment: float
+    passed: bool
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ObjectiveResult:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ObjectiveResult:
+        data = _object(value, path)
+        return cls(
+            objective=_required(data, "objective", path, "ObjectiveResult", _str),
+            limit_ms=_required(data, "limit_ms", path, "ObjectiveResult", _float),
+            attainment=_required(data, "attainment", path, "ObjectiveResult", _float),
+            passed=_required(data, "passed", path, "ObjectiveResult", _bool),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class ProgressUpdate:
     """Live figures of the running benchmark.
 
@@ -2591,6 +2914,170 @@ class Tool:
 
 
 @dataclass(frozen=True)
+class SearchAnswer:
+    """What an SLO search found.
+
+    Attributes:
+        ended: Why the search stopped.
+        statement: The answer and the confidence on the two steps around it, in words.
+        lowest_failing_rate_per_s: The lowest rate step that failed; `null` when none did.
+        rate_per_s: The highest rate step that passed, requests per second; `null` when none did.
+    """
+
+    ended: SearchEnd
+    statement: str
+    lowest_failing_rate_per_s: Optional[float] = None
+    rate_per_s: Optional[float] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchAnswer:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> SearchAnswer:
+        data = _object(value, path)
+        return cls(
+            ended=_required(
+                data, "ended", path, "SearchAnswer", _literal_of(SearchEnd)
+            ),
+            statement=_required(data, "statement", path, "SearchAnswer", _str),
+            lowest_failing_rate_per_s=_optional(
+                data, "lowest_failing_rate_per_s", path, "SearchAnswer", _float
+            ),
+            rate_per_s=_optional(data, "rate_per_s", path, "SearchAnswer", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """One step of an SLO search: a benchmark and its verdict.
+
+    Attributes:
+        benchmark: The benchmark's `index` in `benchmarks`.
+        kind: `synchronous` for the probe, else the rate steps' arrival process.
+        rate_per_s: The target rate; for the probe, the successful request rate it measured.
+        judged: Requests judged (successful and errored in the window).
+        met: Of those, requests that met every objective.
+        attainment: `met / judged` (0 when nothing was judged).
+        interval: Wilson score interval on the attainment at `confidence`.
+        passed: The attainment reached the target.
+        conclusive: The interval lies wholly on the verdict's side of the target.
+        objectives: Each objective on its own.
+    """
+
+    benchmark: int
+    kind: StrategyKind
+    rate_per_s: float
+    judged: int
+    met: int
+    attainment: float
+    interval: Interval
+    passed: bool
+    conclusive: bool
+    objectives: List[ObjectiveResult]
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchStep:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> SearchStep:
+        data = _object(value, path)
+        return cls(
+            benchmark=_required(data, "benchmark", path, "SearchStep", _int),
+            kind=_required(data, "kind", path, "SearchStep", _literal_of(StrategyKind)),
+            rate_per_s=_required(data, "rate_per_s", path, "SearchStep", _float),
+            judged=_required(data, "judged", path, "SearchStep", _int),
+            met=_required(data, "met", path, "SearchStep", _int),
+            attainment=_required(data, "attainment", path, "SearchStep", _float),
+            interval=_required(data, "interval", path, "SearchStep", Interval._parse),
+            passed=_required(data, "passed", path, "SearchStep", _bool),
+            conclusive=_required(data, "conclusive", path, "SearchStep", _bool),
+            objectives=_required(
+                data, "objectives", path, "SearchStep", _list_of(ObjectiveResult._parse)
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Search:
+    """An SLO search: the highest rate whose requests met `[slo]`, and the steps that found it.
+
+    Attributes:
+        answer: What was found; read this first.
+        strategy: The arrival process of the rate steps (`constant`, `poisson`).
+        attainment_target: The share of judged requests that had to meet every objective for a step to pass.
+        confidence: Two-sided confidence of every step's interval.
+        precision: The relative width of the bracket at which the search stops.
+        max_steps: The most rate steps it could run.
+        steps: Every step in the order run: the synchronous probe (when there was one), then the rate
+            steps.
+    """
+
+    answer: SearchAnswer
+    strategy: StrategyKind
+    attainment_target: float
+    confidence: float
+    precision: float
+    max_steps: int
+    steps: List[SearchStep]
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Search:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Search:
+        data = _object(value, path)
+        return cls(
+            answer=_required(data, "answer", path, "Search", SearchAnswer._parse),
+            strategy=_required(
+                data, "strategy", path, "Search", _literal_of(StrategyKind)
+            ),
+            attainment_target=_required(
+                data, "attainment_target", path, "Search", _float
+            ),
+            confidence=_required(data, "confidence", path, "Search", _float),
+            precision=_required(data, "precision", path, "Search", _float),
+            max_steps=_required(data, "max_steps", path, "Search", _int),
+            steps=_required(data, "steps", path, "Search", _list_of(SearchStep._parse)),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Report:
     """The result of one `llm-bench run`: one or more benchmarks by one engine.
 
@@ -2604,6 +3091,7 @@ class Report:
         config: The configuration that produced this report, replayable, with secrets redacted.
         warnings: Warnings about the run as a whole.
         benchmarks: One entry per benchmark, in the order they ran.
+        search: The SLO search's steps and answer (`profile.kind = "search"`); absent otherwise.
     """
 
     schema_version: int
@@ -2615,6 +3103,7 @@ class Report:
     config: Config
     warnings: List[Warning]
     benchmarks: List[Benchmark]
+    search: Optional[Search] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -2647,6 +3136,7 @@ class Report:
             benchmarks=_required(
                 data, "benchmarks", path, "Report", _list_of(Benchmark._parse)
             ),
+            search=_optional(data, "search", path, "Report", Search._parse),
             _raw=data,
         )
 
