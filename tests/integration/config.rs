@@ -120,7 +120,7 @@ fn bad_configs_name_the_key_the_value_and_the_fix() {
         ("profile.kind=swep", "`profile.kind` = `swep` is not a valid choice (did you mean `sweep`?); valid choices: concurrent, constant, gamma, poisson, replay, search, sweep, synchronous, throughput"),
         ("target.url=localhost:8000", "invalid `target.url`: `localhost:8000` has no scheme; write `http://localhost:8000`"),
         ("target.url=ftp://h", "invalid `target.url`: `ftp://h` uses an unsupported scheme; use http:// or https://"),
-        ("profile.streams=[1, 0]", "invalid `profile.streams`: not used by profile.kind = `sweep` (it reads only sweep_size, strategy, spacing, burstiness, max_concurrency, rampup_seconds); remove it or change the kind"),
+        ("profile.streams=[1, 0]", "invalid `profile.streams`: not used by profile.kind = `sweep` (it reads only sweep_size, spacing, strategy, burstiness, max_concurrency, rampup_seconds); remove it or change the kind"),
         ("profile.sweep_size=1", "invalid `profile.sweep_size`: 1 is too small: a sweep needs at least 2 benchmarks (synchronous and throughput)"),
         ("constraints.max_seconds=-1", "invalid `constraints.max_seconds`: -1 must be a positive number"),
         ("constraints.max_error_rate=1.5", "invalid `constraints.max_error_rate`: 1.5 is not a share in (0, 1], e.g. 0.1 for 10 %"),
