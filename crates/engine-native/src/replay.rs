@@ -144,25 +144,11 @@ impl Replay {
         let path = data.path.as_deref().unwrap_or_default();
         let trace =
             Trace::load(Path::new(path)).map_err(|e| invalid("data.path", e.to_string()))?;
-        if !trace.skipped.is_empty() {
-            let first: Vec<String> = trace
-                .skipped
-                .iter()
-                .take(3)
-                .map(|s| format!("line {}: {}", s.line, s.reason))
-                .collect();
-            warnings.push(Warning {
-                code: "data_rows_skipped".to_owned(),
-                message: format!(
-                    "{} of {} rows of {} were skipped ({}{})",
-                    trace.skipped.len(),
-                    trace.skipped.len() + trace.rows.len(),
-                    trace.path.display(),
-                    first.join("; "),
-                    if trace.skipped.len() > 3 { "; ..." } else { "" }
-                ),
-            });
-        }
+        warnings.extend(crate::workload::skipped_rows_warning(
+            &trace.skipped,
+            trace.rows.len(),
+            &trace.path,
+        ));
         let lengths = trace
             .rows
             .iter()

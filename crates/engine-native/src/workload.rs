@@ -606,29 +606,11 @@ fn file_workload(
     let dataset = Dataset::load(Path::new(path), data.prompt_column.as_deref())
         .map_err(|e| invalid("data.path", e.to_string()))?;
     let tokenizer = data.tokenizer.as_deref().map(load_tokenizer).transpose()?;
-    if !dataset.skipped.is_empty() {
-        let first: Vec<String> = dataset
-            .skipped
-            .iter()
-            .take(3)
-            .map(|s| format!("line {}: {}", s.line, s.reason))
-            .collect();
-        warnings.push(Warning {
-            code: "data_rows_skipped".to_owned(),
-            message: format!(
-                "{} of {} rows of {} were skipped ({}{})",
-                dataset.skipped.len(),
-                dataset.skipped.len() + dataset.rows.len(),
-                dataset.path.display(),
-                first.join("; "),
-                if dataset.skipped.len() > 3 {
-                    "; ..."
-                } else {
-                    ""
-                }
-            ),
-        });
-    }
+    warnings.extend(skipped_rows_warning(
+        &dataset.skipped,
+        dataset.rows.len(),
+        &dataset.path,
+    ));
     if tokenizer.is_none() {
         warnings.push(Warning {
             code: "approximate_tokens".to_owned(),
@@ -658,6 +640,33 @@ fn file_workload(
         // A file's prompts are the user's, sent as they are.
         run: 0,
         warnings,
+    })
+}
+
+/// `data_rows_skipped`, naming the first three rows a data file's reader skipped and why.
+pub(crate) fn skipped_rows_warning(
+    skipped: &[bench_data::Skipped],
+    kept: usize,
+    path: &Path,
+) -> Option<Warning> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let first: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|s| format!("line {}: {}", s.line, s.reason))
+        .collect();
+    Some(Warning {
+        code: "data_rows_skipped".to_owned(),
+        message: format!(
+            "{} of {} rows of {} were skipped ({}{})",
+            skipped.len(),
+            skipped.len() + kept,
+            path.display(),
+            first.join("; "),
+            if skipped.len() > 3 { "; ..." } else { "" }
+        ),
     })
 }
 
