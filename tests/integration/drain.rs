@@ -22,9 +22,14 @@ fn slow_mock() -> MockConfig {
 
 /// 16 streams for 1 s, then 1 stream for 1 s (its requests take about 0.55 s unloaded).
 async fn flood_then_one_stream(mock: &MockServer, native: &str) -> Report {
+    flood_then_one_stream_of(mock, 16, native).await
+}
+
+/// `flood` streams for 1 s, then 1 stream for 1 s.
+async fn flood_then_one_stream_of(mock: &MockServer, flood: u32, native: &str) -> Report {
     let text = format!(
         "benchmark_engine = \"native\"\n[target]\nurl = \"{}\"\nmodel = \"m\"\n\
-         [profile]\nkind = \"concurrent\"\nstreams = [16, 1]\n[constraints]\nmax_seconds = 1\n\
+         [profile]\nkind = \"concurrent\"\nstreams = [{flood}, 1]\n[constraints]\nmax_seconds = 1\n\
          [data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 20\napproximate = true\n\
          [engines.native]\n{native}\n",
         mock.base_url()
@@ -70,7 +75,10 @@ async fn with_the_drain_off_a_benchmark_measures_the_previous_ones_backlog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_still_busy_at_the_timeout_is_warned_about() {
     let mock = MockServer::start(slow_mock()).await.unwrap();
-    let report = flood_then_one_stream(&mock, "drain_timeout_seconds = 0.2").await;
+    // 48 streams leave about 23 x 150 ms of backlog, so the 0.2 s timeout comes long before
+    // the server is idle even when a loaded machine starts the drain late (with 16 streams,
+    // a CI run once found the backlog gone 0.11 s into the drain).
+    let report = flood_then_one_stream_of(&mock, 48, "drain_timeout_seconds = 0.2").await;
     let after = &report.benchmarks[1];
     let drain = after.drain.unwrap();
     assert_eq!(drain.outcome, DrainOutcome::TimedOut, "{drain:?}");
