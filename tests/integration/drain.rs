@@ -61,7 +61,9 @@ async fn a_benchmark_after_a_flood_waits_for_the_backlog_and_measures_the_idle_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_drain_off_a_benchmark_measures_the_previous_ones_backlog() {
     let mock = MockServer::start(slow_mock()).await.unwrap();
-    let report = flood_then_one_stream(&mock, "drain_timeout_seconds = 0").await;
+    // 48 streams leave about 23 x 150 ms of backlog: with 16, a loaded CI machine once started
+    // the next benchmark after the backlog had gone.
+    let report = flood_then_one_stream_of(&mock, 48, "drain_timeout_seconds = 0").await;
     for b in &report.benchmarks {
         let drain = b.drain.unwrap();
         assert_eq!((drain.outcome, drain.seconds), (DrainOutcome::Off, 0.0));
@@ -76,8 +78,8 @@ async fn with_the_drain_off_a_benchmark_measures_the_previous_ones_backlog() {
 async fn a_server_still_busy_at_the_timeout_is_warned_about() {
     let mock = MockServer::start(slow_mock()).await.unwrap();
     // 48 streams leave about 23 x 150 ms of backlog, so the 0.2 s timeout comes long before
-    // the server is idle even when a loaded machine starts the drain late (with 16 streams,
-    // a CI run once found the backlog gone 0.11 s into the drain).
+    // the server is idle even when a loaded machine starts the drain late (with 16 streams, a
+    // CI run once found the backlog gone 0.11 s into the drain).
     let report = flood_then_one_stream_of(&mock, 48, "drain_timeout_seconds = 0.2").await;
     let after = &report.benchmarks[1];
     let drain = after.drain.unwrap();

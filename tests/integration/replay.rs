@@ -63,7 +63,7 @@ async fn a_trace_replays_at_its_recorded_offsets_with_its_lengths() {
     .unwrap();
     let text = format!(
         "benchmark_engine = \"native\"\n[target]\nurl = \"{}\"\nmodel = \"m\"\napi = \"completions\"\n\
-         [profile]\nkind = \"replay\"\nspeedup = 4\n[constraints]\nmax_seconds = 30\n\
+         [profile]\nkind = \"replay\"\nspeedup = 4\n\
          [data]\nkind = \"trace\"\npath = \"{}\"\ntokenizer = \"{}\"\nblock_tokens = 16\n\
          [engines.native]\nrequest_records = \"{}\"\n",
         server.base_url(),

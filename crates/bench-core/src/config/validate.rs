@@ -27,7 +27,9 @@ impl Config {
         }
         self.target.validate()?;
         self.profile.validate()?;
-        self.constraints.validate()?;
+        // A replay ends when the trace's last row is answered; every other profile needs a limit.
+        self.constraints
+            .validate(self.profile.kind == ProfileKind::Replay)?;
         for (key, transient) in [("warmup", &self.warmup), ("cooldown", &self.cooldown)] {
             if let Some(t) = transient {
                 t.validate(key, &self.constraints)?;
@@ -424,8 +426,8 @@ impl Profile {
 }
 
 impl Constraints {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_seconds.is_none() && self.max_requests.is_none() {
+    fn validate(&self, ends_on_its_own: bool) -> Result<(), ConfigError> {
+        if self.max_seconds.is_none() && self.max_requests.is_none() && !ends_on_its_own {
             return Err(ConfigError::MissingKey {
                 key: "constraints.max_seconds".to_owned(),
                 hint: Some("set constraints.max_seconds or constraints.max_requests, or a benchmark never ends".to_owned()),

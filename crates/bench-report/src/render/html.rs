@@ -74,6 +74,7 @@ pub(super) fn page(report: &Report) -> String {
     out.push_str("</div>");
     out.push_str(&table(&report.benchmarks));
     out.push_str(&super::reasoning::html_table(&report.benchmarks));
+    out.push_str(&super::sessions::html_section(&report.benchmarks));
     out.push_str(&warnings(report));
     let config = serde_json::to_string_pretty(&report.config)
         .unwrap_or_else(|e| format!("(the config cannot be shown: {e})"));
