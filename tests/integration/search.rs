@@ -95,6 +95,48 @@ async fn the_search_lands_within_ten_percent_of_the_mocks_boundary_in_ten_steps(
     }
 }
 
+/// A search may step with gamma arrivals: each step is a gamma benchmark at the step's rate
+/// with the config's burstiness (three short steps; the bisection itself is the test above's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gamma_search_steps_with_bursty_arrivals_at_each_rate() {
+    let server = MockServer::start(MockConfig {
+        ttft_ms: TTFT_MS,
+        itl_ms: ITL_MS,
+        max_batch: MAX_BATCH,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "benchmark_engine = \"native\"\n[target]\nurl = \"{}\"\nmodel = \"m\"\n\
+         [profile]\nkind = \"search\"\nstrategy = \"gamma\"\nburstiness = 0.5\n\
+         [profile.search]\nmax_steps = 3\n[constraints]\nmax_seconds = 1\n\
+         [slo]\nttft_ms = {}\n\
+         [data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = {OUTPUT_TOKENS}\napproximate = true\n",
+        server.base_url(),
+        TTFT_MS + 100.0
+    );
+    let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+    let engine = registry::engine_for(&config).unwrap();
+    let report = engine.run(&config, &RunContext::default()).await.unwrap();
+    let search = report.search.as_ref().expect("a search report");
+    // The synchronous probe, then `max_steps` rate steps.
+    assert_eq!(search.steps.len(), 4, "{:?}", search.steps);
+    assert_eq!(
+        search.answer.ended,
+        SearchEnd::MaxSteps,
+        "{:?}",
+        search.answer
+    );
+    for step in &search.steps[1..] {
+        let b = &report.benchmarks[step.benchmark];
+        assert_eq!(b.strategy.kind, StrategyKind::Gamma);
+        assert_eq!(b.strategy.burstiness, Some(0.5));
+        assert_eq!(b.strategy.target_rate_per_s, Some(step.rate_per_s));
+        assert!(b.requests.successful > 0, "{:?}", b.requests);
+    }
+}
+
 #[test]
 fn engines_that_do_not_search_refuse_it() {
     for engine in ["genai-bench", "guidellm"] {
