@@ -20,6 +20,7 @@
 
 mod config;
 mod openai;
+mod served;
 mod server;
 mod stream;
 #[cfg(any(test, feature = "test-pki"))]

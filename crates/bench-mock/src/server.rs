@@ -475,6 +475,7 @@ async fn respond(
     let slot = slot.expect("the semaphore is never closed");
     let admitted = Instant::now();
     record.admitted_unix_us = Some(state.clock.unix_us(admitted));
+    state.truth.served.admitted(record.prompt_tokens);
     let first_token = admitted + prefill;
     let model = parsed
         .model
@@ -667,19 +668,17 @@ impl Drop for Queued {
     }
 }
 
-/// `GET /metrics`: the requests in the batch and waiting for it as Prometheus gauges, as
-/// llama.cpp and vLLM expose theirs, for clients that wait for an idle server.
+/// `GET /metrics` in vLLM's names (`served.rs`): the requests in the batch and waiting for it,
+/// token counters and request-time histograms, for clients that wait for an idle server or
+/// scrape it.
 fn metrics_response(state: &State) -> Response<MockBody> {
-    let text = format!(
-        "# HELP bench_mock:requests_running Requests admitted into the batch.\n\
-         # TYPE bench_mock:requests_running gauge\n\
-         bench_mock:requests_running {}\n\
-         # HELP bench_mock:requests_waiting Requests waiting for admission into the batch.\n\
-         # TYPE bench_mock:requests_waiting gauge\n\
-         bench_mock:requests_waiting {}\n",
-        state.active(),
-        state.waiting.load(Ordering::Relaxed)
-    );
+    let now = crate::served::Now {
+        running: state.active(),
+        waiting: state.waiting.load(Ordering::Relaxed),
+        max_batch: state.config.max_batch,
+        generated_tokens: state.truth.tokens_written_total(),
+    };
+    let text = state.truth.served.text(&state.config.model, &now);
     let mut response = Response::new(MockBody::text(text));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -1020,7 +1019,10 @@ mod tests {
             .unwrap();
         assert_eq!(metrics.version(), reqwest::Version::HTTP_2);
         let text = metrics.text().await.unwrap();
-        assert!(text.contains("bench_mock:requests_running 0\n"), "{text}");
+        assert!(
+            text.contains("vllm:num_requests_running{model_name=\"mock-model\"} 0\n"),
+            "{text}"
+        );
         let probe = client
             .post(format!("{}/v1/chat/completions", server.base_url()))
             .header("x-llm-bench-probe", "1")

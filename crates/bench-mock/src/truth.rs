@@ -194,6 +194,8 @@ pub(crate) struct Truth {
     limit: usize,
     dropped: AtomicU64,
     tokens: AtomicU64,
+    /// The counters and histograms `/metrics` serves.
+    pub(crate) served: crate::served::Served,
     log: Mutex<Option<(mpsc::Sender<String>, JoinHandle<()>)>>,
     statuses: Mutex<BTreeMap<u16, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
@@ -236,6 +238,7 @@ impl Truth {
             limit,
             dropped: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
+            served: crate::served::Served::default(),
             log: Mutex::new(log),
             statuses: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(BTreeMap::new()),
@@ -266,6 +269,7 @@ impl Truth {
     }
 
     pub(crate) fn push(&self, record: RequestRecord) {
+        self.served.ended(&record);
         *lock(&self.statuses).entry(record.status).or_default() += 1;
         if let Some(fault) = &record.fault {
             *lock(&self.faults).entry(fault.clone()).or_default() += 1;
@@ -288,6 +292,11 @@ impl Truth {
         self.tokens.fetch_add(tokens, Ordering::Relaxed);
         let ns = u64::try_from(lateness.as_nanos()).unwrap_or(u64::MAX);
         let _ = lock(&self.lateness_ns).record(ns);
+    }
+
+    /// Content tokens written so far.
+    pub(crate) fn tokens_written_total(&self) -> u64 {
+        self.tokens.load(Ordering::Relaxed)
     }
 
     pub(crate) fn records(&self) -> Vec<RequestRecord> {

@@ -33,8 +33,6 @@ const GAUGES: &[&str] = &[
     "sglang:num_queue_reqs",
     "tgi_queue_size",
     "tgi_batch_current_size",
-    "bench_mock:requests_running",
-    "bench_mock:requests_waiting",
 ];
 
 /// A probe's TTFT counts as back near the baseline within this factor of it...
@@ -424,17 +422,6 @@ tgi_batch_current_size 32
 tgi_batch_current_max_tokens 16000
 ";
         assert_eq!(in_flight(text), Some(37.0));
-    }
-
-    #[test]
-    fn the_mock_gauges_are_read() {
-        let text = "\
-# TYPE bench_mock:requests_running gauge
-bench_mock:requests_running 2
-# TYPE bench_mock:requests_waiting gauge
-bench_mock:requests_waiting 14
-";
-        assert_eq!(in_flight(text), Some(16.0));
     }
 
     #[test]
