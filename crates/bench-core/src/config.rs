@@ -28,6 +28,7 @@ mod plan;
 mod redact;
 mod scenario;
 mod search;
+mod server_metrics;
 mod sessions;
 mod strict;
 mod validate;
@@ -46,4 +47,7 @@ pub use plan::{
 pub use redact::REDACTED;
 pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
 pub use search::{SearchSettings, DEFAULT_SEARCH_MAX_STEPS};
+pub use server_metrics::{
+    ScrapeMode, ServerMetricsScrape, MAX_SCRAPE_INTERVAL_S, MIN_SCRAPE_INTERVAL_S,
+};
 pub(crate) use strict::closest_name;

@@ -101,6 +101,8 @@ pub enum Feature {
     SloSearch,
     /// Multi-turn sessions (`data.turns`, `data.conversations`, `data.think_*`).
     Sessions,
+    /// `[target.metrics]` with a mode other than `off`: the server's `/metrics` scraped.
+    ServerMetrics,
 }
 
 impl Feature {
@@ -148,11 +150,12 @@ impl Feature {
             Self::ManyWorkloads => "data.scenarios (more than one workload)",
             Self::SloSearch => "profile.kind = \"search\" (the SLO search)",
             Self::Sessions => "data.turns / data.conversations (multi-turn sessions)",
+            Self::ServerMetrics => "target.metrics (scraping the server's metrics)",
         }
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 41] = [
+    pub const ALL: [Feature; 42] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -194,6 +197,7 @@ impl Feature {
         Self::ManyWorkloads,
         Self::SloSearch,
         Self::Sessions,
+        Self::ServerMetrics,
     ];
 }
 
@@ -267,6 +271,7 @@ fn of_target(target: &Target, used: &mut Vec<Feature>) {
         http2,
         proxy_from_env,
         mock: _, // the embedded mock's knobs, applied by the front end
+        metrics,
     } = target;
     let Timeouts {
         connect_seconds,
@@ -298,6 +303,12 @@ fn of_target(target: &Target, used: &mut Vec<Feature>) {
         (server_name.is_some(), Feature::TlsServerName),
         (*insecure_skip_verify, Feature::InsecureSkipVerify),
         (!*http2, Feature::Http1Only),
+        (
+            metrics
+                .as_ref()
+                .is_some_and(|m| m.mode != crate::config::ScrapeMode::Off),
+            Feature::ServerMetrics,
+        ),
         (!*proxy_from_env, Feature::NoProxyFromEnv),
     ] {
         if used_it {

@@ -338,6 +338,7 @@ impl BenchmarkBuilder {
             transport: None,
             timestamps: None,
             sessions: None,
+            server: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`SCHEMA_VERSION`]. Definitions of every metric are in `docs/metrics.md`.
 
 mod search;
+mod server;
 mod sessions;
 mod time;
 
@@ -14,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Strategy};
 pub use search::{Interval, ObjectiveResult, Search, SearchAnswer, SearchEnd, SearchStep};
+pub use server::{
+    GaugeSummary, ScrapeStatus, ServerHistogram, ServerMetrics, ServerSeries, TokenCheck,
+    UnmappedMetric,
+};
 pub use sessions::{Sessions, TurnMetrics};
 pub use time::Timestamp;
 
@@ -125,6 +130,10 @@ pub struct Benchmark {
     /// Multi-turn sessions: figures by turn index and per session; absent without sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Sessions>,
+    /// The server's own metrics over the benchmark (`[target.metrics]`); absent without
+    /// scraping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerMetrics>,
 }
 
 /// How the times of a benchmark's responses were taken.

@@ -113,6 +113,9 @@ pub struct Target {
     /// `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<OptionsTable>,
+    /// Scrape the server's Prometheus `/metrics` during each benchmark; absent: no scraping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::ServerMetricsScrape>,
 }
 
 /// What kind of server is benchmarked.
@@ -158,6 +161,7 @@ impl Default for Target {
             http2: true,
             proxy_from_env: true,
             mock: None,
+            metrics: None,
         }
     }
 }

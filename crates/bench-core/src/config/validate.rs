@@ -196,6 +196,9 @@ fn check_kind_keys<K: Copy + PartialEq>(
 
 impl Target {
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(metrics) = &self.metrics {
+            metrics.validate()?;
+        }
         match self.kind() {
             TargetKind::Server => {
                 let url = self.url.as_deref().ok_or_else(|| ConfigError::MissingKey {
