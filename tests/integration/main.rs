@@ -21,6 +21,7 @@ mod replay;
 mod report;
 mod saturation;
 mod search;
+mod server_metrics;
 mod sessions;
 mod sizing;
 mod tls;

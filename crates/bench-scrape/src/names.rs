@@ -177,11 +177,7 @@ pub(crate) fn naming(name: &str) -> Option<&'static str> {
 
 /// Every name the table reads (histograms by their base name), for telling unmapped ones.
 pub(crate) fn is_mapped(name: &str) -> bool {
-    let listed = |alternatives: &[&[&str]]| {
-        alternatives
-            .iter()
-            .any(|names| names.contains(&name))
-    };
+    let listed = |alternatives: &[&[&str]]| alternatives.iter().any(|names| names.contains(&name));
     GAUGES.iter().any(|(_, _, a)| listed(a))
         || COUNTERS.iter().any(|(_, _, a)| listed(a))
         || HISTOGRAMS.iter().any(|(_, bases)| {

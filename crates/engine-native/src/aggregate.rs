@@ -252,6 +252,9 @@ pub(crate) struct Live {
     pub(crate) errored: u64,
     pub(crate) in_flight: u64,
     pub(crate) output_tokens: u64,
+    /// Prompt tokens of the finished requests that saw a first token (the server's usage
+    /// figure where it gave one, else the client's count).
+    pub(crate) prompt_tokens: u64,
 }
 
 #[derive(Debug)]
@@ -600,6 +603,13 @@ impl Aggregator {
             .and_then(|u| u.completion_tokens)
             .unwrap_or(u64::from(exchange.content_chunks));
         self.live.output_tokens += output_tokens;
+        // Only a request with a first token was surely prefilled by the server.
+        if exchange.first_token.is_some() {
+            self.live.prompt_tokens += exchange
+                .usage
+                .and_then(|u| u.prompt_tokens)
+                .unwrap_or(u64::from(exchange.client_prompt_tokens));
+        }
         if let (Some(detector), Some(first)) = (&mut self.saturation, exchange.first_token) {
             detector.ttft(first, ms(exchange.sent, first));
         }

@@ -403,7 +403,19 @@ impl NativeEngine {
         };
         // The client cancelled its requests; the server may still be running them.
         let drained = drain::before(shared, index, self.options.drain_timeout_seconds).await;
+        // The server's metrics from just before the first request to just after the last.
+        let scraping = match &shared.scraper {
+            Some(scraper) => Some(scraper.begin().await),
+            None => None,
+        };
         let mut ran = runner::run(shared, plan).await;
+        if let (Some(scraping), Some(settings)) = (scraping, &config.target.metrics) {
+            let server = scraping.end(Some(ran.client_tokens)).await;
+            ran.benchmark
+                .warnings
+                .extend(bench_scrape::warnings(&server, settings));
+            ran.benchmark.server = Some(server);
+        }
         drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
         // After the drain is attached, so the event holds the benchmark as reported.
         ctx.progress
@@ -535,6 +547,7 @@ impl NativeEngine {
             )),
             transport: transport_of(&config.target),
             connections,
+            scraper: bench_scrape::Scraper::new(config),
         })
     }
 }

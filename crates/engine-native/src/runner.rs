@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     /// The connections the client opened: each benchmark takes those opened since the one
     /// before (the drain's before it included).
     pub(crate) connections: Arc<crate::setup::Opened>,
+    /// Scrapes the server's `/metrics` around each benchmark (`[target.metrics]`).
+    pub(crate) scraper: Option<bench_scrape::Scraper>,
 }
 
 /// Retries of failed requests (`[engines.native] retries`); off by default. Every attempt is a
@@ -87,6 +89,9 @@ pub(crate) struct Ran {
     pub(crate) steady_rate: Option<f64>,
     /// The `[slo]` counts an SLO search judges the benchmark by.
     pub(crate) slo_counts: bench_core::search::StepCounts,
+    /// Tokens of every request the benchmark finished, warmup and cooldown included, for the
+    /// check against the server's counters.
+    pub(crate) client_tokens: bench_scrape::ClientTokens,
 }
 
 /// The longest the pacer spins before an arrival (see `bench_timer::Pacer`): it wakes early by
@@ -418,6 +423,11 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         );
     }
     let slo_counts = aggregator.slo_counts();
+    let live = aggregator.live();
+    let client_tokens = bench_scrape::ClientTokens {
+        output: live.output_tokens,
+        prompt: live.prompt_tokens,
+    };
     let mut benchmark = aggregator.finish(
         plan.index,
         strategy,
@@ -447,6 +457,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         benchmark,
         steady_rate,
         slo_counts,
+        client_tokens,
     }
 }
 

@@ -153,7 +153,9 @@ pub struct TokenCheck {
     pub client_prompt_tokens: u64,
     /// The server's prompt-token increase; `null` without the counter.
     pub server_prompt_tokens: Option<f64>,
-    /// The larger relative difference of the two pairs (|server − client| / client).
+    /// |server generated − client output| / client output; prompt tokens are not judged (a
+    /// server counts the prompt of a request it admitted even when the client left before
+    /// its first token).
     pub relative_difference: Option<f64>,
     /// Whether it is within `target.metrics.token_tolerance`.
     pub agrees: Option<bool>,

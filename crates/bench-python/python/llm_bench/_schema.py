@@ -48,6 +48,7 @@ __all__ = [
     "DrainOutcome",
     "EncodedHistogram",
     "ErrorCount",
+    "GaugeSummary",
     "Goodput",
     "Interval",
     "IterationType",
@@ -70,11 +71,17 @@ __all__ = [
     "Report",
     "RequestTotals",
     "SaturationMode",
+    "ScrapeMode",
+    "ScrapeStatus",
     "Search",
     "SearchAnswer",
     "SearchEnd",
     "SearchSettings",
     "SearchStep",
+    "ServerHistogram",
+    "ServerMetrics",
+    "ServerMetricsScrape",
+    "ServerSeries",
     "Sessions",
     "Slo",
     "SloSearch",
@@ -94,6 +101,7 @@ __all__ = [
     "TimestampSource",
     "Timestamps",
     "Tls",
+    "TokenCheck",
     "Tool",
     "Transient",
     "TransientFraction",
@@ -101,6 +109,7 @@ __all__ = [
     "TransientSeconds",
     "Transport",
     "TurnMetrics",
+    "UnmappedMetric",
     "UpdateEvent",
     "Warning",
     "Window",
@@ -365,6 +374,23 @@ RateStrategy = Literal["constant", "poisson", "gamma"]
 #: - ``"monitor"``: Add a warning and go on.
 #: - ``"off"``: Do not run the detector.
 SaturationMode = Literal["enforce", "monitor", "off"]
+
+
+#: Whether and how quietly to scrape.
+#:
+#: - ``"on"``: Scrape; warn when nothing could be read.
+#: - ``"auto"``: Scrape when the endpoint is there; no warning when it is absent.
+#: - ``"off"``: Do not scrape.
+ScrapeMode = Literal["on", "auto", "off"]
+
+
+#: How the scraping of a benchmark went.
+#:
+#: - ``"scraped"``: At least two scrapes succeeded: figures over the window.
+#: - ``"partial"``: Some scrapes succeeded, too few for a window (one).
+#: - ``"absent"``: `mode = "auto"` and the endpoint was not there (or not Prometheus text).
+#: - ``"failed"``: No scrape succeeded.
+ScrapeStatus = Literal["scraped", "partial", "absent", "failed"]
 
 
 #: Why an SLO search stopped.
@@ -1634,6 +1660,379 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class ServerSeries:
+    """One series of the common set over the window.
+
+    Attributes:
+        name: The common name: `running`, `waiting`, `kv_cache_usage`, `prompt_tokens`,
+            `generation_tokens` (counters as their increase since the first scrape), ...
+        points: `[seconds since the benchmark started, value]` per scrape; long benchmarks keep every
+            second, fourth, ... scrape so that a series holds at most 1,024 points.
+    """
+
+    name: str
+    points: List[List[float]]
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerSeries:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ServerSeries:
+        data = _object(value, path)
+        return cls(
+            name=_required(data, "name", path, "ServerSeries", _str),
+            points=_required(
+                data, "points", path, "ServerSeries", _list_of(_list_of(_float))
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ServerHistogram:
+    """A server-side latency histogram over the window: the increase of its buckets between the
+    first and the last scrape, with quantiles interpolated inside a bucket as Prometheus's
+    `histogram_quantile` does (a quantile in the `+Inf` bucket is the highest finite bound).
+
+    Attributes:
+        count: Observations in the window.
+        mean: Their mean, ms (the increase of `_sum` over that of `_count`).
+        p50: Median, ms.
+        p90: 90th percentile, ms.
+        p99: 99th percentile, ms.
+    """
+
+    count: float
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerHistogram:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ServerHistogram:
+        data = _object(value, path)
+        return cls(
+            count=_required(data, "count", path, "ServerHistogram", _float),
+            mean=_required(data, "mean", path, "ServerHistogram", _float),
+            p50=_required(data, "p50", path, "ServerHistogram", _float),
+            p90=_required(data, "p90", path, "ServerHistogram", _float),
+            p99=_required(data, "p99", path, "ServerHistogram", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class GaugeSummary:
+    """A gauge over the window's scrapes.
+
+    Attributes:
+        min: Lowest value scraped.
+        mean: Mean of the values scraped (scrapes are evenly spaced).
+        max: Highest value scraped.
+        last: Value at the last scrape.
+    """
+
+    min: float
+    mean: float
+    max: float
+    last: float
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GaugeSummary:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> GaugeSummary:
+        data = _object(value, path)
+        return cls(
+            min=_required(data, "min", path, "GaugeSummary", _float),
+            mean=_required(data, "mean", path, "GaugeSummary", _float),
+            max=_required(data, "max", path, "GaugeSummary", _float),
+            last=_required(data, "last", path, "GaugeSummary", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """The client's token counts next to the server's over the same benchmark. They differ when
+    other clients use the server, when requests were cancelled after the server generated
+    tokens the client never read, or when the server counts another way (a chat template's
+    tokens in the prompt).
+
+    Attributes:
+        client_output_tokens: Output tokens of every request the benchmark finished, as the client counted them.
+        client_prompt_tokens: Prompt tokens of every request the benchmark finished (the server's usage figure where
+            it gave one, else the client's count).
+        agrees: Whether it is within `target.metrics.token_tolerance`.
+        relative_difference: |server generated − client output| / client output; prompt tokens are not judged (a
+            server counts the prompt of a request it admitted even when the client left before
+            its first token).
+        server_generation_tokens: The server's generated-token increase; `null` without the counter.
+        server_prompt_tokens: The server's prompt-token increase; `null` without the counter.
+    """
+
+    client_output_tokens: int
+    client_prompt_tokens: int
+    agrees: Optional[bool] = None
+    relative_difference: Optional[float] = None
+    server_generation_tokens: Optional[float] = None
+    server_prompt_tokens: Optional[float] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenCheck:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> TokenCheck:
+        data = _object(value, path)
+        return cls(
+            client_output_tokens=_required(
+                data, "client_output_tokens", path, "TokenCheck", _int
+            ),
+            client_prompt_tokens=_required(
+                data, "client_prompt_tokens", path, "TokenCheck", _int
+            ),
+            agrees=_optional(data, "agrees", path, "TokenCheck", _bool),
+            relative_difference=_optional(
+                data, "relative_difference", path, "TokenCheck", _float
+            ),
+            server_generation_tokens=_optional(
+                data, "server_generation_tokens", path, "TokenCheck", _float
+            ),
+            server_prompt_tokens=_optional(
+                data, "server_prompt_tokens", path, "TokenCheck", _float
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class UnmappedMetric:
+    """A series outside the common set (`keep_unmapped`).
+
+    Attributes:
+        name: The sample name as the server wrote it (`_bucket`, `_sum`, `_count` included).
+        kind: The Prometheus type its family declared (`gauge`, `counter`, ...; `untyped` without one).
+        increase: Counters: the increase over the window.
+        values: Other types: the values scraped.
+    """
+
+    name: str
+    kind: str
+    increase: Optional[float] = None
+    values: Optional[GaugeSummary] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UnmappedMetric:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> UnmappedMetric:
+        data = _object(value, path)
+        return cls(
+            name=_required(data, "name", path, "UnmappedMetric", _str),
+            kind=_required(data, "kind", path, "UnmappedMetric", _str),
+            increase=_optional(data, "increase", path, "UnmappedMetric", _float),
+            values=_optional(
+                data, "values", path, "UnmappedMetric", GaugeSummary._parse
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ServerMetrics:
+    """The server's metrics over one benchmark: from a scrape just before its first request to one
+    just after its last request ended.
+
+    Attributes:
+        url: The URL scraped.
+        status: How the scraping went.
+        interval_s: Seconds between scrapes, as configured.
+        scrapes: Scrapes that returned Prometheus text.
+        failed_scrapes: Scrapes that failed (connection, HTTP status, timeout, not Prometheus text).
+        window_s: Seconds from the first to the last successful scrape.
+        series: The common set's values at each scrape, for time lines.
+        cpu_ms_per_scrape: The scraper's own CPU time per scrape (request, parse, fold), ms: what watching the
+            server costs the client's machine.
+        e2e_latency_ms: The server's own end-to-end request latency.
+        generation_tokens: Tokens the server generated over the window.
+        itl_ms: The server's own time between output tokens.
+        kv_cache_usage: KV-cache usage, 0 to 1.
+        last_error: The last failure's description; `null` without one.
+        naming: Whose metric names the page used: `vllm`, `sglang`, `llamacpp` or `tgi`; `null` when
+            none of the common set was found.
+        preemptions: Requests the server preempted over the window.
+        prefix_cache_hit_rate: Prefix-cache hits over lookups in the window (tokens), or the mean of the server's own
+            hit-rate gauge; 0 to 1.
+        prompt_tokens: Prompt tokens the server took in over the window (its counter's increase), cached ones
+            included.
+        queue_time_ms: Time requests waited in the server's queue.
+        running: Requests the server was running (in its batch).
+        token_check: The client's token counts next to the server's counters.
+        ttft_ms: The server's own time to first token over the window, from its histogram.
+        unmapped: With `keep_unmapped`: every other series, by its own name (summed over label sets).
+        waiting: Requests waiting in the server's queue.
+    """
+
+    url: str
+    status: ScrapeStatus
+    interval_s: float
+    scrapes: int
+    failed_scrapes: int
+    window_s: float
+    series: List[ServerSeries]
+    cpu_ms_per_scrape: Optional[float] = None
+    e2e_latency_ms: Optional[ServerHistogram] = None
+    generation_tokens: Optional[float] = None
+    itl_ms: Optional[ServerHistogram] = None
+    kv_cache_usage: Optional[GaugeSummary] = None
+    last_error: Optional[str] = None
+    naming: Optional[str] = None
+    preemptions: Optional[float] = None
+    prefix_cache_hit_rate: Optional[float] = None
+    prompt_tokens: Optional[float] = None
+    queue_time_ms: Optional[ServerHistogram] = None
+    running: Optional[GaugeSummary] = None
+    token_check: Optional[TokenCheck] = None
+    ttft_ms: Optional[ServerHistogram] = None
+    unmapped: Optional[List[UnmappedMetric]] = None
+    waiting: Optional[GaugeSummary] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerMetrics:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ServerMetrics:
+        data = _object(value, path)
+        return cls(
+            url=_required(data, "url", path, "ServerMetrics", _str),
+            status=_required(
+                data, "status", path, "ServerMetrics", _literal_of(ScrapeStatus)
+            ),
+            interval_s=_required(data, "interval_s", path, "ServerMetrics", _float),
+            scrapes=_required(data, "scrapes", path, "ServerMetrics", _int),
+            failed_scrapes=_required(
+                data, "failed_scrapes", path, "ServerMetrics", _int
+            ),
+            window_s=_required(data, "window_s", path, "ServerMetrics", _float),
+            series=_required(
+                data, "series", path, "ServerMetrics", _list_of(ServerSeries._parse)
+            ),
+            cpu_ms_per_scrape=_optional(
+                data, "cpu_ms_per_scrape", path, "ServerMetrics", _float
+            ),
+            e2e_latency_ms=_optional(
+                data, "e2e_latency_ms", path, "ServerMetrics", ServerHistogram._parse
+            ),
+            generation_tokens=_optional(
+                data, "generation_tokens", path, "ServerMetrics", _float
+            ),
+            itl_ms=_optional(
+                data, "itl_ms", path, "ServerMetrics", ServerHistogram._parse
+            ),
+            kv_cache_usage=_optional(
+                data, "kv_cache_usage", path, "ServerMetrics", GaugeSummary._parse
+            ),
+            last_error=_optional(data, "last_error", path, "ServerMetrics", _str),
+            naming=_optional(data, "naming", path, "ServerMetrics", _str),
+            preemptions=_optional(data, "preemptions", path, "ServerMetrics", _float),
+            prefix_cache_hit_rate=_optional(
+                data, "prefix_cache_hit_rate", path, "ServerMetrics", _float
+            ),
+            prompt_tokens=_optional(
+                data, "prompt_tokens", path, "ServerMetrics", _float
+            ),
+            queue_time_ms=_optional(
+                data, "queue_time_ms", path, "ServerMetrics", ServerHistogram._parse
+            ),
+            running=_optional(
+                data, "running", path, "ServerMetrics", GaugeSummary._parse
+            ),
+            token_check=_optional(
+                data, "token_check", path, "ServerMetrics", TokenCheck._parse
+            ),
+            ttft_ms=_optional(
+                data, "ttft_ms", path, "ServerMetrics", ServerHistogram._parse
+            ),
+            unmapped=_optional(
+                data, "unmapped", path, "ServerMetrics", _list_of(UnmappedMetric._parse)
+            ),
+            waiting=_optional(
+                data, "waiting", path, "ServerMetrics", GaugeSummary._parse
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class TurnMetrics:
     """The successful requests of one turn index.
 
@@ -1893,6 +2292,8 @@ class Benchmark:
         drain: The wait, before the benchmark, for the server to finish the requests the previous
             benchmark left; absent when the engine does not drain.
         goodput: Requests meeting the config's `[slo]`; `null` without one.
+        server: The server's own metrics over the benchmark (`[target.metrics]`); absent without
+            scraping.
         sessions: Multi-turn sessions: figures by turn index and per session; absent without sessions.
         stopped_by: What ended the benchmark; `null` when it ran out of work on its own.
         timestamps: Where the response times came from and how late the client read them; absent when
@@ -1911,6 +2312,7 @@ class Benchmark:
     metrics: Metrics
     drain: Optional[Drain] = None
     goodput: Optional[Goodput] = None
+    server: Optional[ServerMetrics] = None
     sessions: Optional[Sessions] = None
     stopped_by: Optional[StopReason] = None
     timestamps: Optional[Timestamps] = None
@@ -1950,6 +2352,7 @@ class Benchmark:
             metrics=_required(data, "metrics", path, "Benchmark", Metrics._parse),
             drain=_optional(data, "drain", path, "Benchmark", Drain._parse),
             goodput=_optional(data, "goodput", path, "Benchmark", Goodput._parse),
+            server=_optional(data, "server", path, "Benchmark", ServerMetrics._parse),
             sessions=_optional(data, "sessions", path, "Benchmark", Sessions._parse),
             stopped_by=_optional(
                 data, "stopped_by", path, "Benchmark", _literal_of(StopReason)
@@ -2500,6 +2903,64 @@ class Slo:
 
 
 @dataclass(frozen=True)
+class ServerMetricsScrape:
+    """How the server's metrics are scraped.
+
+    Attributes:
+        interval_seconds: Seconds between scrapes (default 1); a scrape still unanswered after this long is
+            abandoned and counted as failed.
+        keep_unmapped: Also keep every series outside the common set, under its own name (summed over its
+            label sets).
+        mode: `on` (default): scrape, and warn (`server_metrics_unavailable`) when no scrape of a
+            benchmark succeeded; `auto`: scrape when the endpoint answers with Prometheus text, and
+            carry on quietly when it is absent; `off`: no scraping.
+        token_tolerance: Relative difference between the client's and the server's token counts above which the
+            benchmark warns `server_tokens_disagree` (default 0.05).
+        url: The metrics URL; default: the target's `/metrics` (same scheme, host and port).
+    """
+
+    interval_seconds: Optional[float] = None
+    keep_unmapped: Optional[bool] = None
+    mode: Optional[ScrapeMode] = None
+    token_tolerance: Optional[float] = None
+    url: Optional[str] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerMetricsScrape:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ServerMetricsScrape:
+        data = _object(value, path)
+        return cls(
+            interval_seconds=_optional(
+                data, "interval_seconds", path, "ServerMetricsScrape", _float
+            ),
+            keep_unmapped=_optional(
+                data, "keep_unmapped", path, "ServerMetricsScrape", _bool
+            ),
+            mode=_optional(
+                data, "mode", path, "ServerMetricsScrape", _literal_of(ScrapeMode)
+            ),
+            token_tolerance=_optional(
+                data, "token_tolerance", path, "ServerMetricsScrape", _float
+            ),
+            url=_optional(data, "url", path, "ServerMetricsScrape", _str),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Network timeouts, in seconds.
 
@@ -2606,6 +3067,7 @@ class Target:
         http2: Speak HTTP/2 when the server offers it (TLS ALPN); `false` speaks HTTP/1.1 only.
         kind: `server` (at `url`) or `mock` (the embedded mock server, started for the run). Default:
             `server` when `url` is given, else `mock`.
+        metrics: Scrape the server's Prometheus `/metrics` during each benchmark; absent: no scraping.
         mock: `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
         model: The served model name sent in each request. Required for `server`; default
             `mock-model` for `mock`.
@@ -2623,6 +3085,7 @@ class Target:
     headers: Optional[Dict[str, str]] = None
     http2: Optional[bool] = None
     kind: Optional[TargetKind] = None
+    metrics: Optional[ServerMetricsScrape] = None
     mock: Optional[OptionsTable] = None
     model: Optional[str] = None
     proxy_from_env: Optional[bool] = None
@@ -2653,6 +3116,9 @@ class Target:
             headers=_optional(data, "headers", path, "Target", _dict_of(_str)),
             http2=_optional(data, "http2", path, "Target", _bool),
             kind=_optional(data, "kind", path, "Target", _literal_of(TargetKind)),
+            metrics=_optional(
+                data, "metrics", path, "Target", ServerMetricsScrape._parse
+            ),
             mock=_optional(data, "mock", path, "Target", _dict_of(_any)),
             model=_optional(data, "model", path, "Target", _str),
             proxy_from_env=_optional(data, "proxy_from_env", path, "Target", _bool),
