@@ -79,7 +79,7 @@ fn dist(split: &Option<StatusSplit<Distribution>>) -> Option<&Distribution> {
 }
 
 /// The metrics compared, in display order.
-const METRICS: [(&str, Pick); 12] = [
+const METRICS: [(&str, Pick); 16] = [
     ("requests_per_s", |b| rate(&b.metrics.rates.requests_per_s)),
     ("output_tokens_per_s", |b| {
         rate(&b.metrics.rates.output_tokens_per_s)
@@ -114,6 +114,19 @@ const METRICS: [(&str, Pick); 12] = [
     ("error_rate", |b| {
         let finished = b.requests.successful + b.requests.errored;
         (finished > 0).then(|| b.requests.errored as f64 / finished as f64)
+    }),
+    // The server's own view, where the reports scraped it (`[target.metrics]`).
+    ("server_waiting_peak", |b| {
+        b.server.as_ref()?.waiting.map(|g| g.max)
+    }),
+    ("server_kv_cache_usage_peak", |b| {
+        b.server.as_ref()?.kv_cache_usage.map(|g| g.max)
+    }),
+    ("server_prefix_cache_hit_rate", |b| {
+        b.server.as_ref()?.prefix_cache_hit_rate
+    }),
+    ("server_ttft_p50_ms", |b| {
+        b.server.as_ref()?.ttft_ms.map(|h| h.p50)
     }),
 ];
 

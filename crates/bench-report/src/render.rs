@@ -7,6 +7,7 @@ pub mod autotuner;
 mod html;
 mod reasoning;
 mod search;
+mod server;
 mod sessions;
 pub(crate) mod svg;
 
@@ -381,6 +382,7 @@ pub fn summary_table(report: &Report) -> String {
     );
     out.push_str(&reasoning::console_lines(&report.benchmarks));
     out.push_str(&sessions::console_lines(&report.benchmarks));
+    out.push_str(&server::console_lines(&report.benchmarks));
     for w in &report.warnings {
         let _ = writeln!(out, "warning [{}]: {}", w.code, w.message);
     }

@@ -14,7 +14,7 @@ mod window;
 use std::time::{Duration, Instant};
 
 use bench_core::config::{Config, ScrapeMode, ServerMetricsScrape, Target};
-use bench_core::schema::{ScrapeStatus, ServerMetrics, Warning};
+use bench_core::schema::{ScrapeStatus, ServerMetrics, Timestamp, Warning};
 use tokio::sync::oneshot;
 
 pub use window::ClientTokens;
@@ -92,17 +92,19 @@ impl Scraper {
     fn unstarted(&self, error: String) -> ServerMetrics {
         let mut window = Window::new(false);
         window.failed(error);
-        self.finish(window, false, None, None)
+        self.finish(Timestamp::now(), window, false, None, None)
     }
 
     fn finish(
         &self,
+        started_at: Timestamp,
         window: Window,
         absent: bool,
         client: Option<ClientTokens>,
         cpu_ms_per_scrape: Option<f64>,
     ) -> ServerMetrics {
         let mut metrics = window.finish(
+            started_at,
             self.url.to_string(),
             self.settings.interval_seconds,
             absent,
@@ -142,7 +144,7 @@ impl Scraping {
 fn gone() -> ServerMetrics {
     let mut window = Window::new(false);
     window.failed("the scraping thread ended early".to_owned());
-    window.finish(String::new(), 0.0, false, None, 0.0)
+    window.finish(Timestamp::now(), String::new(), 0.0, false, None, 0.0)
 }
 
 /// The warnings a benchmark's block calls for: nothing could be read (unless `auto` found no
@@ -218,7 +220,7 @@ impl Job {
         mut stop: oneshot::Receiver<Option<ClientTokens>>,
     ) -> ServerMetrics {
         let scraper = &self.scraper;
-        let start = Instant::now();
+        let (start, started_at) = (Instant::now(), Timestamp::now());
         let wait = self.interval.min(MAX_SCRAPE_WAIT);
         let client = match bench_target::client_builder(&scraper.target)
             .map_err(|e| e.to_string())
@@ -259,7 +261,13 @@ impl Job {
             self.once(&client, &mut window, start, &mut cpu).await;
             tokens
         };
-        scraper.finish(window, absent, client_tokens, cpu.per_scrape_ms())
+        scraper.finish(
+            started_at,
+            window,
+            absent,
+            client_tokens,
+            cpu.per_scrape_ms(),
+        )
     }
 
     /// One scrape: the page read, parsed and folded, or the failure counted.

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bench_core::schema::{
-    GaugeSummary, ScrapeStatus, ServerHistogram, ServerMetrics, ServerSeries, TokenCheck,
-    UnmappedMetric,
+    GaugeSummary, ScrapeStatus, ServerHistogram, ServerMetrics, ServerSeries, Timestamp,
+    TokenCheck, UnmappedMetric,
 };
 
 use crate::names::{naming, Counter, Gauge, Hist, COUNTERS, GAUGES, HISTOGRAMS};
@@ -376,6 +376,7 @@ impl Window {
     /// The report's block.
     pub(crate) fn finish(
         self,
+        started_at: Timestamp,
         url: String,
         interval_s: f64,
         absent: bool,
@@ -437,6 +438,7 @@ impl Window {
             scrapes: self.scrapes,
             failed_scrapes: self.failed,
             last_error: self.last_error.clone(),
+            started_at,
             window_s: self.first_t.map_or(0.0, |first| self.last_t - first),
             running: gauge(Gauge::Running),
             waiting: gauge(Gauge::Waiting),
@@ -573,6 +575,7 @@ mod tests {
             window.add(i as f64, read(&parse(text), true));
         }
         window.finish(
+            Timestamp::from_unix_micros(0),
             "http://x/metrics".to_owned(),
             1.0,
             false,

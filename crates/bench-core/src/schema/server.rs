@@ -24,6 +24,9 @@ pub struct ServerMetrics {
     pub failed_scrapes: u64,
     /// The last failure's description; `null` without one.
     pub last_error: Option<String>,
+    /// When scraping began (just before the benchmark's first request): the time 0 of
+    /// `series`.
+    pub started_at: super::Timestamp,
     /// Seconds from the first to the last successful scrape.
     pub window_s: f64,
     /// Requests the server was running (in its batch).

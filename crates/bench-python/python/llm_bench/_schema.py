@@ -1907,6 +1907,8 @@ class ServerMetrics:
         interval_s: Seconds between scrapes, as configured.
         scrapes: Scrapes that returned Prometheus text.
         failed_scrapes: Scrapes that failed (connection, HTTP status, timeout, not Prometheus text).
+        started_at: When scraping began (just before the benchmark's first request): the time 0 of
+            `series`.
         window_s: Seconds from the first to the last successful scrape.
         series: The common set's values at each scrape, for time lines.
         cpu_ms_per_scrape: The scraper's own CPU time per scrape (request, parse, fold), ms: what watching the
@@ -1936,6 +1938,7 @@ class ServerMetrics:
     interval_s: float
     scrapes: int
     failed_scrapes: int
+    started_at: Timestamp
     window_s: float
     series: List[ServerSeries]
     cpu_ms_per_scrape: Optional[float] = None
@@ -1982,6 +1985,7 @@ class ServerMetrics:
             failed_scrapes=_required(
                 data, "failed_scrapes", path, "ServerMetrics", _int
             ),
+            started_at=_required(data, "started_at", path, "ServerMetrics", _str),
             window_s=_required(data, "window_s", path, "ServerMetrics", _float),
             series=_required(
                 data, "series", path, "ServerMetrics", _list_of(ServerSeries._parse)

@@ -72,6 +72,7 @@ pub(super) fn page(report: &Report) -> String {
     out.push_str("</div><h2>Time line</h2><div class=\"charts\">");
     out.push_str(&timeline(report));
     out.push_str("</div>");
+    out.push_str(&super::server::html_section(report));
     out.push_str(&table(&report.benchmarks));
     out.push_str(&super::reasoning::html_table(&report.benchmarks));
     out.push_str(&super::sessions::html_section(&report.benchmarks));
