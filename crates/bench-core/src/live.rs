@@ -45,6 +45,8 @@ type HistogramOf = fn(&Figures) -> &[Buckets; 3];
 #[derive(Debug)]
 pub struct LiveMetrics {
     started: SystemTime,
+    /// Every benchmark started, those replaced included.
+    benchmarks_started: AtomicU64,
     benchmarks: Mutex<Vec<Arc<LiveBenchmark>>>,
 }
 
@@ -59,6 +61,7 @@ impl LiveMetrics {
     pub fn new() -> Self {
         Self {
             started: SystemTime::now(),
+            benchmarks_started: AtomicU64::new(0),
             benchmarks: Mutex::new(Vec::new()),
         }
     }
@@ -69,6 +72,7 @@ impl LiveMetrics {
     /// counter reset, which Prometheus's `rate` and `increase` handle).
     pub fn benchmark(&self, engine: &str, index: usize, strategy: &Strategy) -> Arc<LiveBenchmark> {
         let series = Arc::new(LiveBenchmark::new(engine, index, strategy));
+        self.benchmarks_started.fetch_add(1, Ordering::Relaxed);
         let mut benchmarks = lock(&self.benchmarks);
         benchmarks.retain(|b| !(b.engine == engine && b.index == index));
         benchmarks.push(series.clone());
@@ -109,15 +113,15 @@ impl LiveMetrics {
         sample(&mut out, "llm_bench_start_time_seconds", "", started);
         family(
             &mut out,
-            "llm_bench_benchmarks_started",
-            "gauge",
-            "Benchmarks that have started so far (all engines).",
+            "llm_bench_benchmarks_started_total",
+            "counter",
+            "Benchmarks started so far in this run (all engines).",
         );
         sample(
             &mut out,
-            "llm_bench_benchmarks_started",
+            "llm_bench_benchmarks_started_total",
             "",
-            benchmarks.len() as f64,
+            self.benchmarks_started.load(Ordering::Relaxed) as f64,
         );
 
         let gauges: [(&str, &str, GaugeOf); 4] = [
@@ -619,7 +623,10 @@ mod tests {
             .len(),
             3
         );
-        assert_eq!(value(&text, "llm_bench_benchmarks_started", &[]), [2.0]);
+        assert_eq!(
+            value(&text, "llm_bench_benchmarks_started_total", &[]),
+            [2.0]
+        );
     }
 
     #[test]
