@@ -11,6 +11,7 @@ mod drain;
 mod faults;
 mod genai_bench;
 mod guidellm;
+mod live;
 mod mock;
 mod native;
 mod preflight;

@@ -7,6 +7,7 @@
 mod data;
 mod genai_bench;
 mod guidellm;
+mod live;
 mod python_types;
 mod real_server;
 mod report;
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
         gated!(
             guidellm::the_real_guidellm_runs_concurrent_and_constant_profiles_against_the_embedded_mock,
             [GuideLlm]
+        ),
+        gated!(
+            live::prometheus_parses_the_live_export_and_its_final_values_equal_the_report,
+            [PrometheusPython]
         ),
         gated!(
             python_types::the_python_types_load_a_real_report_and_its_progress_events,

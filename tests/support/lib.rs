@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod live;
 
 use std::time::Duration;
 

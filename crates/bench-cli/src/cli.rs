@@ -136,4 +136,9 @@ pub(crate) struct RunArgs {
     /// UI to follow; the schema is docs/schema/progress-event.schema.json.
     #[arg(long, value_name = "FILE")]
     pub(crate) progress_json: Option<PathBuf>,
+    /// Serve the run's live figures (requests by outcome, in flight, rate, TTFT, ITL, latency,
+    /// schedule lag) in Prometheus's text format at http://ADDR/metrics while it runs, e.g.
+    /// 127.0.0.1:9464 (port 0 picks a free port; the address is printed on standard error).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<String>,
 }

@@ -5,6 +5,7 @@ mod cli;
 mod compare;
 pub mod exit_codes;
 mod live;
+mod live_export;
 mod mock;
 mod progress;
 mod signals;
@@ -228,6 +229,19 @@ fn run_command(
         let engine = registry::engine_for(&per_engine).map_err(Failure::bad_input)?;
         planned.push((per_engine, engine));
     }
+    // Listening before the preflight: a bad or busy address fails before anything is checked.
+    let export = match &args.metrics_listen {
+        Some(address) => {
+            let export = live_export::LiveExport::start(address).map_err(Failure::bad_input)?;
+            let _ = writeln!(
+                stderr,
+                "serving live metrics at http://{}/metrics",
+                export.address()
+            );
+            Some(export)
+        }
+        None => None,
+    };
     // Every engine's preflight passes before the first one sends a request. The target is
     // left out: each engine checks it as its run begins (the embedded mock starts only then).
     let mut found = Vec::new();
@@ -260,7 +274,10 @@ fn run_command(
         }
         let checkpoint = Arc::new(progress::Checkpoint::new(engine.name(), &per_engine));
         watch.on_exit(checkpoint.clone());
-        let context = run_context(args, cancel.clone(), checkpoint)?;
+        let mut context = run_context(args, cancel.clone(), checkpoint)?;
+        if let Some(export) = &export {
+            context = context.with_live(export.live());
+        }
         let mut report = bench_runner::execute(&per_engine, engine.as_ref(), &context)
             .map_err(Failure::runner)?;
         // What the preflight found belongs in the report, once.

@@ -6,6 +6,7 @@ use crate::cancel::CancelToken;
 use crate::config::{Config, DataKind, ProfileKind};
 use crate::error::{ConfigError, EngineError};
 use crate::features::{features, Feature};
+use crate::live::LiveMetrics;
 use crate::progress::{NoProgress, ProgressSink};
 use crate::schema::{Report, Warning};
 
@@ -170,19 +171,39 @@ impl MetricKind {
     }
 }
 
-/// What a run gets besides its config: where to report progress and when to stop.
+/// What a run gets besides its config: where to report progress, when to stop, and where to
+/// keep live figures for a scrape.
 #[derive(Clone)]
 pub struct RunContext {
     /// Receives typed progress events.
     pub progress: Arc<dyn ProgressSink>,
     /// Fires when the caller wants the run to stop.
     pub cancel: CancelToken,
+    live: Option<Arc<LiveMetrics>>,
 }
 
 impl RunContext {
-    /// A context reporting to `progress` and stopped by `cancel`.
+    /// A context reporting to `progress` and stopped by `cancel`, keeping no live figures.
     pub fn new(progress: Arc<dyn ProgressSink>, cancel: CancelToken) -> Self {
-        Self { progress, cancel }
+        Self {
+            progress,
+            cancel,
+            live: None,
+        }
+    }
+
+    /// The same context, asking the engine to keep each benchmark's figures in `live` as
+    /// requests finish (an engine that cannot leaves it empty).
+    pub fn with_live(self, live: Arc<LiveMetrics>) -> Self {
+        Self {
+            live: Some(live),
+            ..self
+        }
+    }
+
+    /// Where the caller wants live figures kept, if anywhere.
+    pub fn live(&self) -> Option<&Arc<LiveMetrics>> {
+        self.live.as_ref()
     }
 }
 
@@ -197,6 +218,7 @@ impl std::fmt::Debug for RunContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunContext")
             .field("cancelled", &self.cancel.is_cancelled())
+            .field("live", &self.live.is_some())
             .finish_non_exhaustive()
     }
 }

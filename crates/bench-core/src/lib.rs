@@ -11,6 +11,7 @@
 //! - [`features`]: the optional things a config asks of an engine, for generic refusals.
 //! - [`measure`]: per-request records folded into a [`schema::Benchmark`], for every engine.
 //! - [`progress`]: typed progress events; [`cancel`]: the cancellation token.
+//! - [`live`]: the running benchmark's figures for a Prometheus scrape.
 //!
 //! Rendering and comparing reports is the bench-report crate's job.
 //! This crate does no network or process IO and picks no async runtime.
@@ -21,6 +22,7 @@
 //! ```text
 //! registry
 //! engine
+//! live
 //! progress   measure
 //! stats      sweep      search
 //! schema     features
@@ -33,6 +35,7 @@ pub mod config;
 mod engine;
 mod error;
 pub mod features;
+pub mod live;
 pub mod measure;
 pub mod progress;
 pub mod registry;

@@ -308,6 +308,8 @@ pub(crate) struct Aggregator {
     reads: Reads,
     /// With multi-turn sessions: figures by turn index and per session.
     sessions: Option<crate::session_figures::SessionFigures>,
+    /// The caller's live figures, fed the same records as `measured`.
+    exported: Option<std::sync::Arc<bench_core::live::LiveBenchmark>>,
 }
 
 /// The window's reads of responses: the client's own delay, coalesced events.
@@ -457,7 +459,13 @@ impl Aggregator {
             slo_counts: [0; 3],
             slo_missed: [0; 4],
             sessions: None,
+            exported: None,
         }
+    }
+
+    /// Feeds every request the report counts to `live` as well, as it is counted.
+    pub(crate) fn feed_live(&mut self, live: std::sync::Arc<bench_core::live::LiveBenchmark>) {
+        self.exported = Some(live);
     }
 
     /// The benchmark runs multi-turn sessions: report them.
@@ -662,7 +670,7 @@ impl Aggregator {
             .and_then(|u| u.prompt_tokens)
             .unwrap_or(u64::from(ex.client_prompt_tokens));
         let successful = matches!(ex.outcome, Outcome::Successful);
-        self.measured.add(&RequestRecord {
+        let record = RequestRecord {
             ended: match &ex.outcome {
                 Outcome::Successful => Ended::Successful,
                 Outcome::Incomplete => Ended::Incomplete,
@@ -691,7 +699,12 @@ impl Aggregator {
                 reasoning_itl_ms: &ex.phases.reasoning_gaps_ms,
                 answer_itl_ms: &ex.phases.answer_gaps_ms,
             }),
-        });
+        };
+        self.measured.add(&record);
+        // The same record, so the live counters end equal to the report's totals.
+        if let Some(exported) = &self.exported {
+            exported.add(&record);
+        }
         if let (true, Some(figures), Some(index)) = (successful, &mut self.sessions, ex.turn) {
             figures.turn(&crate::session_figures::Turn {
                 index,

@@ -534,6 +534,7 @@ impl NativeEngine {
             clock: Clock::new(),
             progress: ctx.progress.clone(),
             run_cancel: ctx.cancel.clone(),
+            live: ctx.live().cloned(),
             records,
             retry: runner::Retry {
                 max: self.options.retries,

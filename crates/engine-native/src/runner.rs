@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) progress: Arc<dyn ProgressSink>,
     pub(crate) run_cancel: CancelToken,
+    /// Where the caller wants each benchmark's live figures, if anywhere.
+    pub(crate) live: Option<Arc<bench_core::live::LiveMetrics>>,
     pub(crate) records: Option<crate::records::Records>,
     pub(crate) retry: Retry,
     /// The drain's probe for servers without in-flight gauges.
@@ -325,6 +327,13 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     if plan.requests.sessions().is_some() {
         aggregator.enable_sessions();
     }
+    let live = shared
+        .live
+        .as_ref()
+        .map(|live| live.benchmark(crate::NAME, plan.index, &plan.strategy));
+    if let Some(live) = &live {
+        aggregator.feed_live(live.clone());
+    }
     let state = Arc::new(Benchmarking {
         index: plan.index,
         requests: plan.requests.clone(),
@@ -347,7 +356,13 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
 
     let load = generate(state.clone(), &plan);
     tokio::pin!(load);
-    let mut ticker = Box::pin(progress(state.clone(), plan.index, start, planned_end));
+    let mut ticker = Box::pin(progress(
+        state.clone(),
+        plan.index,
+        start,
+        planned_end,
+        live.clone(),
+    ));
     let deadline = async {
         match planned_end {
             Some(end) => tokio::time::sleep_until(end.into()).await,
@@ -386,6 +401,10 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         }
     }
     let end = Instant::now();
+    // Every request has finished: the live figures are the report's.
+    if let Some(live) = &live {
+        live.finish();
+    }
     let stopped_by = *state
         .control
         .reason
@@ -628,12 +647,14 @@ async fn sized_streams(state: &Arc<Benchmarking>, plan: &Plan, tasks: &mut JoinS
     }
 }
 
-/// Sends a progress update every second until the benchmark ends (never completes itself).
+/// Sends a progress update every second until the benchmark ends (never completes itself),
+/// and sets the live gauges (in flight, achieved rate) from the same counts.
 async fn progress(
     state: Arc<Benchmarking>,
     index: usize,
     start: Instant,
     planned_end: Option<Instant>,
+    live: Option<Arc<bench_core::live::LiveBenchmark>>,
 ) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -642,7 +663,7 @@ async fn progress(
     loop {
         interval.tick().await;
         let now = Instant::now();
-        let (live, phase, (ttft, itl), saturated) = {
+        let (counts, phase, (ttft, itl), saturated) = {
             let mut aggregator = state.lock();
             let saturated = aggregator.check_saturation(now);
             (
@@ -667,7 +688,12 @@ async fn progress(
             }
         }
         let seconds = (now - previous.0).as_secs_f64();
-        let finished = live.successful + live.errored + live.incomplete;
+        let finished = counts.successful + counts.errored + counts.incomplete;
+        let requests_per_s = (finished - previous.1) as f64 / seconds;
+        if let Some(live) = &live {
+            live.set_in_flight(counts.in_flight);
+            live.set_achieved_rate(requests_per_s);
+        }
         state
             .shared
             .progress
@@ -678,16 +704,16 @@ async fn progress(
                 remaining_s: planned_end
                     .map(|end| end.saturating_duration_since(now).as_secs_f64()),
                 requests: bench_core::schema::RequestTotals::new(
-                    live.successful,
-                    live.incomplete,
-                    live.errored,
+                    counts.successful,
+                    counts.incomplete,
+                    counts.errored,
                 ),
-                in_flight: live.in_flight,
-                requests_per_s: (finished - previous.1) as f64 / seconds,
-                output_tokens_per_s: (live.output_tokens - previous.2) as f64 / seconds,
+                in_flight: counts.in_flight,
+                requests_per_s,
+                output_tokens_per_s: (counts.output_tokens - previous.2) as f64 / seconds,
                 ttft_p50_ms: ttft,
                 itl_p50_ms: itl,
             }));
-        previous = (now, finished, live.output_tokens);
+        previous = (now, finished, counts.output_tokens);
     }
 }

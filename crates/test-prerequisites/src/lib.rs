@@ -34,6 +34,8 @@ pub enum Prerequisite {
     PythonApi,
     /// `LLM_BENCH_PYARROW_PYTHON`: a python3 with the `pyarrow` package.
     PyarrowPython,
+    /// `LLM_BENCH_PROMETHEUS_PYTHON`: a python3 with the `prometheus_client` package.
+    PrometheusPython,
     /// `python3` on `PATH`.
     Python3,
     /// A hard open-file limit of 5,000 or more (`ulimit -Hn`).
@@ -54,6 +56,7 @@ impl Prerequisite {
             Self::JsonschemaPython => is_set("LLM_BENCH_PYTHON"),
             Self::PythonApi => is_set("LLM_BENCH_PYTHON_API"),
             Self::PyarrowPython => is_set("LLM_BENCH_PYARROW_PYTHON"),
+            Self::PrometheusPython => is_set("LLM_BENCH_PROMETHEUS_PYTHON"),
             Self::Python3 => answers("python3"),
             // Where the limit cannot be read, the test finds out itself.
             Self::OpenFiles => hard_open_file_limit().is_none_or(|limit| limit >= 5000),
@@ -93,6 +96,11 @@ impl Prerequisite {
             Self::PyarrowPython => {
                 "a python with pyarrow: set LLM_BENCH_PYARROW_PYTHON to a python3 that has the \
                  pyarrow package (`pip install pyarrow` in a venv)"
+            }
+            Self::PrometheusPython => {
+                "a python with prometheus_client: set LLM_BENCH_PROMETHEUS_PYTHON to a python3 \
+                 that has the prometheus_client package (`pip install prometheus_client` in a \
+                 venv)"
             }
             Self::Python3 => "python3: install it so that `python3` is on PATH",
             Self::OpenFiles => {
