@@ -113,7 +113,7 @@ fn overrides_use_the_same_dotted_names() {
 #[test]
 fn bad_configs_name_the_key_the_value_and_the_fix() {
     let cases: &[(&str, &str)] = &[
-        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, http2, kind, mock, model, proxy_from_env, timeouts, tls, url"),
+        ("target.modle=x", "unknown key `target.modle` (did you mean `target.model`?); valid keys here: api, api_key_env, headers, http2, kind, metrics, mock, model, proxy_from_env, timeouts, tls, url"),
         ("target.tls={ client_cert = \"c.pem\" }", "missing key `target.tls.client_key`; target.tls.client_cert needs the PEM private key that goes with it"),
         ("target.tls={ ca_file = \"ca.pem\" }", "invalid `target.tls`: is only used with an https:// target.url; remove it or use https"),
         ("target.tls={ verify = false }", "unknown key `target.tls.verify`; valid keys here: ca_file, client_cert, client_key, insecure_skip_verify, server_name"),

@@ -154,7 +154,7 @@ async fn serve(mut socket: TcpStream, misbehaviour: Misbehaviour, seen: Arc<Atom
         // The drain before each benchmark reads an in-flight gauge (without one it would
         // probe with real requests, which this server would count).
         if head.starts_with("get /metrics") {
-            let gauge = "bench_mock:requests_running 0\n";
+            let gauge = "vllm:num_requests_running 0\n";
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{gauge}",
                 gauge.len()
