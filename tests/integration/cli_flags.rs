@@ -153,6 +153,22 @@ fn the_report_and_progress_events_cannot_share_stdout() {
         "error: --output - and --progress-json - both want standard output; send one of them to a file, e.g. --progress-json progress.jsonl\n"
     );
     assert!(out.stdout.is_empty());
+    let out = llm_bench([
+        "run".as_ref(),
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-o".as_ref(),
+        "-".as_ref(),
+        "--engines".as_ref(),
+        "test-echo,native".as_ref(),
+    ]);
+    assert_eq!(out.code, exit_codes::BAD_INPUT);
+    assert!(
+        out.stderr
+            .starts_with("error: --output - writes one report, but --engines runs 2"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

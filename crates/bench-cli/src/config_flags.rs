@@ -16,7 +16,7 @@ use crate::Failure;
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConfigArgs {
     /// The config file: .toml, .yaml, .yml or .json; `-` reads it from standard input (JSON
-    /// when it starts with `{`, else TOML, else YAML). Without it, the flags below are the
+    /// when it starts with `{`, else TOML, else YAML). Without it, the config key flags are the
     /// whole config.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -52,7 +52,7 @@ pub(crate) struct ConfigArgs {
     #[arg(long, value_name = "NAME", help_heading = "Config keys")]
     pub(crate) engine: Option<String>,
     /// Override one config key, e.g. `--set profile.rates=[5,10]`. Repeatable; applied in
-    /// order, after the file and the flags above.
+    /// order, after the file and the config key flags.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) overrides: Vec<String>,
 }
