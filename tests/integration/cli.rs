@@ -174,7 +174,7 @@ fn input_problems_exit_2_with_the_path() {
     assert_eq!(out.code, exit_codes::BAD_INPUT);
     assert_eq!(
         out.stderr,
-        "error: invalid run (no --config: the flags are the config): missing key `profile`; pass --profile (or a config file with --config)\n"
+        "error: invalid config (no --config: the flags are the whole config): missing key `profile`; pass --profile (or a config file with --config)\n"
     );
     let config = fixture("config/echo.toml");
     let out = llm_bench([

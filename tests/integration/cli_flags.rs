@@ -126,12 +126,12 @@ fn flag_errors_name_the_flag_and_missing_keys_name_the_flag_to_pass() {
     assert_eq!(out.code, exit_codes::BAD_INPUT);
     assert_eq!(
         out.stderr,
-        "error: invalid run (no --config: the flags are the config): missing key `data`; pass --data (or a config file with --config)\n"
+        "error: invalid config (no --config: the flags are the whole config): missing key `data`; pass --data (or a config file with --config)\n"
     );
     let out = llm_bench(["validate", "--profile", "synchronous", "--data", "D(1,1)"]);
     assert_eq!(
         out.stderr,
-        "error: invalid run (no --config: the flags are the config): missing key `constraints.max_seconds`; set constraints.max_seconds or constraints.max_requests, or a benchmark never ends; pass --max-seconds or --max-requests (or a config file with --config)\n"
+        "error: invalid config (no --config: the flags are the whole config): missing key `constraints.max_seconds`; set constraints.max_seconds or constraints.max_requests, or a benchmark never ends; pass --max-seconds or --max-requests (or a config file with --config)\n"
     );
 }
 

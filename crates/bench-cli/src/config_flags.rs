@@ -175,7 +175,9 @@ impl std::fmt::Display for Source<'_> {
         match self {
             Self::File(path) => write!(f, "invalid config {}", path.display()),
             Self::Stdin => f.write_str("invalid config from standard input"),
-            Self::Flags => f.write_str("invalid run (no --config: the flags are the config)"),
+            Self::Flags => {
+                f.write_str("invalid config (no --config: the flags are the whole config)")
+            }
         }
     }
 }
