@@ -172,7 +172,10 @@ fn input_problems_exit_2_with_the_path() {
     );
     let out = llm_bench(["run"]);
     assert_eq!(out.code, exit_codes::BAD_INPUT);
-    assert!(out.stderr.contains("--config <FILE>"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: invalid config (no --config: the flags are the whole config): missing key `profile`; pass --profile (or a config file with --config)\n"
+    );
     let config = fixture("config/echo.toml");
     let out = llm_bench([
         "run".as_ref(),
@@ -182,11 +185,9 @@ fn input_problems_exit_2_with_the_path() {
         "x.txt".as_ref(),
     ]);
     assert_eq!(out.code, exit_codes::BAD_INPUT);
-    assert!(
-        out.stderr
-            .contains("invalid --output: invalid `output.path`"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        "error: invalid --output x.txt: cannot tell the report's format from the extension `.txt`; name the file .json, .yaml, .yml, .csv or .html, or give `-` for JSON on standard output\n"
     );
 }
 
@@ -409,7 +410,7 @@ fn a_saved_report_re_renders_in_every_format() {
     let out = llm_bench(["report".as_ref(), config.as_os_str()]);
     assert_eq!(out.code, exit_codes::BAD_INPUT);
     assert!(
-        out.stderr.contains("is not an llm-bench report"),
+        out.stderr.contains("is a config, not a report"),
         "{}",
         out.stderr
     );

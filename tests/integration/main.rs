@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
 
 mod cli;
+mod cli_flags;
 mod config;
 mod conformance;
 mod data;
@@ -13,6 +14,7 @@ mod genai_bench;
 mod guidellm;
 mod live;
 mod mock;
+mod model_discovery;
 mod native;
 mod preflight;
 mod python_types;
@@ -27,6 +29,7 @@ mod sessions;
 mod sizing;
 mod tls;
 mod trust_native;
+mod wording;
 
 use std::path::PathBuf;
 

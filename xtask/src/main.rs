@@ -16,7 +16,8 @@ usage: cargo xtask <command>
 commands:
   ci        fmt --check, clippy -D warnings, the tests (nextest), docs with -D warnings
   codegen   regenerate the committed JSON Schemas (docs/schema/), the Python types generated from
-            them (crates/bench-python/python/llm_bench/_schema.py) and test tokenizer (data/tokenizer/)
+            them (crates/bench-python/python/llm_bench/_schema.py), the man pages (docs/man/) and
+            the test tokenizer (data/tokenizer/)
   bench [mock|native|data|streams] [--quick]
             the mock server's precision and cost; the native engine's capacity;
             token-exact prompts per second; closed-loop streams, the client's timestamps
@@ -144,6 +145,18 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
             "test",
             "--quiet",
             "-p",
+            "bench-cli",
+            "--lib",
+            "committed_man_pages_are_fresh",
+        ],
+        &[("UPDATE_MAN_PAGES", "1")],
+    )?;
+    cargo(
+        root,
+        &[
+            "test",
+            "--quiet",
+            "-p",
             "bench-data",
             "--lib",
             "committed_test_tokenizer_is_fresh",
@@ -151,8 +164,8 @@ fn codegen(root: &Path) -> anyhow::Result<()> {
         &[("UPDATE_TOKENIZER", "1")],
     )?;
     println!(
-        "xtask: docs/schema/, the Python types (crates/bench-python/python/llm_bench/_schema.py) \
-         and data/tokenizer/ regenerated; commit the changes"
+        "xtask: docs/schema/, the Python types (crates/bench-python/python/llm_bench/_schema.py), \
+         the man pages (docs/man/) and data/tokenizer/ regenerated; commit the changes"
     );
     Ok(())
 }

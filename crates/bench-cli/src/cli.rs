@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub(crate) use crate::config_flags::ConfigArgs;
+
 /// Benchmark LLM inference servers that speak the OpenAI HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "llm-bench", version)]
@@ -14,7 +16,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the benchmarks a config describes and write the report.
+    /// Run benchmarks described by a config file, flags or both, and write the report.
     Run(RunArgs),
     /// List the engines compiled into this binary with their capabilities.
     Engines,
@@ -28,12 +30,16 @@ pub(crate) enum Command {
     Compare(CompareArgs),
     /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
     MockServer(crate::mock::MockServerArgs),
-    /// Print the JSON Schema of the config or of the report.
+    /// Print a JSON Schema (the same files as docs/schema/): of the config, the report, the
+    /// autotuner's object, the comparison or a progress event.
     Schema {
         /// Which schema.
         #[arg(value_enum)]
         which: SchemaKind,
     },
+    /// Print a shell completion script for llm-bench, e.g.
+    /// `llm-bench completions bash > ~/.local/share/bash-completion/completions/llm-bench`.
+    Completions(crate::completions::CompletionsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,23 +93,8 @@ pub(crate) enum SchemaKind {
     Autotuner,
     /// The JSON written by `compare`.
     Comparison,
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct ConfigArgs {
-    /// The config file; .toml, .yaml, .yml or .json.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub(crate) config: PathBuf,
-    /// The engine to use, overriding `benchmark_engine`.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) engine: Option<String>,
-    /// Override one config key, e.g. `--set profile.rates=[5,10]`. Repeatable; applied in order.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub(crate) overrides: Vec<String>,
-    /// Write the report here (format from the extension), instead of the config's outputs.
-    /// Repeatable.
-    #[arg(long, short = 'o', value_name = "PATH")]
-    pub(crate) output: Vec<PathBuf>,
+    /// One line of `run --progress-json`.
+    ProgressEvent,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +110,10 @@ pub(crate) struct ValidateArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    /// Write the report here (format from the extension: .json, .yaml, .yml, .csv, .html),
+    /// instead of the config's outputs; `-` writes it to standard output as JSON. Repeatable.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Vec<PathBuf>,
     /// Run the config on each of these engines in turn (comma-separated), write each report
     /// with the engine's name before the extension, and a comparison (`.compare.json`,
     /// `.compare.html`) beside the first output.

@@ -3,10 +3,15 @@
 
 mod cli;
 mod compare;
+mod completions;
+mod config_flags;
 pub mod exit_codes;
 mod live;
 mod live_export;
+#[cfg(test)]
+mod manual;
 mod mock;
+mod outputs;
 mod progress;
 mod signals;
 
@@ -17,14 +22,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bench_core::config::{ConfigFormat, OutputSpec};
-use bench_core::{registry, CancelToken, Config, EngineError, Report, RunContext};
+use bench_core::config::OutputSpec;
+use bench_core::{registry, CancelToken, EngineError, Report, RunContext};
 use bench_runner::{write_atomically, RunError};
 use clap::Parser as _;
 
-use crate::cli::{
-    Cli, Command, ConfigArgs, ReportArgs, ReportFormat, RunArgs, SchemaKind, ValidateArgs,
-};
+use crate::cli::{Cli, Command, ReportArgs, ReportFormat, RunArgs, SchemaKind, ValidateArgs};
 
 pub use bench_runner::EXPECTED_ENGINES;
 
@@ -127,6 +130,7 @@ pub fn run(
         Command::Report(args) => rerender(&args, stdout),
         Command::Compare(args) => compare::command(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
+        Command::Completions(args) => completions::print(&args, stdout),
     };
     match result {
         Ok(code) => code,
@@ -149,58 +153,21 @@ fn stdout_or_stderr<'a>(
     }
 }
 
-/// Reads, overrides and validates the config named by the flags.
-fn load_config(args: &ConfigArgs) -> Result<Config, Failure> {
-    let path = &args.config;
-    let format = ConfigFormat::from_path(path).map_err(Failure::bad_input)?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))
-        .map_err(Failure::bad_input)?;
-    let mut overrides = args.overrides.clone();
-    if let Some(engine) = &args.engine {
-        overrides.push(format!("benchmark_engine=\"{}\"", engine.replace('"', "")));
-    }
-    let mut config = bench_runner::load_config(&text, format, &overrides, path.parent())
-        .with_context(|| format!("invalid config {}", path.display()))
-        .map_err(Failure::bad_input)?;
-    if !args.output.is_empty() {
-        config.outputs = args
-            .output
-            .iter()
-            .map(|p| OutputSpec {
-                path: p.to_string_lossy().into_owned(),
-                format: None,
-            })
-            .collect();
-        for output in &config.outputs {
-            output
-                .resolved_format()
-                .context("invalid --output")
-                .map_err(Failure::bad_input)?;
-        }
-    }
-    Ok(config)
-}
-
 fn run_command(
     args: &RunArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let limits = bench_runner::raise_open_file_limit();
-    let mut config = load_config(&args.config)?;
-    if config.outputs.is_empty() {
-        let stamp = bench_core::schema::Timestamp::now().to_string();
-        let stamp: String = stamp
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(15)
-            .collect();
-        config.outputs.push(OutputSpec {
-            path: format!("llm-bench-report-{stamp}.json"),
-            format: None,
-        });
-    }
+    let mut config = config_flags::load(&args.config)?;
+    let to_stdout = outputs::choose(
+        &mut config,
+        &args.output,
+        args.progress_json.as_ref(),
+        args.engines.len(),
+    )?;
+    // Once, before any engine's preflight: every engine and report get the same name.
+    bench_runner::discover_model(&mut config).map_err(Failure::runner)?;
     // Every engine is resolved (and the config validated for it) before anything runs.
     let names = if args.engines.is_empty() {
         vec![config.benchmark_engine.clone()]
@@ -251,15 +218,17 @@ fn run_command(
                 .map_err(Failure::runner)?,
         );
     }
-    // With `--progress-json -` standard output carries JSON lines only.
-    let human: &mut dyn Write = if args
-        .progress_json
-        .as_ref()
-        .is_some_and(|p| p.as_os_str() == "-")
-    {
-        stderr
+    // With `--progress-json -` standard output carries JSON lines only, with `--output -`
+    // the report only.
+    let machine_stdout = to_stdout
+        || args
+            .progress_json
+            .as_ref()
+            .is_some_and(|p| p.as_os_str() == outputs::STDOUT);
+    let (human, report_out): (&mut dyn Write, &mut dyn Write) = if machine_stdout {
+        (stderr, stdout)
     } else {
-        stdout
+        (stdout, stderr)
     };
     let cancel = CancelToken::new();
     // The first SIGINT or SIGTERM cancels the run, so the engine returns what it measured; a
@@ -283,6 +252,11 @@ fn run_command(
         // What the preflight found belongs in the report, once.
         bench_runner::add_warnings(&mut report, preflight_warnings);
         write_outputs(&report, &per_engine.outputs)?;
+        if to_stdout {
+            let json = render_as(&report, bench_core::config::OutputFormat::Json)?;
+            let _ = report_out.write_all(json.as_bytes());
+            let _ = report_out.flush();
+        }
         let _ = write!(human, "{}", bench_report::render::summary_table(&report));
         for output in &per_engine.outputs {
             let _ = writeln!(human, "wrote {}", output.path);
@@ -456,7 +430,12 @@ fn list_engines(stdout: &mut dyn Write) -> Result<u8, Failure> {
 
 fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let limits = bench_runner::raise_open_file_limit();
-    let config = load_config(&args.config)?;
+    let mut config = config_flags::load(&args.config)?;
+    let discovered = if args.offline {
+        None
+    } else {
+        bench_runner::discover_model(&mut config).map_err(Failure::runner)?
+    };
     let engine = registry::engine_for(&config).map_err(Failure::bad_input)?;
     let warnings = bench_runner::preflight(&config, engine.as_ref(), args.offline, limits)
         .map_err(Failure::runner)?;
@@ -477,6 +456,19 @@ fn validate_command(args: &ValidateArgs, stdout: &mut dyn Write) -> Result<u8, F
             (_, false) => "",
         }
     );
+    if let Some(model) = discovered {
+        let _ = writeln!(
+            stdout,
+            "target.model: `{model}`, the one model the server lists"
+        );
+    } else if config.target.model.is_none()
+        && config.target.kind() == bench_core::config::TargetKind::Server
+    {
+        let _ = writeln!(
+            stdout,
+            "target.model: not given; the run takes the one model the server lists (offline: not asked)"
+        );
+    }
     for warning in &warnings {
         let _ = writeln!(stdout, "warning [{}]: {}", warning.code, warning.message);
     }
@@ -526,6 +518,7 @@ fn print_schema(which: SchemaKind, stdout: &mut dyn Write) -> Result<u8, Failure
         SchemaKind::Report => bench_core::schema::report_json_schema(),
         SchemaKind::Autotuner => bench_report::schema::autotuner_json_schema(),
         SchemaKind::Comparison => bench_report::schema::comparison_json_schema(),
+        SchemaKind::ProgressEvent => bench_core::progress::progress_json_schema(),
     };
     let _ = write!(stdout, "{text}");
     Ok(exit_codes::OK)

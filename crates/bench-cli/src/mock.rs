@@ -21,6 +21,9 @@ pub(crate) struct MockServerArgs {
     /// Model name listed by GET /v1/models (requests for any name are served).
     #[arg(long, default_value_t = MockConfig::default().model)]
     model: String,
+    /// More model names GET /v1/models lists after --model (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    extra_models: Vec<String>,
     /// Time to first token after admission, before prefill, in ms.
     #[arg(long, value_name = "MS", default_value_t = MockConfig::default().ttft_ms)]
     ttft_ms: f64,
@@ -141,6 +144,7 @@ impl MockServerArgs {
             host: self.host.clone(),
             port: self.port,
             model: self.model.clone(),
+            extra_models: self.extra_models.clone(),
             ttft_ms: self.ttft_ms,
             ttft_distribution: self.ttft_distribution.into(),
             ttft_stdev_ms: self.ttft_stdev_ms,

@@ -372,3 +372,122 @@ fn the_api_key_stays_out_of_trace_logs_and_files_over_https() {
         assert!(!text.contains(secret), "the API key appears in {what}");
     }
 }
+
+#[test]
+fn config_from_stdin_is_read_by_its_content() {
+    let toml = "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 2\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\napproximate = true\n";
+    let json = r#"{"profile": {"kind": "concurrent", "streams": [1, 2]}, "constraints": {"max_requests": 2}, "data": "prompt_tokens=8,output_tokens=4,approximate=true"}"#;
+    let yaml = "profile:\n  kind: throughput\n  max_concurrency: 3\nconstraints:\n  max_seconds: 1\ndata: D(8,4)\n";
+    for (text, plan) in [
+        (toml, "1 benchmark(s)\n"),
+        (json, "2 benchmark(s)\n"),
+        (yaml, "1 benchmark(s)\n"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
+            .args([
+                "validate",
+                "-c",
+                "-",
+                "--set",
+                "data.approximate=true",
+                "--offline",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{text}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(plan), "{text}: {stdout}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-bench"))
+        .args(["validate", "-c", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[profile\nkind = 1\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.starts_with(
+            "error: invalid config from standard input: cannot parse the config as TOML"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bash_completion_completes_commands_flags_and_values() {
+    let (code, script, stderr) = run_binary("", &["completions", "bash"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llm-bench.bash");
+    std::fs::write(&path, &script).unwrap();
+    // What bash's completion would offer after each command line (the last word is the one
+    // being completed), through the function the script registers for llm-bench.
+    let complete = |words: &[&str]| {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let line = words.join(" ");
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source \"$0\"; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; f=$(complete -p llm-bench); f=${{f#*-F }}; f=${{f%% *}}; \"$f\" llm-bench {} {}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                quoted.join(" "),
+                words.len() - 1,
+                quoted[words.len() - 1],
+                quoted[words.len() - 2],
+            ))
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let commands = complete(&["llm-bench", ""]);
+    for command in ["run", "validate", "completions", "schema", "mock-server"] {
+        assert!(
+            commands.lines().any(|l| l == command),
+            "{command}: {commands}"
+        );
+    }
+    assert_eq!(complete(&["llm-bench", "val"]), "validate\n");
+    assert_eq!(
+        complete(&["llm-bench", "run", "--max-s"]),
+        "--max-seconds\n"
+    );
+    let kinds = complete(&["llm-bench", "schema", ""]);
+    assert!(kinds.lines().any(|l| l == "progress-event"), "{kinds}");
+    for shell in ["zsh", "fish"] {
+        let (code, script, _) = run_binary("", &["completions", shell]);
+        assert_eq!(code, Some(0));
+        assert!(
+            script.contains("max-seconds") && script.contains("progress-event"),
+            "{shell}: {script}"
+        );
+    }
+}

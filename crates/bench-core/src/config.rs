@@ -8,7 +8,8 @@
 //!
 //! - `model`: the types a config deserializes into, and which kinds read which keys;
 //! - `load`: text to a [`Config`] ([`Config::load`]), through `legacy`, `compact` (the
-//!   `data = "prompt_tokens=..."` string), `overrides` and `strict`;
+//!   `data = "prompt_tokens=..."` string), `overrides` (with `rate`, the `profile.rate`
+//!   shorthand of `--rate`) and `strict`;
 //! - `validate`: [`Config::validate`]; [`limits`]: the bounds it checks;
 //! - `redact`: [`Config::redacted`], the copy a report holds;
 //! - `plan`: [`Config::plan`], the benchmarks a config asks for, and the [`Strategy`] of each;
@@ -25,6 +26,7 @@ mod load;
 mod model;
 mod overrides;
 mod plan;
+mod rate;
 mod redact;
 mod scenario;
 mod search;

@@ -21,6 +21,9 @@ pub struct MockConfig {
     pub port: u16,
     /// The model name `GET /v1/models` lists. Requests for any model name are served.
     pub model: String,
+    /// More names `GET /v1/models` lists after `model`, as a server hosting several models
+    /// (or LoRA adapters) does.
+    pub extra_models: Vec<String>,
     /// Time to first token before prefill, from admission (queue wait comes before it).
     pub ttft_ms: f64,
     /// Distribution of `ttft_ms`.
@@ -93,6 +96,7 @@ impl Default for MockConfig {
             host: "127.0.0.1".to_owned(),
             port: 0,
             model: "mock-model".to_owned(),
+            extra_models: Vec::new(),
             ttft_ms: 20.0,
             ttft_distribution: DelayDistribution::Constant,
             ttft_stdev_ms: 0.0,

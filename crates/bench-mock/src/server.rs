@@ -688,16 +688,19 @@ fn metrics_response(state: &State) -> Response<MockBody> {
 }
 
 fn models_body(state: &State) -> String {
-    serde_json::json!({
-        "object": "list",
-        "data": [{
-            "id": state.config.model,
-            "object": "model",
-            "created": state.clock.unix_s(Instant::now()),
-            "owned_by": "bench-mock",
-        }],
-    })
-    .to_string()
+    let created = state.clock.unix_s(Instant::now());
+    let data: Vec<serde_json::Value> = std::iter::once(&state.config.model)
+        .chain(&state.config.extra_models)
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "object": "model",
+                "created": created,
+                "owned_by": "bench-mock",
+            })
+        })
+        .collect();
+    serde_json::json!({"object": "list", "data": data}).to_string()
 }
 
 fn ground_truth_response(state: &State) -> Response<MockBody> {

@@ -149,7 +149,11 @@ fn validate(
 ) -> PyResult<String> {
     let loaded = load(&text, &format, overrides, folder, engine)?;
     let checked = py.detach(move || -> Result<String, RunError> {
-        let config = loaded?;
+        let mut config = loaded?;
+        if !offline {
+            // As `llm-bench validate`: the one model the server lists, when none is named.
+            bench_runner::discover_model(&mut config)?;
+        }
         let limits = bench_runner::raise_open_file_limit();
         let engine = registry::engine_for(&config)?;
         let warnings = bench_runner::preflight(&config, engine.as_ref(), offline, limits)?;
@@ -396,6 +400,10 @@ fn run_to_end(
     engine: &dyn bench_core::BenchmarkEngine,
     context: &RunContext,
 ) -> Result<String, RunError> {
+    // The one model the server lists, when the config names none (the report then names it).
+    let mut config = config.clone();
+    bench_runner::discover_model(&mut config)?;
+    let config = &config;
     let limits = bench_runner::raise_open_file_limit();
     let warnings = bench_runner::preflight(config, engine, true, limits)?;
     if context.cancel.is_cancelled() {

@@ -23,22 +23,48 @@ pub fn write_report(
 pub fn read_report(path: &Path) -> Result<bench_core::Report, RunError> {
     let text = fs::read_to_string(path)
         .map_err(|e| RunError::BadInput(format!("cannot read report {}: {e}", path.display())))?;
-    let yaml = path
+    let extension = path
         .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        .map(str::to_ascii_lowercase);
+    let yaml = matches!(extension.as_deref(), Some("yaml" | "yml"));
     let parsed = if yaml {
         serde_norway::from_str(&text).map_err(|e| e.to_string())
     } else {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     };
     parsed.map_err(|e| {
+        if looks_like_a_config(&text, extension.as_deref()) {
+            return RunError::BadInput(format!(
+                "{0} is a config, not a report; `report` and `compare` read a report written by `llm-bench run` (.json, .yaml or .yml); to run this config: llm-bench run --config {0}",
+                path.display()
+            ));
+        }
         RunError::BadInput(format!(
             "{} is not an llm-bench report (schema version {}): {e}",
             path.display(),
             bench_core::schema::SCHEMA_VERSION
         ))
     })
+}
+
+/// A TOML file (a report is never TOML), or a JSON or YAML table with a config's top-level keys
+/// and no `benchmarks`.
+fn looks_like_a_config(text: &str, extension: Option<&str>) -> bool {
+    if extension == Some("toml") {
+        return true;
+    }
+    let tree: Option<serde_json::Value> = match extension {
+        Some("yaml" | "yml") => serde_norway::from_str(text).ok(),
+        _ => serde_json::from_str(text).ok(),
+    };
+    let Some(serde_json::Value::Object(map)) = tree else {
+        return false;
+    };
+    !map.contains_key("benchmarks")
+        && ["profile", "data", "target", "benchmark"]
+            .iter()
+            .any(|k| map.contains_key(*k))
 }
 
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so

@@ -10,6 +10,7 @@ mod embedded;
 mod engines;
 mod fds;
 mod files;
+mod model;
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ pub use crate::embedded::{embedded_config, Embedded};
 pub use crate::engines::EXPECTED as EXPECTED_ENGINES;
 pub use crate::fds::{raise as raise_open_file_limit, Limits};
 pub use crate::files::{read_report, write_atomically, write_report};
+pub use crate::model::discover_model;
 
 /// Why a run could not be prepared or could not happen. A failing server is not one of these:
 /// its failures are counted in the report.

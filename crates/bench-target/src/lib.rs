@@ -56,6 +56,12 @@ pub enum TargetError {
         /// What failed and what to do.
         problem: String,
     },
+    /// `target.model` is not given and the server's model list does not name exactly one.
+    #[error("missing key `target.model`; {why}")]
+    ModelNeeded {
+        /// What the server listed and what to pass.
+        why: String,
+    },
     /// Something answered, but not as an OpenAI-compatible server serving the model.
     #[error("the target at `{url}` cannot be benchmarked: {what}")]
     Refused {
@@ -73,6 +79,11 @@ impl From<TargetError> for bench_core::EngineError {
             TargetError::Setting { key, message } => {
                 bench_core::ConfigError::InvalidValue { key, message }.into()
             }
+            TargetError::ModelNeeded { why } => bench_core::ConfigError::MissingKey {
+                key: "target.model".to_owned(),
+                hint: Some(why),
+            }
+            .into(),
             other => bench_core::EngineError::Target {
                 message: other.to_string(),
             },
@@ -344,38 +355,8 @@ async fn check_within(
         what,
     };
     let mut checked = Checked::default();
-    let answer = client
-        .get(&models_url)
-        .send()
-        .await
-        .map_err(|e| transport(&e, url))?;
-    let status = answer.status();
-    let content_type = content_type_of(&answer);
-    let bytes = answer.bytes().await.map_err(|e| transport(&e, url))?;
-    match status.as_u16() {
-        200..=299 => match served_models(&bytes) {
-            Some(models) => checked.models = models,
-            None => {
-                return Err(refused(format!(
-                    "GET /v1/models answered HTTP {status} ({content_type}) but not an OpenAI model list: `{}`; check target.url",
-                    quote(&bytes)
-                )))
-            }
-        },
-        // Servers without the route still serve completions; the probe decides.
-        404 | 405 | 501 => {}
-        401 | 403 => {
-            return Err(refused(format!(
-                "GET /v1/models answered HTTP {status}: the server wants credentials; set target.api_key_env to the variable holding the API key (now `{}`)",
-                target.api_key_env
-            )))
-        }
-        _ => {
-            return Err(refused(format!(
-                "GET /v1/models answered HTTP {status} ({content_type}): `{}`",
-                quote(&bytes)
-            )))
-        }
+    if let Some(models) = list_models(client, target, &models_url, url).await? {
+        checked.models = models;
     }
     let stream = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -447,6 +428,92 @@ async fn check_within(
         });
     }
     Ok(checked)
+}
+
+/// The model ids `GET /v1/models` lists, or None when the server has no such route (it may
+/// still serve completions).
+async fn list_models(
+    client: &reqwest::Client,
+    target: &Target,
+    models_url: &str,
+    url: &str,
+) -> Result<Option<Vec<String>>, TargetError> {
+    let refused = |what: String| TargetError::Refused {
+        url: url.to_owned(),
+        what,
+    };
+    let answer = client
+        .get(models_url)
+        .send()
+        .await
+        .map_err(|e| transport(&e, url))?;
+    let status = answer.status();
+    let content_type = content_type_of(&answer);
+    let bytes = answer.bytes().await.map_err(|e| transport(&e, url))?;
+    match status.as_u16() {
+        200..=299 => match served_models(&bytes) {
+            Some(models) => Ok(Some(models)),
+            None => Err(refused(format!(
+                "GET /v1/models answered HTTP {status} ({content_type}) but not an OpenAI model list: `{}`; check target.url",
+                quote(&bytes)
+            ))),
+        },
+        // Servers without the route still serve completions; the probe decides.
+        404 | 405 | 501 => Ok(None),
+        401 | 403 => Err(refused(format!(
+            "GET /v1/models answered HTTP {status}: the server wants credentials; set target.api_key_env to the variable holding the API key (now `{}`)",
+            target.api_key_env
+        ))),
+        _ => Err(refused(format!(
+            "GET /v1/models answered HTTP {status} ({content_type}): `{}`",
+            quote(&bytes)
+        ))),
+    }
+}
+
+/// The model to benchmark when `target.model` is not given: the one model the server's
+/// `GET /v1/models` lists (as GuideLLM and vLLM's client choose). Several, none, or no such
+/// route are [`TargetError::ModelNeeded`], which says what to pass.
+pub async fn discover_model(target: &Target) -> Result<String, TargetError> {
+    let client = client(target)?;
+    let url = base(target).to_owned();
+    let models_url = models_url(&completion_url(target));
+    let listed = tokio::time::timeout(CHECK_LIMIT, list_models(&client, target, &models_url, &url))
+        .await
+        .map_err(|_| TargetError::Refused {
+            url: url.clone(),
+            what: format!(
+                "GET /v1/models did not answer within {} s",
+                CHECK_LIMIT.as_secs()
+            ),
+        })?;
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(error) => return Err(diagnosed(error, target).await),
+    };
+    choose_model(&url, listed)
+}
+
+/// The one model of a model list, or what to pass instead.
+fn choose_model(url: &str, listed: Option<Vec<String>>) -> Result<String, TargetError> {
+    let why = |what: String| TargetError::ModelNeeded {
+        why: format!("{what}; pass --model NAME or set target.model to the served model's name"),
+    };
+    match listed {
+        None => Err(why(format!(
+            "the server at `{url}` has no GET /v1/models to name its model"
+        ))),
+        Some(mut models) => match models.len() {
+            1 => Ok(models.remove(0)),
+            0 => Err(why(format!(
+                "GET /v1/models at `{url}` lists no model (is one loaded?)"
+            ))),
+            n => Err(why(format!(
+                "GET /v1/models at `{url}` lists {n} models, so which one to benchmark must be said: {}",
+                models.join(", ")
+            ))),
+        },
+    }
 }
 
 /// For an https target, a failure the HTTP client saw only as a closed or refused connection
@@ -594,6 +661,21 @@ fn quote(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_listed_model_is_chosen_and_anything_else_says_what_to_pass() {
+        let names = |n: &[&str]| Some(n.iter().map(|s| (*s).to_owned()).collect());
+        assert_eq!(choose_model("http://h", names(&["m"])).unwrap(), "m");
+        let message = |listed| {
+            bench_core::EngineError::from(choose_model("http://h", listed).unwrap_err()).to_string()
+        };
+        assert_eq!(
+            message(names(&["a", "b"])),
+            "missing key `target.model`; GET /v1/models at `http://h` lists 2 models, so which one to benchmark must be said: a, b; pass --model NAME or set target.model to the served model's name"
+        );
+        assert!(message(names(&[])).contains("lists no model"));
+        assert!(message(None).contains("has no GET /v1/models"));
+    }
 
     #[test]
     fn the_first_event_is_found_across_line_ends() {

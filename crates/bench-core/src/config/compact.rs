@@ -107,12 +107,20 @@ mod tests {
         let config = Config::load(
             "[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 1\n[data]\nkind = \"scenario\"\nscenario = \"D(1,1)\"\n",
             ConfigFormat::Toml,
-            &["data=prompt_tokens=9,output_tokens=3,approximate=true".to_owned()],
+            &[
+                "data=prompt_tokens=9,output_tokens=3".to_owned(),
+                "data.approximate=true".to_owned(),
+            ],
         )
         .unwrap();
         assert_eq!(
             (config.data.prompt_tokens, config.data.output_tokens),
             (Some(9), Some(3))
+        );
+        assert_eq!(
+            config.data.approximate,
+            Some(true),
+            "a later --set reaches into the string"
         );
     }
 

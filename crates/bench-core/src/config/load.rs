@@ -41,7 +41,24 @@ impl ConfigFormat {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The format of config text read without a file name (`--config -`): JSON when it
+    /// starts with `{`, else TOML when it parses as TOML, else YAML when it parses as a YAML
+    /// mapping, else TOML again, so that the error quoted is the TOML parser's.
+    pub fn detect(text: &str) -> Self {
+        if text.trim_start().starts_with('{') {
+            return Self::Json;
+        }
+        if toml::from_str::<toml::Table>(text).is_ok() {
+            return Self::Toml;
+        }
+        match serde_norway::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(_)) => Self::Yaml,
+            _ => Self::Toml,
+        }
+    }
+
+    /// `TOML`, `YAML` or `JSON`.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Toml => "TOML",
             Self::Yaml => "YAML",
@@ -82,13 +99,35 @@ impl Config {
         let mut tree = serde_json::Value::Object(tree);
         for given in overrides {
             overrides::apply(&mut tree, given)?;
-        }
-        // Again, for `--set data=...`.
-        if let serde_json::Value::Object(map) = &mut tree {
-            compact::expand(map)?;
+            // After each, so that `--set data=...` (or `--data`) can be followed by
+            // `--set data.tokenizer=...`.
+            if let serde_json::Value::Object(map) = &mut tree {
+                compact::expand(map)?;
+            }
         }
         let config: Config = strict::from_value(tree, "")?;
         config.validate()?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_without_a_file_name_is_told_apart_by_its_content() {
+        assert_eq!(ConfigFormat::detect(" {\"seed\": 1}"), ConfigFormat::Json);
+        assert_eq!(
+            ConfigFormat::detect("seed = 1\n[profile]\nkind = \"sweep\"\n"),
+            ConfigFormat::Toml
+        );
+        assert_eq!(ConfigFormat::detect(""), ConfigFormat::Toml);
+        assert_eq!(
+            ConfigFormat::detect("seed: 1\nprofile:\n  kind: sweep\n"),
+            ConfigFormat::Yaml
+        );
+        // Neither: TOML, whose parser then says where it went wrong.
+        assert_eq!(ConfigFormat::detect("seed = = 1"), ConfigFormat::Toml);
     }
 }

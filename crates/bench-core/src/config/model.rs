@@ -82,8 +82,8 @@ pub struct Target {
     /// `server`; set by llm-bench for `mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// The served model name sent in each request. Required for `server`; default
-    /// `mock-model` for `mock`.
+    /// The served model name sent in each request. For `server`, when absent, the one model
+    /// `GET /v1/models` lists (several or none are an error); default `mock-model` for `mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Which endpoint: `chat` (`/v1/chat/completions`) or `completions` (`/v1/completions`).

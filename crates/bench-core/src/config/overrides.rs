@@ -3,10 +3,11 @@
 //! The value is read as a TOML value (`5`, `2.5`, `true`, `"text"`, `[5, 10]`,
 //! `{ seconds = 5 }`); anything that is not valid TOML is taken as a plain string, so
 //! `--set target.model=llama-3` needs no quotes. `output[0].path` or `output.0.path` index
-//! lists.
+//! lists. `profile.rate` is the one shorthand (`--rate`, see `rate`).
 
 use serde_json::{Map, Value};
 
+use super::rate;
 use crate::error::ConfigError;
 
 pub(super) fn apply(tree: &mut Value, given: &str) -> Result<(), ConfigError> {
@@ -18,6 +19,14 @@ pub(super) fn apply(tree: &mut Value, given: &str) -> Result<(), ConfigError> {
         .split_once('=')
         .ok_or_else(|| fail("expected key=value, e.g. profile.rates=[5,10]".to_owned()))?;
     let key = key.trim();
+    if key == rate::KEY {
+        let kind = tree
+            .get("profile")
+            .and_then(|p| p.get("kind"))
+            .and_then(Value::as_str);
+        let (key, value) = rate::expand(kind, raw)?;
+        return set(tree, &[Part::Key("profile"), Part::Key(key)], value).map_err(fail);
+    }
     let parts = split_key(key).ok_or_else(|| {
         fail(format!(
             "`{key}` is not a dotted key such as `target.model`"
@@ -128,6 +137,21 @@ mod tests {
         assert_eq!(tree["warmup"], json!({"seconds": 5}));
         let tree = applied(tree, "target.url=\"http://x:1\"");
         assert_eq!(tree["target"]["url"], json!("http://x:1"));
+    }
+
+    #[test]
+    fn the_rate_shorthand_lands_on_the_key_of_the_kind_set_so_far() {
+        let tree = applied(
+            json!({"profile": {"kind": "concurrent"}}),
+            "profile.rate=1,4",
+        );
+        assert_eq!(
+            tree,
+            json!({"profile": {"kind": "concurrent", "streams": [1, 4]}})
+        );
+        let tree = applied(tree, "profile.kind=constant");
+        let tree = applied(tree, "profile.rate=2.5");
+        assert_eq!(tree["profile"]["rates"], json!([2.5]));
     }
 
     #[test]

@@ -99,8 +99,29 @@ fn classify(path: &str, message: &str) -> ConfigError {
         } else {
             path.to_owned()
         },
-        message: message.to_owned(),
+        message: in_words(message),
     }
+}
+
+/// Serde's type names in a person's words: `invalid type: string "two", expected f64` becomes
+/// `got the string "two", expected a number`.
+fn in_words(message: &str) -> String {
+    let message = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .map_or_else(|| message.to_owned(), |rest| format!("got {rest}"));
+    let message = message.replacen("got string ", "got the string ", 1);
+    let Some((head, expected)) = message.rsplit_once(", expected ") else {
+        return message;
+    };
+    let words = match expected {
+        "f64" | "f32" => "a number",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "a boolean" => "true or false",
+        other => other,
+    };
+    format!("{head}, expected {words}")
 }
 
 /// The given name and the valid alternatives from a serde "unknown ..." message.
@@ -212,7 +233,28 @@ mod tests {
         let err = parse(serde_json::json!({"target": {"model": 5, "url": "u"}, "items": []}));
         assert_eq!(
             err.to_string(),
-            "invalid `target.model`: invalid type: integer `5`, expected a string"
+            "invalid `target.model`: got integer `5`, expected a string"
         );
+    }
+
+    #[test]
+    fn serde_type_names_are_said_in_words() {
+        assert_eq!(
+            in_words("invalid type: string \"two\", expected f64"),
+            "got the string \"two\", expected a number"
+        );
+        assert_eq!(
+            in_words("invalid value: integer `-3`, expected u64"),
+            "got integer `-3`, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            in_words("invalid type: floating point `2.5`, expected i32"),
+            "got floating point `2.5`, expected a whole number"
+        );
+        assert_eq!(
+            in_words("invalid type: integer `1`, expected a boolean"),
+            "got integer `1`, expected true or false"
+        );
+        assert_eq!(in_words("something else"), "something else");
     }
 }

@@ -212,13 +212,13 @@ impl Target {
                         "is only read with target.kind = `mock`; remove it or change the kind",
                     ));
                 }
-                if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
-                    return Err(ConfigError::MissingKey {
-                        key: "target.model".to_owned(),
-                        hint: Some(
-                            "name the served model, as `GET /v1/models` lists it".to_owned(),
-                        ),
-                    });
+                // Absent, it is the one model the server lists (bench-runner asks before the
+                // run); empty is a mistake.
+                if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                    return Err(invalid(
+                        "target.model",
+                        "is empty; name the served model, as `GET /v1/models` lists it, or leave it out to use the one model the server lists",
+                    ));
                 }
             }
             TargetKind::Mock => {

@@ -3073,8 +3073,8 @@ class Target:
             `server` when `url` is given, else `mock`.
         metrics: Scrape the server's Prometheus `/metrics` during each benchmark; absent: no scraping.
         mock: `mock`: the mock server's knobs (`docs/mock-server.md`), read strictly by the mock.
-        model: The served model name sent in each request. Required for `server`; default
-            `mock-model` for `mock`.
+        model: The served model name sent in each request. For `server`, when absent, the one model
+            `GET /v1/models` lists (several or none are an error); default `mock-model` for `mock`.
         proxy_from_env: Send requests through the proxy that `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` name
             (as curl does); `false` connects directly whatever the environment says.
         timeouts: Network timeouts.
