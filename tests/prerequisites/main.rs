@@ -80,6 +80,11 @@ fn main() -> ExitCode {
             block_on
         ),
         gated!(
+            real_server::the_servers_own_metrics_are_scraped_and_match_the_clients_tokens,
+            [RealServer],
+            block_on
+        ),
+        gated!(
             report::the_html_report_renders_in_chromium_with_its_charts_and_no_console_errors,
             [Chromium]
         ),

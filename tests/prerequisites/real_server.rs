@@ -610,3 +610,59 @@ pub(crate) async fn later_turns_of_a_session_reuse_the_cached_prefix() {
         "a new session's first turn is not cached: {cached:?}"
     );
 }
+
+/// `[target.metrics]` against llama.cpp's own `/metrics` (the recipe starts it with metrics
+/// on): the scraped token counters rise by exactly the client's totals, the batch gauge saw the
+/// requests, and the block reaches the console and the HTML page.
+pub(crate) async fn the_servers_own_metrics_are_scraped_and_match_the_clients_tokens() {
+    let server = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = run(
+        &server,
+        dir.path(),
+        &format!(
+            "{}[target.metrics]\ninterval_seconds = 0.2\n\
+             [profile]\nkind = \"concurrent\"\nstreams = [2]\n[constraints]\nmax_requests = 12\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 48\noutput_tokens = 16\ntokenizer = TOKENIZER\n",
+            target("completions")
+        ),
+    )
+    .await;
+    let b = &report.benchmarks[0];
+    assert_eq!(b.requests.successful, 12, "{:?}", b.errors);
+    let scraped = b.server.as_ref().expect("a server block");
+    eprintln!(
+        "llama.cpp metrics: {} scrapes, {:?} ms CPU per scrape, running {:?}, tokens {:?}",
+        scraped.scrapes, scraped.cpu_ms_per_scrape, scraped.running, scraped.token_check
+    );
+    assert_eq!(
+        scraped.status,
+        bench_core::schema::ScrapeStatus::Scraped,
+        "{scraped:?}"
+    );
+    assert_eq!(scraped.naming.as_deref(), Some("llamacpp"));
+    assert_eq!(scraped.failed_scrapes, 0, "{scraped:?}");
+    assert!(scraped.running.is_some_and(|r| r.max >= 1.0), "{scraped:?}");
+    let check = scraped.token_check.unwrap();
+    assert_eq!(check.client_output_tokens, 12 * 16);
+    assert_eq!(
+        check.server_generation_tokens,
+        Some(12.0 * 16.0),
+        "{check:?}"
+    );
+    assert_eq!(check.client_prompt_tokens, 12 * 48);
+    assert_eq!(check.server_prompt_tokens, Some(12.0 * 48.0), "{check:?}");
+    assert!(
+        b.warnings.iter().all(|w| !w.code.starts_with("server_")),
+        "{:?}",
+        b.warnings
+    );
+    let console = bench_report::render::summary_table(&report);
+    assert!(
+        console.contains("benchmark 1: server scraped (llamacpp names)"),
+        "{console}"
+    );
+    let page =
+        bench_report::render::render(&report, bench_core::config::OutputFormat::Html).unwrap();
+    assert!(page.contains("id=\"server-queue\"") && page.contains("<table id=\"server\">"));
+}
