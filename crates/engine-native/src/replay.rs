@@ -229,22 +229,14 @@ impl Replay {
     }
 
     pub(crate) fn run_warnings(&self) -> Vec<Warning> {
-        let mut warnings = Vec::new();
-        let starved = self.starved.load(Ordering::Relaxed);
-        if starved > 0 {
-            warnings.push(Warning {
-                code: "prompts_built_late".to_owned(),
-                message: format!("{starved} trace prompts were built on the request path because the feeder thread fell behind; their schedule lag includes the build"),
-            });
-        }
-        let inexact = self.maker.inexact.load(Ordering::Relaxed);
-        if inexact > 0 {
-            warnings.push(Warning {
-                code: "approximate_tokens".to_owned(),
-                message: format!("{inexact} trace prompts could not be built to their exact token count and were sent as their request id"),
-            });
-        }
-        warnings
+        crate::workload::feeder_warnings(
+            self.starved.load(Ordering::Relaxed),
+            ("trace prompt was", "trace prompts were"),
+            "their schedule lag includes the build",
+            self.maker.inexact.load(Ordering::Relaxed),
+            ("trace prompt", "trace prompts"),
+            "could not be built to the token count asked and went out as the request id alone",
+        )
     }
 }
 

@@ -139,22 +139,14 @@ impl Sessions {
         let Scripts::Built(feeder) = &self.scripts else {
             return Vec::new();
         };
-        let mut warnings = Vec::new();
-        let starved = feeder.starved.load(Ordering::Relaxed);
-        if starved > 0 {
-            warnings.push(Warning {
-                code: "prompts_built_late".to_owned(),
-                message: format!("{starved} sessions' messages were built on the request path because the feeder thread fell behind; their first turn's schedule lag includes the build"),
-            });
-        }
-        let inexact = feeder.maker.inexact.load(Ordering::Relaxed);
-        if inexact > 0 {
-            warnings.push(Warning {
-                code: "approximate_tokens".to_owned(),
-                message: format!("{inexact} session messages could not be built to their exact token count and were sent as words of about one token each"),
-            });
-        }
-        warnings
+        crate::workload::feeder_warnings(
+            feeder.starved.load(Ordering::Relaxed),
+            ("session's messages were", "sessions' messages were"),
+            "their first turn's schedule lag includes the build",
+            feeder.maker.inexact.load(Ordering::Relaxed),
+            ("session message", "session messages"),
+            "could not be built to the token count asked and went out as words of about one token each",
+        )
     }
 
     fn body(&self, messages: &[Value], output: Option<u32>) -> Bytes {

@@ -485,23 +485,57 @@ impl Workload {
         let Source::Exact(feeder) = &self.source else {
             return Vec::new();
         };
-        let mut warnings = Vec::new();
-        let starved = feeder.starved.load(Ordering::Relaxed);
-        if starved > 0 {
-            warnings.push(Warning {
-                code: "prompts_built_late".to_owned(),
-                message: format!("{starved} prompts were built on the request path because the feeder thread fell behind; their schedule lag includes the build (set data.samples to prepare prompts before the benchmark)"),
-            });
-        }
-        let inexact = feeder.maker.inexact.load(Ordering::Relaxed);
-        if inexact > 0 {
-            warnings.push(Warning {
-                code: "approximate_tokens".to_owned(),
-                message: format!("{inexact} prompts could not be built to their exact token count with {} and were sent at the nearest length found", feeder.maker.builder.tokenizer().path().display()),
-            });
-        }
-        warnings
+        feeder_warnings(
+            feeder.starved.load(Ordering::Relaxed),
+            ("prompt was", "prompts were"),
+            "their schedule lag includes the build (set data.samples to prepare prompts before the benchmark)",
+            feeder.maker.inexact.load(Ordering::Relaxed),
+            ("prompt", "prompts"),
+            &format!(
+                "could not be built to the token count asked with {} and went out at the nearest length found",
+                feeder.maker.builder.tokenizer().path().display()
+            ),
+        )
     }
+}
+
+/// A feeder thread's warnings at the end of a run: `starved` requests (named by `noun`, as
+/// `(one, many)` with their verb) built on the request path because it fell behind, and
+/// `inexact` prompts (named by `inexact_noun`) whose exact token count could not be reached.
+/// Every source of requests (data, traces, sessions) words them the same way.
+pub(crate) fn feeder_warnings(
+    starved: u64,
+    noun: (&str, &str),
+    late_consequence: &str,
+    inexact: u64,
+    inexact_noun: (&str, &str),
+    inexact_outcome: &str,
+) -> Vec<Warning> {
+    let counted = |n: u64| {
+        let (one, many) = noun;
+        format!("{n} {}", if n == 1 { one } else { many })
+    };
+    let mut warnings = Vec::new();
+    if starved > 0 {
+        warnings.push(Warning {
+            code: "prompts_built_late".to_owned(),
+            message: format!(
+                "{} built on the request path because the feeder thread fell behind; {late_consequence}",
+                counted(starved)
+            ),
+        });
+    }
+    if inexact > 0 {
+        let (one, many) = inexact_noun;
+        warnings.push(Warning {
+            code: "approximate_tokens".to_owned(),
+            message: format!(
+                "{inexact} {} {inexact_outcome}",
+                if inexact == 1 { one } else { many }
+            ),
+        });
+    }
+    warnings
 }
 
 /// Builds one token-exact request.
@@ -767,6 +801,33 @@ fn scenario_lengths(scenario: Scenario) -> [Length; 2] {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    #[test]
+    fn feeder_warnings_count_in_the_singular_and_the_plural() {
+        let words = |starved, inexact| {
+            super::feeder_warnings(
+                starved,
+                ("prompt was", "prompts were"),
+                "their lag includes it",
+                inexact,
+                ("prompt", "prompts"),
+                "could not be built and went out at another length",
+            )
+            .into_iter()
+            .map(|w| w.message)
+            .collect::<Vec<_>>()
+        };
+        assert!(words(0, 0).is_empty());
+        assert_eq!(
+            words(1, 1),
+            [
+                "1 prompt was built on the request path because the feeder thread fell behind; their lag includes it",
+                "1 prompt could not be built and went out at another length"
+            ]
+        );
+        assert!(words(3, 2)[0].starts_with("3 prompts were built"));
+        assert!(words(3, 2)[1].starts_with("2 prompts could not"));
+    }
 
     use super::*;
 
