@@ -14,6 +14,7 @@ mod mock;
 mod outputs;
 mod progress;
 mod signals;
+mod terminal;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -230,6 +231,11 @@ fn run_command(
     } else {
         (stdout, stderr)
     };
+    let human_width = if machine_stdout {
+        terminal::width(std::io::stderr())
+    } else {
+        terminal::width(std::io::stdout())
+    };
     let cancel = CancelToken::new();
     // The first SIGINT or SIGTERM cancels the run, so the engine returns what it measured; a
     // second one writes the current checkpoint and exits at once.
@@ -257,7 +263,11 @@ fn run_command(
             let _ = report_out.write_all(json.as_bytes());
             let _ = report_out.flush();
         }
-        let _ = write!(human, "{}", bench_report::render::summary_table(&report));
+        let _ = write!(
+            human,
+            "{}",
+            bench_report::render::summary_table_within(&report, human_width)
+        );
         for output in &per_engine.outputs {
             let _ = writeln!(human, "wrote {}", output.path);
         }
@@ -492,7 +502,9 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, Failure> {
 fn rerender(args: &ReportArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let report = read_report(&args.file)?;
     let rendered = match args.format {
-        ReportFormat::Summary => bench_report::render::summary_table(&report),
+        ReportFormat::Summary => {
+            bench_report::render::summary_table_within(&report, terminal::width(std::io::stdout()))
+        }
         ReportFormat::Json => render_as(&report, bench_core::config::OutputFormat::Json)?,
         ReportFormat::Yaml => render_as(&report, bench_core::config::OutputFormat::Yaml)?,
         ReportFormat::Csv => render_as(&report, bench_core::config::OutputFormat::Csv)?,

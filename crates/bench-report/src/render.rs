@@ -281,77 +281,168 @@ pub fn strategy_label(s: &bench_core::config::Strategy) -> String {
 /// The console summary: one row per benchmark with the figures people compare, then the
 /// warnings. Latencies are over successful requests; `-` means not measured.
 pub fn summary_table(report: &Report) -> String {
-    let header = [
-        "#",
-        "strategy",
-        "workload",
-        "ok/inc/err",
-        "req/s",
-        "out tok/s",
-        "TTFT p50/p95/p99 ms",
-        "ITL p50/p95/p99 ms",
-        "TPOT p50/p95/p99 ms",
-        "latency p50/p95/p99 ms",
-        "conc",
+    summary_table_within(report, None)
+}
+
+/// A column of the console table: its header and cells with all three percentiles, and
+/// with only p50 and p99 for a narrow terminal.
+struct Column {
+    header: &'static str,
+    short_header: &'static str,
+    cells: Vec<String>,
+    short_cells: Vec<String>,
+    /// Text aligns left, figures right.
+    text: bool,
+}
+
+/// Columns dropped, in this order, while the table is still wider than the terminal once its
+/// percentiles have shrunk to p50/p99 (the least important first).
+const DROPPED_FIRST: [&str; 4] = ["TPOT", "latency", "out tok/s", "conc"];
+
+/// [`summary_table`] fitted to a terminal `width` columns wide: when the table is wider, its
+/// percentiles shrink to p50/p99 and the least important columns are left out (a line says
+/// which). `None` keeps every column. Either way a workload every benchmark shares is shown
+/// once above the table instead of on every row.
+pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
+    let pct = |split: &Option<StatusSplit<Distribution>>, picks: &[u8]| match successful(split) {
+        Some(d) => picks
+            .iter()
+            .map(|&p| fixed(percentile(d, p)))
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => "-".to_owned(),
+    };
+    let rate = |split: &Option<StatusSplit<f64>>| {
+        split
+            .as_ref()
+            .and_then(|s| s.successful)
+            .map_or("-".to_owned(), fixed)
+    };
+    let bs = &report.benchmarks;
+    let plain = |header: &'static str, text: bool, cell: &dyn Fn(&Benchmark) -> String| {
+        let cells: Vec<String> = bs.iter().map(cell).collect();
+        Column {
+            header,
+            short_header: header,
+            short_cells: cells.clone(),
+            cells,
+            text,
+        }
+    };
+    let percentiles =
+        |header: &'static str,
+         short_header: &'static str,
+         pick: &dyn Fn(&Benchmark) -> &Option<StatusSplit<Distribution>>| Column {
+            header,
+            short_header,
+            cells: bs.iter().map(|b| pct(pick(b), &[50, 95, 99])).collect(),
+            short_cells: bs.iter().map(|b| pct(pick(b), &[50, 99])).collect(),
+            text: false,
+        };
+    let shared_workload = match bs.first() {
+        Some(first) if bs.iter().all(|b| b.workload == first.workload) => {
+            Some(first.workload.clone())
+        }
+        _ => None,
+    };
+    let mut columns = vec![
+        plain("#", false, &|b| display_number(b).to_string()),
+        plain("strategy", true, &|b| strategy_label(&b.strategy)),
     ];
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for b in &report.benchmarks {
-        let strategy = strategy_label(&b.strategy);
-        let pct = |split: &Option<StatusSplit<Distribution>>, picks: &[u8]| match successful(split)
-        {
-            Some(d) => picks
-                .iter()
-                .map(|&p| fixed(percentile(d, p)))
-                .collect::<Vec<_>>()
-                .join("/"),
-            None => "-".to_owned(),
-        };
-        let rate = |split: &Option<StatusSplit<f64>>| {
-            split
-                .as_ref()
-                .and_then(|s| s.successful)
-                .map_or("-".to_owned(), fixed)
-        };
-        let m = &b.metrics;
-        rows.push(vec![
-            display_number(b).to_string(),
-            strategy,
-            b.workload.clone(),
+    if shared_workload.is_none() {
+        columns.push(plain("workload", true, &|b| b.workload.clone()));
+    }
+    columns.extend([
+        plain("ok/inc/err", false, &|b| {
             format!(
                 "{}/{}/{}",
                 b.requests.successful, b.requests.incomplete, b.requests.errored
-            ),
-            rate(&m.rates.requests_per_s),
-            rate(&m.rates.output_tokens_per_s),
-            pct(&m.ttft_ms, &[50, 95, 99]),
-            pct(&m.itl_ms, &[50, 95, 99]),
-            pct(&m.tpot_ms, &[50, 95, 99]),
-            pct(&m.request_latency_ms, &[50, 95, 99]),
-            m.rates
+            )
+        }),
+        plain("req/s", false, &|b| rate(&b.metrics.rates.requests_per_s)),
+        plain("out tok/s", false, &|b| {
+            rate(&b.metrics.rates.output_tokens_per_s)
+        }),
+        percentiles("TTFT p50/p95/p99 ms", "TTFT p50/p99 ms", &|b| {
+            &b.metrics.ttft_ms
+        }),
+        percentiles("ITL p50/p95/p99 ms", "ITL p50/p99 ms", &|b| {
+            &b.metrics.itl_ms
+        }),
+        percentiles("TPOT p50/p95/p99 ms", "TPOT p50/p99 ms", &|b| {
+            &b.metrics.tpot_ms
+        }),
+        percentiles("latency p50/p95/p99 ms", "latency p50/p99 ms", &|b| {
+            &b.metrics.request_latency_ms
+        }),
+        plain("conc", false, &|b| {
+            b.metrics
+                .rates
                 .concurrency
-                .map_or("-".to_owned(), |c| fixed(c.mean)),
-        ]);
-    }
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+                .map_or("-".to_owned(), |c| fixed(c.mean))
+        }),
+    ]);
+    let table_width = |columns: &[Column], short: bool| {
+        columns
+            .iter()
+            .map(|c| {
+                let (header, cells) = if short {
+                    (c.short_header, &c.short_cells)
+                } else {
+                    (c.header, &c.cells)
+                };
+                cells
+                    .iter()
+                    .map(|cell| cell.chars().count())
+                    .fold(header.chars().count(), usize::max)
+            })
+            .sum::<usize>()
+            + 2 * columns.len().saturating_sub(1)
+    };
+    let mut short = false;
+    let mut left_out = Vec::new();
+    if let Some(width) = width {
+        short = table_width(&columns, false) > width;
+        for drop in DROPPED_FIRST {
+            if table_width(&columns, short) <= width {
+                break;
+            }
+            if let Some(i) = columns.iter().position(|c| c.header.starts_with(drop)) {
+                left_out.push(drop);
+                columns.remove(i);
+            }
         }
     }
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            let (header, cells) = if short {
+                (c.short_header, &c.short_cells)
+            } else {
+                (c.header, &c.cells)
+            };
+            cells
+                .iter()
+                .map(|cell| cell.chars().count())
+                .fold(header.chars().count(), usize::max)
+        })
+        .collect();
     // A search's answer before everything else: it is what the run was for.
     let mut out = report
         .search
         .as_ref()
         .map(search::console)
         .unwrap_or_default();
-    let line = |out: &mut String, cells: &[String]| {
+    if let Some(workload) = &shared_workload {
+        let _ = writeln!(out, "workload: {workload}");
+    }
+    let line = |out: &mut String, cells: &[&str]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .enumerate()
-            .map(|(i, (cell, w))| {
-                // Text columns align left, figures right.
-                if matches!(i, 1 | 2) {
+            .zip(&columns)
+            .map(|((cell, w), c)| {
+                if c.text {
                     format!("{cell:<w$}")
                 } else {
                     format!("{cell:>w$}")
@@ -361,13 +452,40 @@ pub fn summary_table(report: &Report) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&mut out, &header.map(str::to_owned));
+    let headers: Vec<&str> = columns
+        .iter()
+        .map(|c| if short { c.short_header } else { c.header })
+        .collect();
+    line(&mut out, &headers);
+    let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     line(
         &mut out,
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    for row in &rows {
-        line(&mut out, row);
+    for row in 0..bs.len() {
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(|c| {
+                if short {
+                    c.short_cells[row].as_str()
+                } else {
+                    c.cells[row].as_str()
+                }
+            })
+            .collect();
+        line(&mut out, &cells);
+    }
+    if short {
+        let _ = writeln!(
+            out,
+            "(fitted to {} columns: p95 {}; every figure is in the report)",
+            width.unwrap_or_default(),
+            if left_out.is_empty() {
+                "left out".to_owned()
+            } else {
+                format!("and {} left out", left_out.join(", "))
+            }
+        );
     }
     let _ = writeln!(
         out,
@@ -692,14 +810,48 @@ mod tests {
             .any(|l| l.starts_with("benchmark 1: ") && l.contains("errored")));
     }
 
+    /// A shared workload is shown once; a narrow terminal gets p50/p99 and, narrower still,
+    /// fewer columns, with a line saying what was left out.
+    #[test]
+    fn the_summary_table_fits_the_terminal() {
+        let report = sweep();
+        let full = summary_table(&report);
+        let shared = full.lines().next().unwrap();
+        assert!(shared.starts_with("workload: "), "{full}");
+        assert!(full.lines().nth(1).unwrap().starts_with("#  strategy  "));
+        let widest = |t: &str| t.lines().take(8).map(|l| l.chars().count()).max().unwrap();
+        assert!(widest(&full) > 120, "{full}");
+        for width in [120, 100, 80] {
+            let fitted = summary_table_within(&report, Some(width));
+            let table: String = fitted
+                .lines()
+                .skip(1)
+                .take(7)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(widest(&table) <= width, "{width}: {fitted}");
+            assert!(fitted.contains("TTFT p50/p99 ms") && !fitted.contains("TTFT p50/p95/p99"));
+            assert!(
+                fitted.contains(&format!("(fitted to {width} columns: p95")),
+                "{fitted}"
+            );
+        }
+        let narrow = summary_table_within(&report, Some(80));
+        assert!(!narrow.contains("TPOT p50"), "{narrow}");
+        assert!(narrow.contains("TPOT, "), "{narrow}");
+        // Wide enough: the same as without a width.
+        assert_eq!(summary_table_within(&report, Some(400)), full);
+    }
+
     /// Every number people read counts benchmarks from 1; JSON and CSV keep `index` from 0.
     #[test]
     fn benchmarks_are_numbered_from_1_for_people_and_from_0_in_data() {
         let report = sweep_with_errors();
         let table = summary_table(&report);
+        // Below the shared workload, the header and the rule.
         let numbers: Vec<&str> = table
             .lines()
-            .skip(2)
+            .skip(3)
             .take(6)
             .map(|l| l.split_whitespace().next().unwrap())
             .collect();
