@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bench_core::config::{Config, ScrapeMode, ServerMetricsScrape, Target};
 use bench_core::schema::{ScrapeStatus, ServerMetrics, Timestamp, Warning};
+use bench_core::ConfigError;
 use tokio::sync::oneshot;
 
 pub use window::ClientTokens;
@@ -36,16 +37,30 @@ pub struct Scraper {
 
 impl Scraper {
     /// The scraper `config` asks for; `None` without `[target.metrics]`, with `mode = "off"`,
-    /// or without a URL to scrape (the embedded mock's is set when it starts).
-    pub fn new(config: &Config) -> Option<Self> {
-        let settings = config.target.metrics.clone()?;
+    /// or without a target URL yet (the embedded mock's is set when it starts); an error
+    /// naming the key when the metrics URL cannot be parsed.
+    pub fn new(config: &Config) -> Result<Option<Self>, ConfigError> {
+        let Some(settings) = config.target.metrics.clone() else {
+            return Ok(None);
+        };
+        let Some(base) = config.target.url.as_deref() else {
+            return Ok(None);
+        };
         if settings.mode == ScrapeMode::Off {
-            return None;
+            return Ok(None);
         }
-        let base = reqwest::Url::parse(config.target.url.as_deref()?).ok()?;
+        let invalid = |key: &str, given: &str, e: String| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            message: format!("`{given}` is not a URL the metrics can be read from: {e}"),
+        };
+        let base =
+            reqwest::Url::parse(base).map_err(|e| invalid("target.url", base, e.to_string()))?;
         let url = match &settings.url {
-            Some(url) => reqwest::Url::parse(url).ok()?,
-            None => base.join("/metrics").ok()?,
+            Some(url) => reqwest::Url::parse(url)
+                .map_err(|e| invalid("target.metrics.url", url, e.to_string()))?,
+            None => base
+                .join("/metrics")
+                .map_err(|e| invalid("target.url", base.as_str(), e.to_string()))?,
         };
         let mut target = config.target.clone();
         if url.host_str() != base.host_str()
@@ -54,11 +69,11 @@ impl Scraper {
             target.api_key_env = String::new();
             target.headers.clear();
         }
-        Some(Self {
+        Ok(Some(Self {
             settings,
             url,
             target,
-        })
+        }))
     }
 
     /// Starts scraping a benchmark and returns once the first page has been read (or failed),
@@ -342,4 +357,45 @@ impl Cpu {
 fn thread_cpu() -> Option<Duration> {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
     Some(Duration::from(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(metrics: &str) -> Config {
+        let text = format!(
+            "[target]\nurl = \"http://127.0.0.1:8000\"\nmodel = \"m\"\n{metrics}\n[profile]\nkind = \"synchronous\"\n\
+             [constraints]\nmax_requests = 1\n[data]\nkind = \"synthetic\"\nprompt_tokens = 4\noutput_tokens = 4\napproximate = true\n"
+        );
+        Config::load(&text, bench_core::config::ConfigFormat::Toml, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_metrics_url_defaults_to_the_targets_and_a_bad_one_names_its_key() {
+        assert!(Scraper::new(&config("")).unwrap().is_none());
+        assert!(Scraper::new(&config("[target.metrics]\nmode = \"off\""))
+            .unwrap()
+            .is_none());
+        let scraper = Scraper::new(&config("[target.metrics]")).unwrap().unwrap();
+        assert_eq!(scraper.url.as_str(), "http://127.0.0.1:8000/metrics");
+        let error = Scraper::new(&config(
+            "[target.metrics]\nurl = \"http://exa mple/metrics\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "invalid `target.metrics.url`: `http://exa mple/metrics` is not a URL"
+            ),
+            "{error}"
+        );
+        // Another host gets neither the API key nor the headers.
+        let other = Scraper::new(&config(
+            "headers = { \"X-Team\" = \"a\" }\n[target.metrics]\nurl = \"http://127.0.0.1:9100/metrics\"",
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(other.target.headers.is_empty() && other.target.api_key_env.is_empty());
+    }
 }

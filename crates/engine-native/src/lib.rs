@@ -548,7 +548,7 @@ impl NativeEngine {
             )),
             transport: transport_of(&config.target),
             connections,
-            scraper: bench_scrape::Scraper::new(config),
+            scraper: bench_scrape::Scraper::new(config)?,
         })
     }
 }
