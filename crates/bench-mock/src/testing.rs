@@ -176,8 +176,11 @@ pub(crate) fn assert_timing(server: &MockServer, reply: &Streamed) {
         (30_000..60_000).contains(&ttft_us),
         "server TTFT {ttft_us} us"
     );
+    // Never early: every token is written at or after its deadline. A first token written a
+    // few ms late (a loaded machine) shortens the span from it to the last one, so the lower
+    // bound leaves 6 ms for that (a CI run once measured 73.7 ms).
     assert!(
-        (75_000..95_000).contains(&decode_us),
+        (70_000..95_000).contains(&decode_us),
         "19 gaps of 4 ms took {decode_us} us"
     );
     // Role chunk, 20 tokens, usage, [DONE].
