@@ -295,6 +295,26 @@ struct Column {
     text: bool,
 }
 
+impl Column {
+    /// The header and cells shown: all three percentiles, or only p50 and p99 (`short`).
+    fn view(&self, short: bool) -> (&str, &[String]) {
+        if short {
+            (self.short_header, &self.short_cells)
+        } else {
+            (self.header, &self.cells)
+        }
+    }
+
+    /// Characters of the widest of its header and cells.
+    fn width(&self, short: bool) -> usize {
+        let (header, cells) = self.view(short);
+        cells
+            .iter()
+            .map(|cell| cell.chars().count())
+            .fold(header.chars().count(), usize::max)
+    }
+}
+
 /// Columns dropped, in this order, while the table is still wider than the terminal once its
 /// percentiles have shrunk to p50/p99 (the least important first).
 const DROPPED_FIRST: [&str; 4] = ["TPOT", "latency", "out tok/s", "conc"];
@@ -383,21 +403,7 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
         }),
     ]);
     let table_width = |columns: &[Column], short: bool| {
-        columns
-            .iter()
-            .map(|c| {
-                let (header, cells) = if short {
-                    (c.short_header, &c.short_cells)
-                } else {
-                    (c.header, &c.cells)
-                };
-                cells
-                    .iter()
-                    .map(|cell| cell.chars().count())
-                    .fold(header.chars().count(), usize::max)
-            })
-            .sum::<usize>()
-            + 2 * columns.len().saturating_sub(1)
+        columns.iter().map(|c| c.width(short)).sum::<usize>() + 2 * columns.len().saturating_sub(1)
     };
     let mut short = false;
     let mut left_out = Vec::new();
@@ -413,20 +419,7 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
             }
         }
     }
-    let widths: Vec<usize> = columns
-        .iter()
-        .map(|c| {
-            let (header, cells) = if short {
-                (c.short_header, &c.short_cells)
-            } else {
-                (c.header, &c.cells)
-            };
-            cells
-                .iter()
-                .map(|cell| cell.chars().count())
-                .fold(header.chars().count(), usize::max)
-        })
-        .collect();
+    let widths: Vec<usize> = columns.iter().map(|c| c.width(short)).collect();
     // A search's answer before everything else: it is what the run was for.
     let mut out = report
         .search
@@ -452,10 +445,7 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    let headers: Vec<&str> = columns
-        .iter()
-        .map(|c| if short { c.short_header } else { c.header })
-        .collect();
+    let headers: Vec<&str> = columns.iter().map(|c| c.view(short).0).collect();
     line(&mut out, &headers);
     let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     line(
@@ -465,13 +455,7 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
     for row in 0..bs.len() {
         let cells: Vec<&str> = columns
             .iter()
-            .map(|c| {
-                if short {
-                    c.short_cells[row].as_str()
-                } else {
-                    c.cells[row].as_str()
-                }
-            })
+            .map(|c| c.view(short).1[row].as_str())
             .collect();
         line(&mut out, &cells);
     }
