@@ -194,6 +194,18 @@ pub fn warnings(metrics: &ServerMetrics, settings: &ServerMetricsScrape) -> Vec<
     warnings
 }
 
+/// The sum of the samples named in `names` on a Prometheus text page, over all their label
+/// sets (a negative or non-finite value counts as 0 or not at all), or `None` when none of
+/// them is on it; malformed lines are skipped. The drain reads in-flight gauges with it.
+pub fn sum_of(text: &str, names: &[&str]) -> Option<f64> {
+    text::parse(text)
+        .samples
+        .iter()
+        .filter(|s| names.contains(&s.name) && s.value.is_finite())
+        .map(|s| s.value.max(0.0))
+        .reduce(|a, b| a + b)
+}
+
 fn shown(value: Option<f64>) -> String {
     value.map_or("no".to_owned(), |v| format!("{v:.0}"))
 }

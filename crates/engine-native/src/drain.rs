@@ -237,48 +237,7 @@ async fn probe_ttft(shared: &Shared, within: Duration) -> Option<f64> {
 /// holds none of them. Lines are `name{labels} value [timestamp]` or `name value`; comments
 /// and anything malformed are skipped.
 pub(crate) fn in_flight(text: &str) -> Option<f64> {
-    let mut total = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((name, value)) = sample(line) else {
-            continue;
-        };
-        if GAUGES.contains(&name) && value.is_finite() {
-            *total.get_or_insert(0.0) += value.max(0.0);
-        }
-    }
-    total
-}
-
-/// One sample line's metric name and value.
-fn sample(line: &str) -> Option<(&str, f64)> {
-    let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
-    let name = &line[..name_end];
-    let mut rest = &line[name_end..];
-    if rest.starts_with('{') {
-        // Label values are quoted and may hold `}` or escaped quotes.
-        let mut quoted = false;
-        let mut escaped = false;
-        let mut close = None;
-        for (i, c) in rest.char_indices() {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' if quoted => escaped = true,
-                '"' => quoted = !quoted,
-                '}' if !quoted => {
-                    close = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        rest = &rest[close? + 1..];
-    }
-    let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some((name, value))
+    bench_scrape::sum_of(text, GAUGES)
 }
 
 /// The `/metrics` route on the host and port of `completion_url`.
@@ -436,9 +395,11 @@ tgi_batch_current_max_tokens 16000
             tgi_queue_size{q=\"a}b\\\"c\"} 2 1712345678000\ntgi_batch_current_size NaN\n\
             vllm:num_requests_running -1\n";
         assert_eq!(in_flight(text), Some(2.0));
-        assert_eq!(sample("{} 1"), Some(("", 1.0)));
-        assert_eq!(sample("name{"), None);
-        assert_eq!(sample("é{x=\"é\"} +Inf"), Some(("é", f64::INFINITY)));
+        assert_eq!(in_flight("tgi_queue_size{\n{} 1\n"), None);
+        assert_eq!(
+            in_flight("tgi_queue_size{x=\"é\"} +Inf\ntgi_queue_size 1\n"),
+            Some(1.0)
+        );
     }
 
     #[test]
