@@ -89,6 +89,10 @@ fn main() -> ExitCode {
             [Chromium]
         ),
         gated!(
+            report::no_element_of_the_html_report_overflows_its_card_at_1400_or_800_px,
+            [Chromium]
+        ),
+        gated!(
             report::the_autotuner_object_of_a_real_run_validates_against_its_schema,
             [JsonschemaPython]
         ),

@@ -1,5 +1,5 @@
 //! Report writers: the full report as JSON or YAML, a flat CSV row per benchmark, the console
-//! summary table, a self-contained HTML page (`html`, drawing with `svg`), and the autotuner's
+//! summary table, a self-contained HTML page (`html`, drawing with `svg` and `timeline`), and the autotuner's
 //! metrics object (`autotuner`). They render to strings; writing files (atomically) is the
 //! caller's job.
 
@@ -10,6 +10,7 @@ mod search;
 mod server;
 mod sessions;
 pub(crate) mod svg;
+mod timeline;
 
 use std::fmt::Write as _;
 
@@ -359,12 +360,7 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
             short_cells: bs.iter().map(|b| pct(pick(b), &[50, 99])).collect(),
             text: false,
         };
-    let shared_workload = match bs.first() {
-        Some(first) if bs.iter().all(|b| b.workload == first.workload) => {
-            Some(first.workload.clone())
-        }
-        _ => None,
-    };
+    let shared_workload = shared_workload(bs);
     let mut columns = vec![
         plain("#", false, &|b| display_number(b).to_string()),
         plain("strategy", true, &|b| strategy_label(&b.strategy)),
@@ -525,6 +521,15 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
 
 /// The number people see for a benchmark: its `index` (from 0 in JSON and CSV) plus 1, as
 /// in the logs and `validate`.
+/// The workload every benchmark ran, shown once above a table instead of on every row.
+pub(crate) fn shared_workload(benchmarks: &[Benchmark]) -> Option<&str> {
+    let first = benchmarks.first()?;
+    benchmarks
+        .iter()
+        .all(|b| b.workload == first.workload)
+        .then_some(first.workload.as_str())
+}
+
 pub(crate) fn display_number(b: &Benchmark) -> usize {
     b.index + 1
 }

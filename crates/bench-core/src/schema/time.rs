@@ -43,6 +43,45 @@ impl Timestamp {
         }
     }
 
+    /// The instant for people, to the second: `Friday 27 November 2026, 22:26:55 UTC`.
+    pub fn in_words(self) -> String {
+        const DAYS: [&str; 7] = [
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+        ];
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let seconds = self.unix_micros.div_euclid(1_000_000);
+        let (days, secs_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        // 1970-01-01 was a Thursday.
+        let weekday = DAYS[days.rem_euclid(7) as usize];
+        let month = MONTHS[(month - 1).clamp(0, 11) as usize];
+        format!(
+            "{weekday} {day} {month} {year}, {:02}:{:02}:{:02} UTC",
+            secs_of_day / 3_600,
+            secs_of_day % 3_600 / 60,
+            secs_of_day % 60
+        )
+    }
+
     /// Parses the RFC 3339 UTC form this type writes (`Z` suffix, optional fraction).
     pub fn parse(text: &str) -> Option<Self> {
         let b = text.as_bytes();
@@ -171,6 +210,27 @@ impl JsonSchema for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_reads_in_words_with_its_weekday() {
+        let words = |text: &str| Timestamp::parse(text).unwrap().in_words();
+        assert_eq!(
+            words("2026-11-27T22:26:55.039364Z"),
+            "Friday 27 November 2026, 22:26:55 UTC"
+        );
+        assert_eq!(
+            words("1970-01-01T00:00:00Z"),
+            "Thursday 1 January 1970, 00:00:00 UTC"
+        );
+        assert_eq!(
+            words("2000-02-29T23:59:59Z"),
+            "Tuesday 29 February 2000, 23:59:59 UTC"
+        );
+        assert_eq!(
+            words("1969-12-31T23:59:59.5Z"),
+            "Wednesday 31 December 1969, 23:59:59 UTC"
+        );
+    }
 
     #[test]
     fn formats_and_parses_round_trip() {

@@ -4,25 +4,30 @@
 
 use std::fmt::Write as _;
 
+use bench_core::config::TargetKind;
 use bench_core::schema::{Benchmark, Distribution, Report, StatusSplit};
 
-use super::svg::{self, escape, LineChart, Series, Span};
-use super::{display_number, fixed, percentile, strategy_label, successful};
+use super::svg::{self, escape, LineChart, Series};
+use super::timeline::{self, Span};
+use super::{display_number, fixed, percentile, shared_workload, strategy_label, successful};
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1360px;padding:16px 24px;color:#1b1f24;background:#fff}
-h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
-.meta{color:#57606a;margin:0 0 16px}.badge{background:#d1242f;color:#fff;border-radius:4px;padding:1px 6px;font-size:.85em}
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:10px}
-.tile{border:1px solid #d0d7de;border-radius:6px;padding:10px 12px}.tile .v{font-size:1.45em;font-weight:600}.tile .k{color:#57606a;font-size:.85em}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}
-svg.chart{width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px;background:#fff}
-svg .title{font-size:14px;font-weight:600;fill:#1b1f24}svg .tick{font-size:11px;fill:#57606a}svg .label{font-size:12px;fill:#1b1f24}
-svg .legend{font-size:11px;fill:#1b1f24}svg .grid{stroke:#eaeef2}svg .axis{stroke:#57606a}
-table{border-collapse:collapse;font-size:.88em;width:100%}th,td{border-bottom:1px solid #eaeef2;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f6f8fa;position:sticky;top:0}td.t,th.t{text-align:left}
-.scroll{overflow-x:auto}pre{background:#f6f8fa;padding:12px;border-radius:6px;overflow-x:auto;font-size:.85em}
-.answer{font-size:1.3em;margin:8px 0}.warn li{margin:4px 0}.warn code{background:#fff8c5;padding:0 4px;border-radius:3px}.empty{color:#57606a;font-style:italic}
+h1{font-size:1.5em;margin:0 0 8px}h2{font-size:1.15em;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+.meta{color:#57606a;margin:0 0 12px}.badge{background:#d1242f;color:#fff;border-radius:4px;padding:1px 6px;font-size:.85em}
+header.card{padding:12px 16px;margin-bottom:14px}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:8px 20px;margin:0 0 8px}
+.facts div{min-width:0}.facts dt{color:#57606a;font-size:.8em}.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere}
+.tiles{display:grid;grid-template-columns:repeat(8,minmax(0,1fr));gap:10px}
+@media (max-width:1200px){.tiles{grid-template-columns:repeat(4,minmax(0,1fr))}}
+@media (max-width:560px){.tiles{grid-template-columns:repeat(2,minmax(0,1fr))}}
+.tile{padding:10px 12px}.tile .v{font-size:1.35em;font-weight:600;overflow-wrap:anywhere}.tile .k{color:#57606a;font-size:.82em;overflow-wrap:anywhere}
+.full{margin-top:14px}
+table{border-collapse:collapse;font-size:.85em;width:100%}th,td{border-bottom:1px solid #eaeef2;padding:4px 6px;text-align:right;white-space:nowrap}
+th{background:#f6f8fa;position:sticky;top:0;white-space:normal;vertical-align:bottom}td.t,th.t{text-align:left}
+.scroll{overflow-x:auto}pre{background:#f6f8fa;padding:12px;margin:8px 0 0;border-radius:6px;overflow-x:auto;font-size:.85em}
+details.card{padding:8px 12px}details.card summary{cursor:pointer;font-weight:600}
+.answer{font-size:1.3em;margin:8px 0}.warn li{margin:4px 0;overflow-wrap:anywhere}.warn code{background:#fff8c5;padding:0 4px;border-radius:3px}.empty{color:#57606a;font-style:italic}
 ";
 
 /// The whole page.
@@ -37,25 +42,12 @@ pub(super) fn page(report: &Report) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>",
-        escape(&title)
+         <title>{}</title><style>{STYLE}{}{}</style></head><body>",
+        escape(&title),
+        svg::STYLE,
+        timeline::STYLE,
     );
-    let _ = write!(
-        out,
-        "<header><h1>llm-bench report</h1><p class=\"meta\">engine <b>{}</b> · {} benchmark(s) · {} to {} · {} {} · report schema {}{}</p></header>",
-        escape(&report.engine),
-        report.benchmarks.len(),
-        report.started_at,
-        report.ended_at,
-        escape(&report.tool.name),
-        escape(&report.tool.version),
-        report.schema_version,
-        if report.interrupted {
-            " · <span class=\"badge\">interrupted: partial results</span>"
-        } else {
-            ""
-        }
-    );
+    out.push_str(&header(report));
     // A search's answer first: it is what the run was for.
     if let Some(search) = &report.search {
         out.push_str(&super::search::html(search));
@@ -69,11 +61,10 @@ pub(super) fn page(report: &Report) -> String {
     for chart in distributions(&report.benchmarks) {
         out.push_str(&chart);
     }
-    out.push_str("</div><h2>Time line</h2><div class=\"charts\">");
+    out.push_str("</div><h2>Time line</h2>");
     out.push_str(&timeline(report));
-    out.push_str("</div>");
     out.push_str(&super::server::html_section(report));
-    out.push_str(&table(&report.benchmarks));
+    out.push_str(&table(report));
     out.push_str(&super::reasoning::html_table(&report.benchmarks));
     out.push_str(&super::sessions::html_section(&report.benchmarks));
     out.push_str(&warnings(report));
@@ -81,11 +72,78 @@ pub(super) fn page(report: &Report) -> String {
         .unwrap_or_else(|e| format!("(the config cannot be shown: {e})"));
     let _ = write!(
         out,
-        "<h2>Config</h2><p class=\"meta\">The config that produced this report (secrets redacted); save it as JSON to run it again.</p><pre id=\"config\">{}</pre>",
+        "<h2>Config</h2><details class=\"card\" id=\"config-card\"><summary>The config that produced this report \
+         (secrets redacted): save it as JSON to run it again</summary><pre id=\"config\">{}</pre></details>",
         escape(&config)
     );
     out.push_str("</body></html>\n");
     out
+}
+
+/// What was measured, where, when and for how long, in words.
+fn header(report: &Report) -> String {
+    let target = &report.config.target;
+    let server = match (target.kind(), &target.url) {
+        (TargetKind::Mock, Some(url)) => format!("the embedded mock at {url}"),
+        (TargetKind::Mock, None) => "the embedded mock".to_owned(),
+        (_, Some(url)) => url.clone(),
+        (_, None) => "-".to_owned(),
+    };
+    let facts = [
+        ("target", server),
+        ("model", target.model().to_owned()),
+        ("engine", report.engine.clone()),
+        (
+            "duration",
+            duration_in_words(report.ended_at.seconds_since(report.started_at)),
+        ),
+        ("date", report.started_at.in_words()),
+        ("benchmarks", report.benchmarks.len().to_string()),
+    ];
+    let mut out =
+        String::from("<header class=\"card\"><h1>llm-bench report</h1><dl class=\"facts\">");
+    for (key, value) in facts {
+        let _ = write!(
+            out,
+            "<div><dt>{key}</dt><dd id=\"fact-{key}\">{}</dd></div>",
+            escape(&value)
+        );
+    }
+    let _ = write!(
+        out,
+        "</dl><p class=\"meta\">{} {} · report schema {} · {} to {}{}</p></header>",
+        escape(&report.tool.name),
+        escape(&report.tool.version),
+        report.schema_version,
+        report.started_at,
+        report.ended_at,
+        if report.interrupted {
+            " · <span class=\"badge\">interrupted: partial results</span>"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+/// A run's length for people: `850 ms`, `42.3 s`, `2 min 5 s`, `1 h 3 min`.
+fn duration_in_words(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "-".to_owned();
+    }
+    if seconds < 1.0 {
+        return format!("{:.0} ms", seconds * 1000.0);
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    let (hours, minutes, secs) = (whole / 3600, whole % 3600 / 60, whole % 60);
+    if hours > 0 {
+        format!("{hours} h {minutes} min")
+    } else {
+        format!("{minutes} min {secs} s")
+    }
 }
 
 fn ok_rate(split: &Option<StatusSplit<f64>>) -> Option<f64> {
@@ -118,8 +176,8 @@ fn tiles(report: &Report) -> String {
     };
     let mut tiles: Vec<(String, String)> = vec![
         (
-            format!("{ok} / {incomplete} / {errored}"),
-            "requests ok / incomplete / errored".to_owned(),
+            format!("{ok} ok"),
+            format!("requests; {incomplete} incomplete, {errored} errored"),
         ),
         (
             if ok + errored == 0 {
@@ -165,11 +223,18 @@ fn tiles(report: &Report) -> String {
         "ms",
         "lowest ITL p50",
     );
+    push(
+        best(|b| successful(&b.metrics.itl_ms).map(|d| d.percentiles.p99)),
+        "ms",
+        "highest ITL p99",
+    );
+    // Eight tiles: one row of 8, two of 4 or four of 2, never a row left half empty.
+    debug_assert_eq!(tiles.len(), 8);
     let mut out = String::from("<section class=\"tiles\" id=\"kpis\">");
     for (value, key) in tiles {
         let _ = write!(
             out,
-            "<div class=\"tile\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>",
+            "<div class=\"card tile\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>",
             escape(&value),
             escape(&key)
         );
@@ -212,7 +277,7 @@ fn curves(benchmarks: &[Benchmark]) -> Vec<String> {
             x_label: "successful requests per second",
             y_label: "TTFT, ms",
             series: against_rate(|b| successful(&b.metrics.ttft_ms), "TTFT"),
-            legend_low: false,
+            tooltip: |name, x, y| format!("{name}: {y} ms at {x} req/s"),
         },
         LineChart {
             id: "itl-vs-rate",
@@ -220,7 +285,7 @@ fn curves(benchmarks: &[Benchmark]) -> Vec<String> {
             x_label: "successful requests per second",
             y_label: "ITL, ms",
             series: against_rate(|b| successful(&b.metrics.itl_ms), "ITL"),
-            legend_low: false,
+            tooltip: |name, x, y| format!("{name}: {y} ms at {x} req/s"),
         },
         LineChart {
             id: "latency-vs-rate",
@@ -228,7 +293,7 @@ fn curves(benchmarks: &[Benchmark]) -> Vec<String> {
             x_label: "successful requests per second",
             y_label: "latency, ms",
             series: against_rate(|b| successful(&b.metrics.request_latency_ms), "latency"),
-            legend_low: false,
+            tooltip: |name, x, y| format!("{name}: {y} ms at {x} req/s"),
         },
     ];
     // Throughput against concurrency: measured (time-weighted) where known, else streams.
@@ -255,7 +320,7 @@ fn curves(benchmarks: &[Benchmark]) -> Vec<String> {
             points: by_concurrency,
             dashed: false,
         }],
-        legend_low: true,
+        tooltip: |name, x, y| format!("{name}: {y} tok/s at {x} requests in flight"),
     });
     charts.iter().map(LineChart::render).collect()
 }
@@ -299,7 +364,7 @@ fn distributions(benchmarks: &[Benchmark]) -> Vec<String> {
                     })
                 })
                 .collect(),
-            legend_low: true,
+            tooltip: |name, x, y| format!("{name}: {y} % of requests at or below {x} ms"),
         }
         .render()
     };
@@ -311,16 +376,22 @@ fn distributions(benchmarks: &[Benchmark]) -> Vec<String> {
             |b| successful(&b.metrics.ttft_ms),
         ),
         chart(
-            "latency-cdf",
-            "Request latency, per benchmark",
-            "latency, ms",
-            |b| successful(&b.metrics.request_latency_ms),
-        ),
-        chart(
             "itl-cdf",
             "Inter-token latency, per benchmark",
             "ITL, ms",
             |b| successful(&b.metrics.itl_ms),
+        ),
+        chart(
+            "tpot-cdf",
+            "Time per output token, per benchmark",
+            "TPOT, ms",
+            |b| successful(&b.metrics.tpot_ms),
+        ),
+        chart(
+            "latency-cdf",
+            "Request latency, per benchmark",
+            "latency, ms",
+            |b| successful(&b.metrics.request_latency_ms),
         ),
     ]
 }
@@ -335,19 +406,35 @@ fn timeline(report: &Report) -> String {
             end: b.window.end.seconds_since(report.started_at),
         })
         .collect();
-    svg::timeline(
+    timeline::html(
         "timeline",
         "Measured windows (warmup and cooldown excluded)",
         &spans,
     )
 }
 
-fn table(benchmarks: &[Benchmark]) -> String {
-    let mut out = String::from(
-        "<h2>Benchmarks</h2><div class=\"scroll\"><table id=\"benchmarks\"><thead><tr>\
-         <th>#</th><th class=\"t\">strategy</th><th class=\"t\">workload</th><th>ok / inc / err</th><th>req/s</th><th>out tok/s</th>\
+fn table(report: &Report) -> String {
+    let benchmarks = &report.benchmarks[..];
+    let shared = shared_workload(benchmarks);
+    let mut out = String::from("<h2>Benchmarks</h2>");
+    if let Some(workload) = shared {
+        let _ = write!(
+            out,
+            "<p class=\"meta\" id=\"workload\">Every benchmark ran the workload <code>{}</code>.</p>",
+            escape(workload)
+        );
+    }
+    let _ = write!(
+        out,
+        "<div class=\"card scroll\"><table id=\"benchmarks\"><thead><tr>\
+         <th>#</th><th class=\"t\">strategy</th>{}<th>ok / inc / err</th><th>req/s</th><th>out tok/s</th>\
          <th>TTFT p50 / p95 / p99 ms</th><th>ITL p50 / p95 / p99 ms</th><th>TPOT p50 / p95 / p99 ms</th><th>latency p50 / p95 / p99 ms</th>\
          <th>concurrency</th><th class=\"t\">stopped by</th></tr></thead><tbody>",
+        if shared.is_some() {
+            ""
+        } else {
+            "<th class=\"t\">workload</th>"
+        }
     );
     let pct = |split: &Option<StatusSplit<Distribution>>| match successful(split) {
         Some(d) => [50, 95, 99]
@@ -365,13 +452,17 @@ fn table(benchmarks: &[Benchmark]) -> String {
             .and_then(|r| serde_json::to_value(r).ok())
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "-".to_owned());
+        let workload = if shared.is_some() {
+            String::new()
+        } else {
+            format!("<td class=\"t\">{}</td>", escape(&b.workload))
+        };
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td>\
+            "<tr><td>{}</td><td class=\"t\">{}</td>{workload}<td>{} / {} / {}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
             display_number(b),
             escape(&strategy_label(&b.strategy)),
-            escape(&b.workload),
             b.requests.successful,
             b.requests.incomplete,
             b.requests.errored,

@@ -63,7 +63,7 @@ pub(crate) fn html_table(benchmarks: &[Benchmark]) -> String {
     }
     let mut out = String::from(
         "<h2>Reasoning</h2><p class=\"meta\">Responses streamed reasoning before their answer: TTFT is the first reasoning chunk, the answer began later.</p>\
-         <div class=\"scroll\"><table id=\"reasoning\"><thead><tr><th>#</th><th class=\"t\">workload</th>\
+         <div class=\"card scroll\"><table id=\"reasoning\"><thead><tr><th>#</th><th class=\"t\">workload</th>\
          <th>TTFT p50 / p95 / p99 ms</th><th>first answer token p50 / p95 / p99 ms</th>\
          <th>reasoning tokens (mean)</th><th>answer tokens (mean)</th>\
          <th>reasoning ITL p50 / p95 / p99 ms</th><th>answer ITL p50 / p95 / p99 ms</th></tr></thead><tbody>",

@@ -88,7 +88,7 @@ pub(super) fn html(search: &Search) -> String {
         escape(&search.answer.statement)
     );
     out.push_str(
-        "<div class=\"scroll\"><table><tr><th>benchmark</th><th>rate req/s</th><th>met / judged</th>\
+        "<div class=\"card scroll\"><table><tr><th>benchmark</th><th>rate req/s</th><th>met / judged</th>\
          <th>attainment</th><th>interval</th><th class=\"t\">verdict</th><th class=\"t\">objectives</th></tr>",
     );
     for step in &search.steps {

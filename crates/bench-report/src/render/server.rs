@@ -96,52 +96,56 @@ pub(crate) fn html_section(report: &Report) -> String {
          its queue filling is where TTFT turns up.</p><div class=\"charts\">",
     );
     // Every benchmark's series on the run's time axis, one line per gauge.
-    let mut chart = |id: &str, title: &str, y_label: &str, names: &[(&str, &str)]| {
-        let series = names
-            .iter()
-            .map(|(name, shown)| Series {
-                name: (*shown).to_owned(),
-                points: with
-                    .iter()
-                    .flat_map(|(_, s)| {
-                        let offset = s.started_at.seconds_since(report.started_at);
-                        s.series
-                            .iter()
-                            .filter(|series| series.name == *name)
-                            .flat_map(move |series| {
-                                series.points.iter().map(move |p| (offset + p[0], p[1]))
-                            })
-                    })
-                    .collect(),
-                dashed: false,
-            })
-            .collect();
-        out.push_str(
-            &LineChart {
-                id,
-                title,
-                x_label: "seconds since the run started",
-                y_label,
-                series,
-                legend_low: false,
-            }
-            .render(),
-        );
-    };
+    type Tooltip = fn(&str, &str, &str) -> String;
+    let mut chart =
+        |id: &str, title: &str, y_label: &str, names: &[(&str, &str)], tooltip: Tooltip| {
+            let series = names
+                .iter()
+                .map(|(name, shown)| Series {
+                    name: (*shown).to_owned(),
+                    points: with
+                        .iter()
+                        .flat_map(|(_, s)| {
+                            let offset = s.started_at.seconds_since(report.started_at);
+                            s.series
+                                .iter()
+                                .filter(|series| series.name == *name)
+                                .flat_map(move |series| {
+                                    series.points.iter().map(move |p| (offset + p[0], p[1]))
+                                })
+                        })
+                        .collect(),
+                    dashed: false,
+                })
+                .collect();
+            out.push_str(
+                &LineChart {
+                    id,
+                    title,
+                    x_label: "seconds since the run started",
+                    y_label,
+                    series,
+                    tooltip,
+                }
+                .render(),
+            );
+        };
     chart(
         "server-queue",
         "The server's queue and batch",
         "requests",
         &[("waiting", "waiting"), ("running", "running")],
+        |name, x, y| format!("{name}: {y} requests at {x} s"),
     );
     chart(
         "server-kv",
         "The server's KV-cache usage",
         "share of the KV cache (0 to 1)",
         &[("kv_cache_usage", "KV-cache usage")],
+        |name, x, y| format!("{name}: {y} of the cache at {x} s"),
     );
     out.push_str(
-        "</div><div class=\"scroll\"><table id=\"server\"><thead><tr><th>#</th><th class=\"t\">scraping</th>\
+        "</div><div class=\"card scroll full\"><table id=\"server\"><thead><tr><th>#</th><th class=\"t\">scraping</th>\
          <th>waiting mean / peak</th><th>running mean / peak</th><th>KV cache peak</th><th>prefix cache hits</th>\
          <th>server TTFT p50 / p99 ms</th><th>server ITL p50 / p99 ms</th><th>queue time p50 / p99 ms</th>\
          <th>preemptions</th><th>generated tokens</th></tr></thead><tbody>",
@@ -258,7 +262,10 @@ mod tests {
         let page = render(&report, OutputFormat::Html).unwrap();
         assert!(page.contains("<h2>Server</h2>") && page.contains("id=\"server-queue\""));
         // The second benchmark's peak sits 6 + 1 s into the run.
-        assert!(page.contains("<title>waiting: 28 at 7</title>"), "{page}");
+        assert!(
+            page.contains("<title>waiting: 28 requests at 7 s</title>"),
+            "{page}"
+        );
         assert!(page.contains("<td>14.0 / 28.0</td>"));
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn html_section(benchmarks: &[Benchmark]) -> String {
         let _ = write!(
             out,
             "<h3>benchmark {} <span class=\"meta\">{}</span></h3><p class=\"meta\">{}</p>\
-             <div class=\"scroll\"><table class=\"sessions\"><thead><tr><th>turn</th><th>successful</th>\
+             <div class=\"card scroll\"><table class=\"sessions\"><thead><tr><th>turn</th><th>successful</th>\
              <th>TTFT p50 / p95 / p99 ms</th><th>latency p50 / p95 / p99 ms</th>\
              <th>prompt tokens (mean)</th><th>cached prompt tokens (mean)</th><th>output tokens (mean)</th></tr></thead><tbody>",
             display_number(b),
