@@ -31,6 +31,7 @@ mod redact;
 mod scenario;
 mod search;
 mod server_metrics;
+mod shard;
 mod sessions;
 mod strict;
 mod validate;
@@ -49,6 +50,7 @@ pub use plan::{
 pub use redact::REDACTED;
 pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
 pub use search::{SearchSettings, DEFAULT_SEARCH_MAX_STEPS};
+pub use shard::{check_start_at, ShardConfig, MAX_SHARDS, MAX_START_AHEAD_S};
 pub use server_metrics::{
     ScrapeMode, ServerMetricsScrape, MAX_SCRAPE_INTERVAL_S, MIN_SCRAPE_INTERVAL_S,
 };

@@ -103,6 +103,8 @@ pub enum Feature {
     Sessions,
     /// `[target.metrics]` with a mode other than `off`: the server's `/metrics` scraped.
     ServerMetrics,
+    /// `[shard]`: one share of a run split over several processes.
+    Shard,
 }
 
 impl Feature {
@@ -151,11 +153,12 @@ impl Feature {
             Self::SloSearch => "profile.kind = \"search\" (the SLO search)",
             Self::Sessions => "data.turns / data.conversations (multi-turn sessions)",
             Self::ServerMetrics => "target.metrics (scraping the server's metrics)",
+            Self::Shard => "shard (one share of a sharded run)",
         }
     }
 
     /// Every feature, in order.
-    pub const ALL: [Feature; 42] = [
+    pub const ALL: [Feature; 43] = [
         Self::CompletionsApi,
         Self::Headers,
         Self::ConnectTimeout,
@@ -198,6 +201,7 @@ impl Feature {
         Self::SloSearch,
         Self::Sessions,
         Self::ServerMetrics,
+        Self::Shard,
     ];
 }
 
@@ -222,6 +226,7 @@ pub fn features(config: &Config) -> Vec<Feature> {
         slo,
         outputs: _, // written by the front end
         engines: _, // each engine's own table
+        shard,
     } = config;
     let mut used = Vec::new();
     of_target(target, &mut used);
@@ -251,6 +256,9 @@ pub fn features(config: &Config) -> Vec<Feature> {
     ));
     if slo.is_some() {
         used.push(Feature::Slo);
+    }
+    if shard.is_some() {
+        used.push(Feature::Shard);
     }
     of_data(data, &mut used);
     used.sort();

@@ -8,6 +8,7 @@
 mod search;
 mod server;
 mod sessions;
+mod shard;
 mod time;
 
 use schemars::JsonSchema;
@@ -20,6 +21,7 @@ pub use server::{
     UnmappedMetric,
 };
 pub use sessions::{Sessions, TurnMetrics};
+pub use shard::{ClockOffset, Merged, MergedShard, ShardRun};
 pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
@@ -50,6 +52,12 @@ pub struct Report {
     /// The SLO search's steps and answer (`profile.kind = "search"`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<Search>,
+    /// This report's place in a sharded run (`[shard]`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRun>,
+    /// The shards a merged report (`llm-bench merge`) joined; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
 }
 
 impl Report {
@@ -67,6 +75,8 @@ impl Report {
             warnings: Vec::new(),
             benchmarks: Vec::new(),
             search: None,
+            shard: None,
+            merged: None,
         }
     }
 }

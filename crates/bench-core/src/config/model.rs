@@ -60,6 +60,10 @@ pub struct Config {
     /// Options read only by one engine, keyed by engine name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub engines: BTreeMap<String, OptionsTable>,
+    /// This process's share of a run split over several (`run --shard I/N`); absent: the
+    /// whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::ShardConfig>,
 }
 
 fn default_engine() -> String {

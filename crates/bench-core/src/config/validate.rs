@@ -85,6 +85,9 @@ impl Config {
         for output in &self.outputs {
             output.resolved_format()?;
         }
+        if let Some(shard) = &self.shard {
+            shard.validate(self)?;
+        }
         Ok(())
     }
 }

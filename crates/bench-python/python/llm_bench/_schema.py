@@ -38,6 +38,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkFinishedEvent",
     "BenchmarkStartedEvent",
+    "ClockOffset",
     "Concurrency",
     "Config",
     "Constraints",
@@ -52,6 +53,8 @@ __all__ = [
     "Goodput",
     "Interval",
     "IterationType",
+    "Merged",
+    "MergedShard",
     "Metrics",
     "ObjectiveResult",
     "OptionsTable",
@@ -83,6 +86,8 @@ __all__ = [
     "ServerMetricsScrape",
     "ServerSeries",
     "Sessions",
+    "ShardConfig",
+    "ShardRun",
     "Slo",
     "SloSearch",
     "Spacing",
@@ -2470,6 +2475,46 @@ class BenchmarkStartedEvent:
 
 
 @dataclass(frozen=True)
+class ClockOffset:
+    """How far this machine's clock is from the target's, read from the `Date` header of a
+    response (whole seconds, so the offset is known to within half a second plus half the
+    round trip).
+
+    Attributes:
+        offset_ms: This machine's clock minus the target's, ms (positive: this clock is ahead).
+        uncertainty_ms: The offset is within this many ms of the truth.
+    """
+
+    offset_ms: float
+    uncertainty_ms: float
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClockOffset:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ClockOffset:
+        data = _object(value, path)
+        return cls(
+            offset_ms=_required(data, "offset_ms", path, "ClockOffset", _float),
+            uncertainty_ms=_required(
+                data, "uncertainty_ms", path, "ClockOffset", _float
+            ),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     """How the SLO search brackets and bisects the highest rate that meets `[slo]`.
 
@@ -2863,6 +2908,51 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class ShardConfig:
+    """This process's share of a sharded run.
+
+    Attributes:
+        count: How many shards share the run's load (1 to 1024).
+        index: This shard, from 0 to `count - 1`. Usually not written here: `--shard I/N` sets it, or
+            Kubernetes' `JOB_COMPLETION_INDEX` in an Indexed Job.
+        run_id: Names the run, the same in every shard; `merge` refuses reports of different runs.
+            Default: derived from the config (without `index`), which includes `start_at`.
+        start_at: The instant (RFC 3339, UTC) every shard starts its first benchmark, so that their
+            load adds up; absent: each starts when it is ready.
+    """
+
+    count: int
+    index: Optional[int] = None
+    run_id: Optional[str] = None
+    start_at: Optional[Timestamp] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardConfig:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ShardConfig:
+        data = _object(value, path)
+        return cls(
+            count=_required(data, "count", path, "ShardConfig", _int),
+            index=_optional(data, "index", path, "ShardConfig", _int),
+            run_id=_optional(data, "run_id", path, "ShardConfig", _str),
+            start_at=_optional(data, "start_at", path, "ShardConfig", _str),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Slo:
     """Service-level objectives, in milliseconds from the request's actual send. A request meets
     them when it meets every one given; errored requests never do; incomplete (cancelled) ones
@@ -3146,6 +3236,8 @@ class Config:
         engines: Options read only by one engine, keyed by engine name.
         output: Report files to write; the format follows the extension.
         seed: Seed for every random choice (arrivals, synthetic data), so runs are repeatable.
+        shard: This process's share of a run split over several (`run --shard I/N`); absent: the
+            whole run.
         slo: Service-level objectives: each benchmark reports the share of requests meeting all of
             them and the goodput.
         target: The server under test; the embedded mock when absent.
@@ -3160,6 +3252,7 @@ class Config:
     engines: Optional[Dict[str, OptionsTable]] = None
     output: Optional[List[OutputSpec]] = None
     seed: Optional[int] = None
+    shard: Optional[ShardConfig] = None
     slo: Optional[Slo] = None
     target: Optional[Target] = None
     warmup: Optional[Transient] = None
@@ -3196,6 +3289,7 @@ class Config:
                 data, "output", path, "Config", _list_of(OutputSpec._parse)
             ),
             seed=_optional(data, "seed", path, "Config", _int),
+            shard=_optional(data, "shard", path, "Config", ShardConfig._parse),
             slo=_optional(data, "slo", path, "Config", Slo._parse),
             target=_optional(data, "target", path, "Config", Target._parse),
             warmup=_optional(data, "warmup", path, "Config", _parse_transient),
@@ -3235,6 +3329,96 @@ class Interval:
         return cls(
             low=_required(data, "low", path, "Interval", _float),
             high=_required(data, "high", path, "Interval", _float),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class MergedShard:
+    """One merged shard.
+
+    Attributes:
+        index: The shard's index.
+        source: Where its report came from (the path given to `merge`).
+        started_at: When the shard's run started.
+        ended_at: When the shard's run ended.
+        clock: The shard's clock against the target's, as its report measured it.
+    """
+
+    index: int
+    source: str
+    started_at: Timestamp
+    ended_at: Timestamp
+    clock: Optional[ClockOffset] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MergedShard:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> MergedShard:
+        data = _object(value, path)
+        return cls(
+            index=_required(data, "index", path, "MergedShard", _int),
+            source=_required(data, "source", path, "MergedShard", _str),
+            started_at=_required(data, "started_at", path, "MergedShard", _str),
+            ended_at=_required(data, "ended_at", path, "MergedShard", _str),
+            clock=_optional(data, "clock", path, "MergedShard", ClockOffset._parse),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What a merged report (`llm-bench merge`) was made of.
+
+    Attributes:
+        run_id: The run's id, shared by every shard.
+        count: How many shards the run was split into.
+        shards: The shards merged, by index.
+        missing: Indexes of the run's shards that were not given to `merge`: the merged figures miss
+            their load (and the report warns `shards_missing`).
+    """
+
+    run_id: str
+    count: int
+    shards: List[MergedShard]
+    missing: List[int]
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Merged:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> Merged:
+        data = _object(value, path)
+        return cls(
+            run_id=_required(data, "run_id", path, "Merged", _str),
+            count=_required(data, "count", path, "Merged", _int),
+            shards=_required(
+                data, "shards", path, "Merged", _list_of(MergedShard._parse)
+            ),
+            missing=_required(data, "missing", path, "Merged", _list_of(_int)),
             _raw=data,
         )
 
@@ -3548,6 +3732,53 @@ class Search:
 
 
 @dataclass(frozen=True)
+class ShardRun:
+    """One shard's place in its run.
+
+    Attributes:
+        run_id: The run's id, the same in every shard of the run.
+        index: This shard, from 0.
+        count: How many shards the run was split into.
+        clock: This machine's clock against the target's, measured before the first benchmark;
+            absent when the target sent no usable `Date` header.
+        start_at: The instant every shard was told to start (`shard.start_at`); absent when each
+            started when it was ready.
+    """
+
+    run_id: str
+    index: int
+    count: int
+    clock: Optional[ClockOffset] = None
+    start_at: Optional[Timestamp] = None
+    _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardRun:
+        """Builds an instance from its JSON object (a mapping), ignoring unknown keys.
+
+        Raises ValueError naming the dotted path and the class of a missing required
+        key or a value of the wrong type.
+        """
+        return cls._parse(_root(data, cls.__name__), cls.__name__)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the JSON object this was built from, unknown keys included."""
+        return _copy_of(self._raw, type(self).__name__)
+
+    @classmethod
+    def _parse(cls, value: Any, path: str) -> ShardRun:
+        data = _object(value, path)
+        return cls(
+            run_id=_required(data, "run_id", path, "ShardRun", _str),
+            index=_required(data, "index", path, "ShardRun", _int),
+            count=_required(data, "count", path, "ShardRun", _int),
+            clock=_optional(data, "clock", path, "ShardRun", ClockOffset._parse),
+            start_at=_optional(data, "start_at", path, "ShardRun", _str),
+            _raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Report:
     """The result of one `llm-bench run`: one or more benchmarks by one engine.
 
@@ -3561,7 +3792,9 @@ class Report:
         config: The configuration that produced this report, replayable, with secrets redacted.
         warnings: Warnings about the run as a whole.
         benchmarks: One entry per benchmark, in the order they ran.
+        merged: The shards a merged report (`llm-bench merge`) joined; absent otherwise.
         search: The SLO search's steps and answer (`profile.kind = "search"`); absent otherwise.
+        shard: This report's place in a sharded run (`[shard]`); absent for a whole run.
     """
 
     schema_version: int
@@ -3573,7 +3806,9 @@ class Report:
     config: Config
     warnings: List[Warning]
     benchmarks: List[Benchmark]
+    merged: Optional[Merged] = None
     search: Optional[Search] = None
+    shard: Optional[ShardRun] = None
     _raw: Optional[Dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -3606,7 +3841,9 @@ class Report:
             benchmarks=_required(
                 data, "benchmarks", path, "Report", _list_of(Benchmark._parse)
             ),
+            merged=_optional(data, "merged", path, "Report", Merged._parse),
             search=_optional(data, "search", path, "Report", Search._parse),
+            shard=_optional(data, "shard", path, "Report", ShardRun._parse),
             _raw=data,
         )
 
