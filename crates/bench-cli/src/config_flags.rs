@@ -51,6 +51,22 @@ pub(crate) struct ConfigArgs {
     /// The engine to use (`benchmark_engine`).
     #[arg(long, value_name = "NAME", help_heading = "Config keys")]
     pub(crate) engine: Option<String>,
+    /// Run shard I of N of the config's load (`shard.index`, `shard.count`), e.g. `0/4`; in
+    /// a Kubernetes Indexed Job, `--shard-count N` and the pod's `JOB_COMPLETION_INDEX` do it.
+    #[arg(long, value_name = "I/N", help_heading = "Config keys")]
+    pub(crate) shard: Option<String>,
+    /// How many shards share the run (`shard.count`); the index comes from `--shard`,
+    /// `shard.index` or `JOB_COMPLETION_INDEX`.
+    #[arg(long, value_name = "N", help_heading = "Config keys")]
+    pub(crate) shard_count: Option<u32>,
+    /// When every shard starts its first benchmark (`shard.start_at`): RFC 3339 in UTC
+    /// (`2026-11-29T12:00:00Z`) or Unix seconds.
+    #[arg(long, value_name = "TIME", help_heading = "Config keys")]
+    pub(crate) start_at: Option<String>,
+    /// The sharded run's id (`shard.run_id`), the same for every shard; default: derived from
+    /// the config.
+    #[arg(long, value_name = "ID", help_heading = "Config keys")]
+    pub(crate) run_id: Option<String>,
     /// Override one config key, e.g. `--set profile.rates=[5,10]`. Repeatable; applied in
     /// order, after the file and the config key flags.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -97,7 +113,7 @@ const RATE_TARGETS: [&str; 5] = [
 ];
 
 /// Each flag that stands for a config key, with the key: docs/cli.md lists the same.
-pub(crate) const KEY_FLAGS: [(&str, &str); 8] = [
+pub(crate) const KEY_FLAGS: [(&str, &str); 12] = [
     ("--target", "target.url"),
     ("--model", "target.model"),
     ("--profile", "profile.kind"),
@@ -106,7 +122,14 @@ pub(crate) const KEY_FLAGS: [(&str, &str); 8] = [
     ("--max-seconds", "constraints.max_seconds"),
     ("--max-requests", "constraints.max_requests"),
     ("--engine", "benchmark_engine"),
+    ("--shard", "shard.index"),
+    ("--shard-count", "shard.count"),
+    ("--start-at", "shard.start_at"),
+    ("--run-id", "shard.run_id"),
 ];
+
+/// The environment variable Kubernetes sets to a pod's index in an Indexed Job.
+pub(crate) const JOB_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
 
 /// The flag that sets `key`, when one does.
 fn flag_for(key: &str) -> Option<&'static str> {
@@ -121,7 +144,7 @@ fn flag_for(key: &str) -> Option<&'static str> {
 
 impl ConfigArgs {
     /// The flags' overrides, in the order of `KEY_FLAGS`, then `--set`'s in the order given.
-    fn layers(&self) -> Vec<Layer> {
+    fn layers(&self) -> Result<Vec<Layer>, Failure> {
         let mut layers = Vec::new();
         // `value` as typed, and as the TOML value of the assignment.
         let mut add = |flag: &str, key: &str, value: Option<String>, toml: fn(&str) -> String| {
@@ -153,13 +176,46 @@ impl ConfigArgs {
             raw,
         );
         add("--engine", "benchmark_engine", self.engine.clone(), text);
+        if let Some(given) = &self.shard {
+            let (index, count) = given
+                .split_once('/')
+                .and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)))
+                .ok_or_else(|| {
+                    Failure::bad_input(anyhow::anyhow!(
+                        "invalid --shard {given}: give the shard's index and the shard count as I/N, e.g. --shard 0/4 for the first of four"
+                    ))
+                })?;
+            add("--shard", "shard.index", Some(index.to_string()), raw);
+            add("--shard", "shard.count", Some(count.to_string()), raw);
+        }
+        add(
+            "--shard-count",
+            "shard.count",
+            self.shard_count.map(|n| n.to_string()),
+            raw,
+        );
+        let start_at = match &self.start_at {
+            Some(given) => Some(start_instant(given).ok_or_else(|| {
+                Failure::bad_input(anyhow::anyhow!(
+                    "invalid --start-at {given}: give an instant in UTC as RFC 3339 (2026-11-29T12:00:00Z) or as Unix seconds (1795953600)"
+                ))
+            })?),
+            None => None,
+        };
+        add(
+            "--start-at",
+            "shard.start_at",
+            start_at.map(|at| at.to_string()),
+            text,
+        );
+        add("--run-id", "shard.run_id", self.run_id.clone(), text);
         for given in &self.overrides {
             layers.push(Layer {
                 flag: format!("--set {given}"),
                 assignment: given.clone(),
             });
         }
-        layers
+        Ok(layers)
     }
 }
 
@@ -207,19 +263,54 @@ pub(crate) fn load(args: &ConfigArgs) -> Result<Config, Failure> {
         Source::File(path) => path.parent(),
         Source::Stdin | Source::Flags => None,
     };
-    let layers = args.layers();
+    let layers = args.layers()?;
     let overrides: Vec<String> = layers.iter().map(|l| l.assignment.clone()).collect();
-    bench_runner::load_config(&text, format, &overrides, folder).map_err(|error| {
-        let RunError::Config(error) = error else {
-            return Failure::bad_input(anyhow::Error::new(error).context(source.to_string()));
-        };
-        let context = origin(&error, &layers).map_or_else(
-            || source.to_string(),
-            |layer| format!("invalid {}", layer.flag),
-        );
-        let hint = missing_hint(&error, &source);
-        Failure::bad_input(anyhow::anyhow!("{context}: {error}{hint}"))
+    let mut config =
+        bench_runner::load_config(&text, format, &overrides, folder).map_err(|error| {
+            let RunError::Config(error) = error else {
+                return Failure::bad_input(anyhow::Error::new(error).context(source.to_string()));
+            };
+            let context = origin(&error, &layers).map_or_else(
+                || source.to_string(),
+                |layer| format!("invalid {}", layer.flag),
+            );
+            let hint = missing_hint(&error, &source);
+            Failure::bad_input(anyhow::anyhow!("{context}: {error}{hint}"))
+        })?;
+    index_from_the_job(&mut config, std::env::var(JOB_INDEX_VAR).ok())?;
+    Ok(config)
+}
+
+/// A sharded config without an index takes it from Kubernetes' `JOB_COMPLETION_INDEX`, so the
+/// pods of an Indexed Job run one command line. The config or `--shard` wins over the
+/// variable; a config without `[shard]` ignores it (an Indexed Job may run unsharded work).
+fn index_from_the_job(config: &mut Config, job_index: Option<String>) -> Result<(), Failure> {
+    let (Some(shard), Some(given)) = (&mut config.shard, job_index) else {
+        return Ok(());
+    };
+    if shard.index.is_some() {
+        return Ok(());
+    }
+    let index: u32 = given.trim().parse().map_err(|_| {
+        Failure::bad_input(anyhow::anyhow!(
+            "invalid {JOB_INDEX_VAR}={given:?}: a shard index is a whole number from 0; Kubernetes sets it in an Indexed Job (completionMode: Indexed)"
+        ))
+    })?;
+    shard.index = Some(index);
+    config.validate().map_err(|error| {
+        Failure::bad_input(anyhow::anyhow!("invalid {JOB_INDEX_VAR}={given}: {error}"))
     })
+}
+
+/// `--start-at`'s instant: RFC 3339 in UTC, or Unix seconds.
+fn start_instant(given: &str) -> Option<bench_core::schema::Timestamp> {
+    use bench_core::schema::Timestamp;
+    if let Some(at) = Timestamp::parse(given.trim()) {
+        return Some(at);
+    }
+    let seconds: f64 = given.trim().parse().ok()?;
+    (0.0..1e11).contains(&seconds)
+        .then(|| Timestamp::from_unix_micros((seconds * 1e6).round() as i64))
 }
 
 /// The command-line layer an error is about: the last one (the one that won) that set the key

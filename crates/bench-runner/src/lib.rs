@@ -146,7 +146,7 @@ pub fn execute(
         Some(settings) => Some(Embedded::start(settings)?),
         None => None,
     };
-    let mut resolved = config.clone();
+    let mut resolved = shard_share(config)?;
     if let Some(embedded) = &embedded {
         resolved.target = embedded.target(&config.target);
     }
@@ -159,6 +159,22 @@ pub fn execute(
     // Whatever the engine put there, the written config is the redacted one.
     report.config = config.redacted();
     Ok(report)
+}
+
+/// The config the engine runs: for a shard, its share of the load, carrying the run id of the
+/// whole config (which the share's changed levels would change); else the config itself.
+fn shard_share(config: &Config) -> Result<Config, RunError> {
+    let Some(shard) = &config.shard else {
+        return Ok(config.clone());
+    };
+    if let Some(start_at) = shard.start_at {
+        bench_core::config::check_start_at(start_at, bench_core::schema::Timestamp::now())?;
+    }
+    let mut share = shard.apply(config, shard.index()?)?;
+    if let Some(part) = &mut share.shard {
+        part.run_id = Some(shard.run_id(config));
+    }
+    Ok(share)
 }
 
 /// Adds `warnings` (from the preflight) to `report`, each once.

@@ -21,6 +21,7 @@ mod search;
 mod session;
 mod session_figures;
 mod setup;
+mod shard;
 mod sizing;
 mod sse;
 mod workload;
@@ -256,6 +257,16 @@ impl BenchmarkEngine for NativeEngine {
         } else {
             planned
         };
+        if config.shard.is_some() {
+            let clock = match bench_target::client(&config.target) {
+                Ok(client) => shard::clock_offset(&client, &models_url).await,
+                Err(_) => None,
+            };
+            report.shard = shard::run(config, clock);
+            report
+                .warnings
+                .extend(shard::wait_for_start(config, &ctx.cancel).await);
+        }
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
                 break;
@@ -385,6 +396,11 @@ impl NativeEngine {
         workload: String,
         requests: Arc<workload::Workload>,
     ) -> runner::Ran {
+        let first_arrival_s = shard::first_arrival_s(
+            config,
+            strategy.kind,
+            strategy.target_rate_per_s.unwrap_or(0.0),
+        );
         let plan = Plan {
             index,
             of,
@@ -398,6 +414,7 @@ impl NativeEngine {
             warmup: config.warmup.map(|t| boundary(t, config)),
             cooldown: config.cooldown.map(|t| boundary(t, config)),
             rampup_s: config.profile.rampup_seconds.unwrap_or(0.0),
+            first_arrival_s,
             seed: config.seed.wrapping_add(index as u64),
             slo: config.slo,
         };

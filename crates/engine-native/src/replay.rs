@@ -163,20 +163,26 @@ impl Replay {
         let start = config.profile.start_seconds.unwrap_or(0.0);
         let origin = trace.rows[0].timestamp_ms;
         let span = (trace.rows[trace.rows.len() - 1].timestamp_ms - origin) / 1000.0;
-        let (offsets, rows): (Vec<f64>, Vec<TraceRow>) = trace
+        let timed: Vec<(f64, TraceRow)> = trace
             .rows
             .into_iter()
             .filter_map(|row| {
                 let recorded = (row.timestamp_ms - origin) / 1000.0 - start;
                 (recorded >= 0.0).then(|| (recorded / speedup, row))
             })
-            .unzip();
-        if rows.is_empty() {
+            .collect();
+        if timed.is_empty() {
             return Err(invalid(
                 "profile.start_seconds",
                 format!("{start} s skips the whole trace, which spans {span} s; give less"),
             ));
         }
+        // A shard keeps its rows at their times in the whole trace: together the shards send
+        // the trace as recorded.
+        let (offsets, rows): (Vec<f64>, Vec<TraceRow>) =
+            crate::shard::rows(config, timed, "data.path")?
+                .into_iter()
+                .unzip();
         let maker = Arc::new(Maker {
             rows,
             builder,

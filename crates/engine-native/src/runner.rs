@@ -68,6 +68,9 @@ pub(crate) struct Plan {
     pub(crate) warmup: Option<Boundary>,
     pub(crate) cooldown: Option<Boundary>,
     pub(crate) rampup_s: f64,
+    /// Seconds before the first arrival of an open-loop schedule: a shard's place in the
+    /// whole run's even schedule (`shard::first_arrival_s`).
+    pub(crate) first_arrival_s: f64,
     pub(crate) seed: u64,
     pub(crate) slo: Option<bench_core::config::Slo>,
     /// A throughput benchmark without an explicit `max_concurrency`: its streams grow to the
@@ -540,7 +543,9 @@ async fn generate(state: Arc<Benchmarking>, plan: &Plan) {
             let mut pacer = bench_timer::Pacer::new(state.shared.timer.clone(), PACER_MAX_SPIN);
             let origin = Instant::now();
             // An arrival past what an `Instant` holds (a rate of 0) never comes.
-            while let Some(intended) = after(origin, arrivals.next_offset_s()) {
+            while let Some(intended) =
+                after(origin, plan.first_arrival_s + arrivals.next_offset_s())
+            {
                 // A late arrival goes out at once: the schedule is never thinned. Every arrival
                 // due at a wake goes out on it, without another sleep.
                 tokio::select! {

@@ -423,9 +423,10 @@ fn file_scripts(
             ),
         });
     }
-    let mut scripts = Vec::with_capacity(dataset.rows.len());
+    let rows = crate::shard::rows(config, dataset.rows, "data.path")?;
+    let mut scripts = Vec::with_capacity(rows.len());
     let mut single = 0usize;
-    for row in &dataset.rows {
+    for row in &rows {
         let mut messages = vec![(row.prompt.clone(), count(&row.prompt)?)];
         for text in &row.later_turns {
             messages.push((text.clone(), count(text)?));

@@ -653,8 +653,9 @@ fn file_workload(
     }
     let unlimited = Template::new(config, options, false);
     let take = data.samples.map_or(usize::MAX, |s| s as usize);
+    let rows = crate::shard::rows(config, dataset.rows, "data.path")?;
     let mut prepared = Vec::new();
-    for row in dataset.rows.iter().take(take) {
+    for row in rows.iter().take(take) {
         let prompt_tokens = match &tokenizer {
             Some(t) => t
                 .count(&row.prompt)

@@ -82,6 +82,30 @@ impl Timestamp {
         )
     }
 
+    /// Parses an HTTP `Date` header (RFC 9110's IMF-fixdate, `Sun, 29 Nov 2026 12:00:00 GMT`).
+    pub fn parse_http_date(text: &str) -> Option<Self> {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let mut parts = text.trim().split_ascii_whitespace();
+        let _weekday = parts.next()?.strip_suffix(',')?;
+        let day: i64 = parts.next()?.parse().ok()?;
+        let month_name = parts.next()?;
+        let month = MONTHS.iter().position(|m| *m == month_name)? as i64 + 1;
+        let year: i64 = parts.next()?.parse().ok()?;
+        let mut clock = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
+        let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+        if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
+            return None;
+        }
+        if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let seconds =
+            days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+        Some(Self::from_unix_micros(seconds * 1_000_000))
+    }
+
     /// Parses the RFC 3339 UTC form this type writes (`Z` suffix, optional fraction).
     pub fn parse(text: &str) -> Option<Self> {
         let b = text.as_bytes();
@@ -210,6 +234,21 @@ impl JsonSchema for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_date_header_parses_to_its_second() {
+        let parsed = Timestamp::parse_http_date("Sun, 29 Nov 2026 12:00:07 GMT").unwrap();
+        assert_eq!(parsed, Timestamp::parse("2026-11-29T12:00:07Z").unwrap());
+        for bad in [
+            "",
+            "Sun, 29 Nov 2026 12:00:07",
+            "Sun, 29 Foo 2026 12:00:07 GMT",
+            "Sun 29 Nov 2026 12:00:07 GMT",
+            "Sun, 29 Nov 2026 25:00:07 GMT",
+        ] {
+            assert_eq!(Timestamp::parse_http_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn an_instant_reads_in_words_with_its_weekday() {
