@@ -26,6 +26,7 @@ mod saturation;
 mod search;
 mod server_metrics;
 mod sessions;
+mod sharding;
 mod sizing;
 mod tls;
 mod trust_native;

@@ -278,6 +278,11 @@ pub(crate) fn load(args: &ConfigArgs) -> Result<Config, Failure> {
             Failure::bad_input(anyhow::anyhow!("{context}: {error}{hint}"))
         })?;
     index_from_the_job(&mut config, std::env::var(JOB_INDEX_VAR).ok())?;
+    // Before anything is checked or sent: a start that has passed cannot be met.
+    if let Some(start_at) = config.shard.as_ref().and_then(|s| s.start_at) {
+        bench_core::config::check_start_at(start_at, bench_core::schema::Timestamp::now())
+            .map_err(|error| Failure::bad_input(anyhow::anyhow!("invalid config: {error}")))?;
+    }
     Ok(config)
 }
 
@@ -309,7 +314,8 @@ fn start_instant(given: &str) -> Option<bench_core::schema::Timestamp> {
         return Some(at);
     }
     let seconds: f64 = given.trim().parse().ok()?;
-    (0.0..1e11).contains(&seconds)
+    (0.0..1e11)
+        .contains(&seconds)
         .then(|| Timestamp::from_unix_micros((seconds * 1e6).round() as i64))
 }
 

@@ -53,5 +53,5 @@ pub use search::{SearchSettings, DEFAULT_SEARCH_MAX_STEPS};
 pub use server_metrics::{
     ScrapeMode, ServerMetricsScrape, MAX_SCRAPE_INTERVAL_S, MIN_SCRAPE_INTERVAL_S,
 };
-pub use shard::{check_start_at, ShardConfig, MAX_SHARDS, MAX_START_AHEAD_S};
+pub use shard::{check_start_at, shared_part, ShardConfig, MAX_SHARDS, MAX_START_AHEAD_S};
 pub(crate) use strict::closest_name;

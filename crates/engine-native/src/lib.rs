@@ -263,9 +263,6 @@ impl BenchmarkEngine for NativeEngine {
                 Err(_) => None,
             };
             report.shard = shard::run(config, clock);
-            report
-                .warnings
-                .extend(shard::wait_for_start(config, &ctx.cancel).await);
         }
         for (index, step) in planned.iter().enumerate() {
             if ctx.cancel.is_cancelled() {
@@ -425,7 +422,13 @@ impl NativeEngine {
             Some(scraper) => Some(scraper.begin().await),
             None => None,
         };
+        // The shards of a run start their first benchmark together, after their drains.
+        let late = match index {
+            0 => shard::wait_for_start(config, &ctx.cancel).await,
+            _ => None,
+        };
         let mut ran = runner::run(shared, plan).await;
+        ran.benchmark.warnings.extend(late);
         if let (Some(scraping), Some(settings)) = (scraping, &config.target.metrics) {
             let server = scraping.end(Some(ran.client_tokens)).await;
             ran.benchmark

@@ -50,9 +50,9 @@ pub(crate) fn first_arrival_s(config: &Config, kind: StrategyKind, rate: f64) ->
     }
 }
 
-/// Waits for the agreed start (`shard.start_at`) on the wall clock. A shard that is ready
-/// after that instant starts at once and warns `shard_started_late`: its load came late to
-/// the union.
+/// Waits for the agreed start (`shard.start_at`) on the wall clock, just before the first
+/// benchmark's first request. A shard that is ready after that instant starts at once and
+/// warns `shard_started_late`: its load came late to the union.
 pub(crate) async fn wait_for_start(config: &Config, cancel: &CancelToken) -> Option<Warning> {
     let start_at = config.shard.as_ref()?.start_at?;
     let ahead = start_at.seconds_since(Timestamp::now());

@@ -172,14 +172,29 @@ impl ShardConfig {
         if let Some(id) = &self.run_id {
             return id.clone();
         }
-        let mut shared = config.clone();
-        if let Some(shard) = &mut shared.shard {
-            shard.index = None;
-        }
-        shared.outputs.clear();
-        let text = serde_json::to_string(&shared).unwrap_or_default();
+        let text = serde_json::to_string(&shared_part(config)).unwrap_or_default();
         format!("run-{:016x}", fnv1a(text.as_bytes()))
     }
+}
+
+/// What every shard of a run shares: the config without the shard's index and without where
+/// this process writes (`output`, the native engine's `request_records`), which may differ
+/// between shards on one machine. Shards whose shared parts differ belong to different runs.
+pub fn shared_part(config: &Config) -> Config {
+    let mut shared = config.clone();
+    if let Some(shard) = &mut shared.shard {
+        shard.index = None;
+    }
+    shared.outputs.clear();
+    if let Some(native) = shared.engines.get_mut("native") {
+        if let Some(table) = native.0.as_object_mut() {
+            table.remove("request_records");
+        }
+        if native.0.as_object().is_some_and(serde_json::Map::is_empty) {
+            shared.engines.remove("native");
+        }
+    }
+    shared
 }
 
 /// Checks a start instant against now: not past, not more than a day ahead.
