@@ -179,8 +179,8 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .enumerate()
         // Skip the flags and the values of `--runs` and `--binary`.
         .filter(|&(i, a)| {
-            !a.starts_with("--")
-                && !(i > 0 && ["--runs", "--binary"].contains(&args[i - 1].as_str()))
+            let value_of_flag = i > 0 && ["--runs", "--binary"].contains(&args[i - 1].as_str());
+            !a.starts_with("--") && !value_of_flag
         })
         .map(|(_, a)| a)
         .collect();

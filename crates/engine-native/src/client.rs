@@ -919,7 +919,9 @@ mod tests {
             for (piece, own) in [(7, false), (4096, false), (7, true), (4096, true)] {
                 let url = replay(body, piece).await;
                 let endpoint = Endpoint {
-                    clients: crate::connection::Clients::single(bench_target::plain_client().unwrap()),
+                    clients: crate::connection::Clients::single(
+                        bench_target::plain_client().unwrap(),
+                    ),
                     wire: own.then(|| wire_client(&url)),
                     url,
                     stream: true,
