@@ -473,3 +473,90 @@ async fn a_server_failing_everything_is_not_hammered_for_the_whole_time_limit() 
         );
     }
 }
+
+/// The connection probe runs beside the first benchmark, which starts at once: a closed-loop
+/// run against a server that closes after every stream (llama.cpp's) sends its first requests
+/// before the probe has decided, and still loses none to the race, on either HTTP client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_loop_run_starting_before_the_probe_decides_loses_no_request() {
+    for timestamps in ["kernel", "user_space"] {
+        let (url, seen) = raw_server(Misbehaviour::ClosesAfterStream).await;
+        let text = format!(
+            "[target]\nurl = \"{url}\"\nmodel = \"m\"\napi = \"completions\"\n\
+             [profile]\nkind = \"concurrent\"\nstreams = [4]\n\
+             [constraints]\nmax_requests = 300\nmax_seconds = 20\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 6\napproximate = true\n\
+             [engines.native]\ntimestamps = \"{timestamps}\"\n"
+        );
+        let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+        let engine = registry::engine_for(&config).unwrap();
+        let report = engine.run(&config, &RunContext::default()).await.unwrap();
+        let b = &report.benchmarks[0];
+        assert_eq!(
+            (b.requests.total, b.requests.successful),
+            (300, 300),
+            "{timestamps}: {:?}",
+            b.errors
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 300, "{timestamps}");
+        // Every request had a connection of its own, before the probe's answer and after.
+        let transport = b.transport.as_ref().unwrap();
+        assert!(
+            transport.connections_opened >= 300,
+            "{timestamps}: {transport:?}"
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.code == "connections_not_reused"),
+            "{timestamps}: {:?}",
+            report.warnings
+        );
+    }
+}
+
+/// Against a server that keeps its connections (the mock), the requests sent while the probe
+/// decides open their own connections, and once it has, the run reuses them: a one-stream
+/// run of 120 requests (about 1.2 s) opens a handful, not one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_server_gets_its_connections_reused_once_the_probe_decided() {
+    for timestamps in ["kernel", "user_space"] {
+        let mock = MockServer::start(MockConfig {
+            ttft_ms: 5.0,
+            itl_ms: 1.0,
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "[target]\nurl = \"{}\"\nmodel = \"m\"\n\
+             [profile]\nkind = \"concurrent\"\nstreams = [1]\n\
+             [constraints]\nmax_requests = 120\nmax_seconds = 20\n\
+             [data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 6\napproximate = true\n\
+             [engines.native]\ntimestamps = \"{timestamps}\"\n",
+            mock.base_url()
+        );
+        let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
+        let engine = registry::engine_for(&config).unwrap();
+        let report = engine.run(&config, &RunContext::default()).await.unwrap();
+        let b = &report.benchmarks[0];
+        assert_eq!(b.requests.successful, 120, "{timestamps}: {:?}", b.errors);
+        let opened = b.transport.as_ref().unwrap().connections_opened;
+        // About 100 ms of 10 ms requests before the probe's answer, then one connection.
+        assert!(
+            (1..=40).contains(&opened),
+            "{timestamps}: {opened} connections for 120 requests"
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .all(|w| w.code != "connections_not_reused"),
+            "{timestamps}: {:?}",
+            report.warnings
+        );
+        let stats = mock.stats();
+        assert_eq!((stats.requests, stats.probes), (120, 2), "{timestamps}");
+    }
+}

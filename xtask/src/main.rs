@@ -1,6 +1,7 @@
 //! Developer commands. `cargo xtask ci` is exactly what CI runs.
 
 mod real_server;
+mod startup;
 #[cfg(test)]
 mod tidy;
 mod wire_check;
@@ -18,10 +19,10 @@ commands:
   codegen   regenerate the committed JSON Schemas (docs/schema/), the Python types generated from
             them (crates/bench-python/python/llm_bench/_schema.py), the man pages (docs/man/) and
             the test tokenizer (data/tokenizer/)
-  bench [mock|native|data|streams] [--quick]
+  bench [mock|native|data|streams|startup] [--quick] [--runs N] [--binary PATH]
             the mock server's precision and cost; the native engine's capacity;
             token-exact prompts per second; closed-loop streams, the client's timestamps
-            against the mock's
+            against the mock's; the release llm-bench's start-up to its first request
   real-server setup | start [--port 8090] [--slots 4] | stop | status
             llama.cpp's own server (xllamacpp from PyPI) with a random-weight Llama, on 127.0.0.1
   soak [--seconds N] [--quick]
@@ -175,14 +176,24 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let which: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| !a.starts_with("--"))
+        .enumerate()
+        // Skip the flags and the values of `--runs` and `--binary`.
+        .filter(|&(i, a)| {
+            let value_of_flag = i > 0 && ["--runs", "--binary"].contains(&args[i - 1].as_str());
+            !a.starts_with("--") && !value_of_flag
+        })
+        .map(|(_, a)| a)
         .collect();
-    let all = ["mock", "native", "data", "streams"];
+    let all = ["mock", "native", "data", "streams", "startup"];
     for name in if which.is_empty() {
         all.to_vec()
     } else {
         which
     } {
+        if name == "startup" {
+            startup::command(root, args)?;
+            continue;
+        }
         let (package, bench) = match name {
             "mock" => ("bench-mock", "mock"),
             "native" => ("engine-native", "capacity"),

@@ -103,7 +103,7 @@ pub(crate) fn command(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
 /// `cargo build --release -p bench-cli`, without the package variables `cargo run` gave this
 /// process: ring's build script reruns when they change, and so would every crate above it.
-fn build_release(root: &Path) -> anyhow::Result<()> {
+pub(crate) fn build_release(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("xtask: cargo build --release -p bench-cli");
     let mut cmd = Command::new(&cargo);

@@ -220,7 +220,8 @@ pub(crate) struct Prepared {
 /// Everything constant across requests.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
-    pub(crate) client: reqwest::Client,
+    /// reqwest's clients, pooled or not as the connection probe decided.
+    pub(crate) clients: crate::connection::Clients,
     /// The own HTTP/1.1 client whose reads carry the kernel's receive time; `None` where
     /// reqwest carries the requests (TLS, a proxy, `timestamps = "user_space"`).
     pub(crate) wire: Option<crate::http1::Client>,
@@ -450,7 +451,8 @@ async fn read(
     slot: &crate::setup::Slot,
 ) -> Outcome {
     let response = endpoint
-        .client
+        .clients
+        .now()
         .post(&endpoint.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("x-request-id", &request.id)
@@ -876,7 +878,7 @@ mod tests {
             headers: &http::HeaderMap::new(),
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(5),
-            reuse: true,
+            reuse: std::sync::Arc::new(crate::connection::Reuse::fixed(true)),
             opened: std::sync::Arc::default(),
         })
         .unwrap()
@@ -917,7 +919,9 @@ mod tests {
             for (piece, own) in [(7, false), (4096, false), (7, true), (4096, true)] {
                 let url = replay(body, piece).await;
                 let endpoint = Endpoint {
-                    client: bench_target::plain_client().unwrap(),
+                    clients: crate::connection::Clients::single(
+                        bench_target::plain_client().unwrap(),
+                    ),
                     wire: own.then(|| wire_client(&url)),
                     url,
                     stream: true,
@@ -979,7 +983,7 @@ mod tests {
             let mut wire = wire_client(&url);
             wire.busy_before_read = busy;
             let endpoint = Endpoint {
-                client: bench_target::plain_client().unwrap(),
+                clients: crate::connection::Clients::single(bench_target::plain_client().unwrap()),
                 wire: Some(wire),
                 url: url.clone(),
                 stream: true,
@@ -1115,7 +1119,7 @@ data: [DONE]\n\n";
         for own in [false, true] {
             let url = replay(BODY, 4096).await;
             let endpoint = Endpoint {
-                client: bench_target::plain_client().unwrap(),
+                clients: crate::connection::Clients::single(bench_target::plain_client().unwrap()),
                 wire: own.then(|| wire_client(&url)),
                 url,
                 stream: true,

@@ -124,7 +124,13 @@ where
 pub(crate) async fn before(shared: &Shared, index: usize, timeout_s: f64) -> Drained {
     let endpoint = &shared.endpoint;
     let timeout = duration_from_secs(timeout_s);
-    let mut drained = wait(&endpoint.client, &endpoint.url, timeout, &shared.run_cancel).await;
+    let mut drained = wait(
+        endpoint.clients.now(),
+        &endpoint.url,
+        timeout,
+        &shared.run_cancel,
+    )
+    .await;
     if drained.drain.outcome == DrainOutcome::Unknown && drained.first == 0 {
         drained = probe(shared, timeout).await;
     }
@@ -212,7 +218,8 @@ async fn probe_ttft(shared: &Shared, within: Duration) -> Option<f64> {
     let exchange = async {
         let sent = Instant::now();
         let mut response = endpoint
-            .client
+            .clients
+            .now()
             .post(&endpoint.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("x-request-id", "drain-probe")

@@ -195,27 +195,27 @@ impl BenchmarkEngine for NativeEngine {
         let probe_client = bench_target::client(&config.target)?;
         let checked = self.check_target(&probe_client, config).await?;
         let models_url = bench_target::models_url(&url);
-        let reuse = match self.options.reuse_connections {
-            Some(reuse) => reuse,
+        // The connection probe runs beside the run (see `connection`): until it decides,
+        // every request gets a connection of its own.
+        let (reuse, probe) = match self.options.reuse_connections {
+            Some(reuse) => (Arc::new(connection::Reuse::fixed(reuse)), None),
             None if self.options.stream => {
                 let body = workload::single_body(config, &self.body_options(), "Hello", 1);
-                let silent_close =
-                    connection::closes_streams_silently(&probe_client, &url, &models_url, body)
-                        .await;
-                silent_close != Some(true)
+                let reuse = Arc::new(connection::Reuse::undecided());
+                let probe = connection::Probe::start(
+                    probe_client,
+                    url.clone(),
+                    models_url,
+                    body,
+                    reuse.clone(),
+                );
+                (reuse, Some(probe))
             }
-            None => true,
+            None => (Arc::new(connection::Reuse::fixed(true)), None),
         };
-        drop(probe_client);
         let shared = Arc::new(self.shared(config, ctx, url, reuse)?);
         let mut report = Report::new(NAME, config);
         report.warnings.extend(checked.warnings);
-        if !reuse && self.options.reuse_connections.is_none() {
-            report.warnings.push(Warning {
-                code: "connections_not_reused".to_owned(),
-                message: "the server closed its connection after a streamed response although it announced keep-alive (llama.cpp's server does), so every request opened its own connection; set engines.native.reuse_connections to choose".to_owned(),
-            });
-        }
         if self.options.timestamps == Timestamps::Kernel {
             if let Some(why) = user_space_only(&config.target) {
                 report.warnings.push(Warning {
@@ -318,6 +318,15 @@ impl BenchmarkEngine for NativeEngine {
             report.benchmarks.push(ran.benchmark);
         }
         shared.timer.stop();
+        // A run shorter than the probe waits for its answer here, so the report can say.
+        if let Some(probe) = probe {
+            if probe.finish(&ctx.cancel).await == Some(true) {
+                report.warnings.push(Warning {
+                    code: "connections_not_reused".to_owned(),
+                    message: "the server closed its connection after a streamed response although it announced keep-alive (llama.cpp's server does), so every request opened its own connection; set engines.native.reuse_connections to choose".to_owned(),
+                });
+            }
+        }
         for (_, requests, _) in &workloads {
             report.warnings.extend(requests.run_warnings());
         }
@@ -495,7 +504,7 @@ impl NativeEngine {
         &self,
         config: &Config,
         url: &str,
-        reuse: bool,
+        reuse: &Arc<connection::Reuse>,
         connections: &Arc<setup::Opened>,
     ) -> Result<Option<http1::Client>, EngineError> {
         if self.options.timestamps == Timestamps::UserSpace
@@ -509,7 +518,7 @@ impl NativeEngine {
             headers: &bench_target::request_headers(&config.target)?,
             connect_timeout: duration_from_secs(timeouts.connect_seconds),
             read_timeout: duration_from_secs(timeouts.read_seconds),
-            reuse,
+            reuse: reuse.clone(),
             opened: connections.clone(),
         })
         .map_err(failed)
@@ -520,16 +529,24 @@ impl NativeEngine {
         config: &Config,
         ctx: &RunContext,
         url: String,
-        reuse_connections: bool,
+        reuse: Arc<connection::Reuse>,
     ) -> Result<Shared, EngineError> {
         let timeouts = &config.target.timeouts;
         let connections = Arc::new(setup::Opened::default());
-        // No cap on connections: the pool grows with the profile's concurrency.
-        let client = client_builder(config)?
-            .pool_max_idle_per_host(if reuse_connections { usize::MAX } else { 0 })
-            .connector_layer(setup::Timing(connections.clone()))
-            .build()
-            .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        // No cap on connections: the pool grows with the profile's concurrency. The second
+        // client keeps no idle connection: requests take it while reuse is off or undecided.
+        let build = |idle: usize| {
+            client_builder(config)?
+                .pool_max_idle_per_host(idle)
+                .connector_layer(setup::Timing(connections.clone()))
+                .build()
+                .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))
+        };
+        let clients = connection::Clients {
+            pooled: build(usize::MAX)?,
+            fresh: build(0)?,
+            reuse: reuse.clone(),
+        };
         let records = match &self.options.request_records {
             Some(path) => Some(records::Records::create(path).map_err(|e| {
                 failed(format!(
@@ -541,10 +558,10 @@ impl NativeEngine {
         };
         let timer = bench_timer::Timer::start()
             .map_err(|e| failed(format!("cannot start the precise timer: {e}")))?;
-        let wire = self.wire_client(config, &url, reuse_connections, &connections)?;
+        let wire = self.wire_client(config, &url, &reuse, &connections)?;
         Ok(Shared {
             endpoint: client::Endpoint {
-                client,
+                clients,
                 wire,
                 url,
                 stream: self.options.stream,

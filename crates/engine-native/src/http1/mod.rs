@@ -71,7 +71,8 @@ pub(crate) struct Client {
     head: Vec<u8>,
     connect_timeout: Duration,
     read_timeout: Duration,
-    reuse: bool,
+    /// Whether a connection read to its end is kept for the next request.
+    reuse: Arc<crate::connection::Reuse>,
     idle: Mutex<Vec<Connection>>,
     /// Every connection opened, with its set-up time.
     opened: Arc<crate::setup::Opened>,
@@ -87,7 +88,7 @@ pub(crate) struct Settings<'a> {
     pub(crate) headers: &'a http::HeaderMap,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
-    pub(crate) reuse: bool,
+    pub(crate) reuse: Arc<crate::connection::Reuse>,
     pub(crate) opened: Arc<crate::setup::Opened>,
 }
 
@@ -200,7 +201,7 @@ impl Client {
 
     /// Returns a connection whose response was read to its end, for the next request.
     pub(crate) fn release(&self, connection: Connection) {
-        if self.reuse && connection.raw.is_empty() {
+        if self.reuse.now() && connection.raw.is_empty() {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -594,7 +595,7 @@ mod tests {
             headers: &headers,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
-            reuse: true,
+            reuse: Arc::new(crate::connection::Reuse::fixed(true)),
             opened: Arc::default(),
         })
         .unwrap()
@@ -609,7 +610,7 @@ mod tests {
             headers: &headers,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
-            reuse: true,
+            reuse: Arc::new(crate::connection::Reuse::fixed(true)),
             opened: Arc::default(),
         })
         .unwrap();
