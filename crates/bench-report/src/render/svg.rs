@@ -178,6 +178,11 @@ impl LineChart<'_> {
         );
         let mut colour = 0;
         for (i, series) in self.series.iter().enumerate() {
+            // A dashed series shares the colour of the solid one before it; an empty series
+            // keeps its colour, as in the legend, so later series keep theirs.
+            if i > 0 && !series.dashed {
+                colour += 1;
+            }
             let finite: Vec<(f64, f64)> = series
                 .points
                 .iter()
@@ -186,10 +191,6 @@ impl LineChart<'_> {
                 .collect();
             if finite.is_empty() {
                 continue;
-            }
-            // A dashed series shares the colour of the solid one before it.
-            if i > 0 && !series.dashed {
-                colour += 1;
             }
             let stroke = PALETTE[colour % PALETTE.len()];
             let path: Vec<String> = finite
