@@ -405,9 +405,9 @@ impl Comparison {
         if self.within_noise > 0 {
             let _ = writeln!(
                 out,
-                "{} more value(s) (~) differ by that much but within the noise: their {} % intervals overlap, or too few requests (docs/report.md)",
+                "{} more value(s) (~) differ by that much but within the noise: their {:.0} % intervals overlap, or too few requests (docs/report.md)",
                 self.within_noise,
-                fixed(self.confidence * 100.0)
+                self.confidence * 100.0
             );
         }
         out

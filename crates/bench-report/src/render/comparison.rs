@@ -178,10 +178,10 @@ pub(crate) fn page(c: &Comparison) -> String {
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>llm-bench comparison</title><style>{STYLE}</style></head><body>\
-         <header><h1>llm-bench comparison</h1><p class=\"meta\">{} report(s), the first the baseline · tolerance {} % · {} % intervals</p>",
+         <header><h1>llm-bench comparison</h1><p class=\"meta\">{} report(s), the first the baseline · tolerance {} % · {:.0} % intervals</p>",
         c.reports.len(),
         fixed(c.tolerance * 100.0),
-        fixed(c.confidence * 100.0),
+        c.confidence * 100.0,
     );
     out.push_str("<ul class=\"reports\" id=\"reports\">");
     for (i, r) in c.reports.iter().enumerate() {
@@ -190,7 +190,7 @@ pub(crate) fn page(c: &Comparison) -> String {
             "<li data-colour=\"{colour}\"><svg width=\"14\" height=\"14\" aria-hidden=\"true\"><rect width=\"14\" height=\"14\" rx=\"3\" fill=\"{colour}\"/></svg><b>{}</b> ({} engine, started {})</li>",
             escape(&r.label),
             escape(&r.engine),
-            escape(&r.started_at),
+            escape(&when(&r.started_at)),
             colour = colour(i),
         );
     }
@@ -212,6 +212,14 @@ pub(crate) fn page(c: &Comparison) -> String {
     out.push_str(&tables(c));
     out.push_str("</body></html>\n");
     out
+}
+
+/// An RFC 3339 UTC time to the second, `2026-11-27 22:26:55 UTC`; another shape as it is.
+fn when(rfc3339: &str) -> String {
+    match rfc3339.get(..19) {
+        Some(seconds) if rfc3339.ends_with('Z') => format!("{} UTC", seconds.replace('T', " ")),
+        _ => rfc3339.to_owned(),
+    }
 }
 
 /// The colour of report `i`, as the charts draw it.
@@ -435,9 +443,9 @@ fn with_units(svg: &str, x_unit: &str, y_unit: &str) -> String {
 /// differences, and the row marked when flagged or within the noise.
 fn tables(c: &Comparison) -> String {
     let mut out = format!(
-        "<h2>Differences</h2><p class=\"meta key\">Rows in <span class=\"flag\">red</span> (!) differ from the baseline by more than {} % and beyond the noise: their {} % intervals (beneath each value) do not overlap. Rows in <span class=\"noise\">yellow</span> (~) differ by more than the tolerance but within the noise. An interval with no upper bound (∞) is too wide to bound with so few requests; a value with no interval falls back on a count rule (docs/report.md).</p>",
+        "<h2>Differences</h2><p class=\"meta key\">Rows in <span class=\"flag\">red</span> (!) differ from the baseline by more than {} % and beyond the noise: their {:.0} % intervals (beneath each value) do not overlap. Rows in <span class=\"noise\">yellow</span> (~) differ by more than the tolerance but within the noise. An interval with no upper bound (∞) is too wide to bound with so few requests; a value with no interval falls back on a count rule (docs/report.md).</p>",
         fixed(c.tolerance * 100.0),
-        fixed(c.confidence * 100.0),
+        c.confidence * 100.0,
     );
     for (n, b) in c.benchmarks.iter().enumerate() {
         let _ = write!(
@@ -611,6 +619,15 @@ mod tests {
             "{ttft}"
         );
         assert!(svg(&page, "cmp-itl-cdf-0").contains(" % at "));
+    }
+
+    #[test]
+    fn start_times_read_to_the_second() {
+        assert_eq!(
+            when("2026-11-27T22:26:55.039364Z"),
+            "2026-11-27 22:26:55 UTC"
+        );
+        assert_eq!(when("yesterday"), "yesterday");
     }
 
     #[test]
