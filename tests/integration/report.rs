@@ -197,3 +197,143 @@ fn the_autotuner_object_of_a_real_run_has_genai_benchs_fields_and_six_decimals_a
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/autotuner.schema.json");
     assert_eq!(schema.stdout, std::fs::read_to_string(committed).unwrap());
 }
+
+/// Two real runs against the mock whose only difference is a 26 % shorter ITL and TTFT:
+/// `streams` concurrent benchmarks of `requests` requests each; returns the reports' paths.
+fn runs_with_a_faster_server(
+    dir: &Path,
+    name: &str,
+    streams: &str,
+    requests: u32,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let run = |label: &str, ttft_ms: f64, itl_ms: f64| {
+        let config = dir.join(format!("{name}-{label}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[profile]\nkind = \"concurrent\"\nstreams = {streams}\n[constraints]\nmax_requests = {requests}\n\
+                 [target.mock]\nttft_ms = {ttft_ms}\nitl_ms = {itl_ms}\n\
+                 [data]\nkind = \"synthetic\"\nprompt_tokens = 32\noutput_tokens = 8\napproximate = true\n"
+            ),
+        )
+        .unwrap();
+        let report = dir.join(format!("{name}-{label}.json"));
+        let out = llm_bench([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--no-progress",
+            "-o",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        report
+    };
+    (run("slow", 10.0, 2.0), run("fast", 7.4, 1.48))
+}
+
+/// Whether the console table of a comparison marks the row of `metric` with `mark`.
+fn marked(table: &str, mark: &str, metric: &str) -> bool {
+    table.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next() == Some(mark) && words.next() == Some(metric)
+    })
+}
+
+/// The metric row `metric` of benchmark `b` of a comparison's JSON.
+fn metric_row<'a>(json: &'a serde_json::Value, b: usize, metric: &str) -> &'a serde_json::Value {
+    json["benchmarks"][b]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric}"))
+}
+
+/// The same 26 % faster server (TTFT and ITL): on 6 requests the p99s cannot tell (their
+/// intervals have no upper bound), on 400 requests per benchmark the medians can, and the page
+/// overlays the two reports' curves.
+#[test]
+fn compare_flags_a_real_difference_on_a_big_run_and_not_the_p99_of_a_small_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let compare = |a: &Path, b: &Path, name: &str| {
+        let (html, json) = (
+            dir.path().join(format!("{name}.html")),
+            dir.path().join(format!("{name}.json")),
+        );
+        let out = llm_bench([
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+            "-o",
+            json.to_str().unwrap(),
+        ]);
+        assert!(
+            out.code == 0 || out.code == 3,
+            "{}{}",
+            out.stdout,
+            out.stderr
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        (out.stdout, json, std::fs::read_to_string(html).unwrap())
+    };
+
+    let (a, b) = runs_with_a_faster_server(dir.path(), "small", "[2]", 6);
+    let (table, json, _) = compare(&a, &b, "small");
+    for metric in ["ttft_p99_ms", "itl_p99_ms", "latency_p99_ms"] {
+        let row = metric_row(&json, 0, metric);
+        assert_eq!(row["flagged"], false, "{metric}: {table}");
+        assert!(row["intervals"][0]["high"].is_null() && row["intervals"][1]["high"].is_null());
+    }
+    let itl = metric_row(&json, 0, "itl_p99_ms");
+    if itl["relative_differences"][1].as_f64().unwrap().abs() > 0.1 {
+        assert_eq!(itl["within_noise"], true, "{table}");
+        assert!(marked(&table, "~", "itl_p99_ms"), "{table}");
+    }
+
+    let (a, b) = runs_with_a_faster_server(dir.path(), "big", "[8, 16]", 400);
+    let (table, json, html) = compare(&a, &b, "big");
+    for benchmark in 0..2 {
+        // (The TTFT at 16 streams is mostly the mock's queue, so it moves less than 26 %.)
+        for metric in ["itl_p50_ms", "tpot_p50_ms", "latency_p50_ms"] {
+            let row = metric_row(&json, benchmark, metric);
+            assert_eq!(row["flagged"], true, "{metric}: {table}");
+        }
+        let p99 = metric_row(&json, benchmark, "itl_p99_ms");
+        assert!(
+            p99["intervals"][0]["high"].is_number(),
+            "400 requests bound a p99: {p99}"
+        );
+    }
+    assert!(marked(&table, "!", "itl_p50_ms"), "{table}");
+
+    // One curve per report (p50 solid, p99 dashed) on each chart, in the report's colour.
+    for id in ["cmp-ttft", "cmp-itl"] {
+        let start = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no {id}"));
+        let chart = &html[start..start + html[start..].find("</svg>").unwrap()];
+        for (label, colour) in [
+            ("big-slow.json (native)", "#0072b2"),
+            ("big-fast.json (native)", "#d55e00"),
+        ] {
+            for p in ["p50", "p99"] {
+                let series = format!("<g class=\"series\" data-name=\"{label} {p}\"><polyline fill=\"none\" stroke=\"{colour}\"");
+                assert_eq!(chart.matches(&series).count(), 1, "{id} {label} {p}");
+            }
+        }
+        assert_eq!(chart.matches("<g class=\"series\"").count(), 4, "{id}");
+        assert!(chart.contains(" ms at 8 streams</title>"), "{id}");
+    }
+    for id in ["cmp-ttft-cdf-0", "cmp-itl-cdf-1"] {
+        let start = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no {id}"));
+        let chart = &html[start..start + html[start..].find("</svg>").unwrap()];
+        assert_eq!(chart.matches("<g class=\"series\"").count(), 2, "{id}");
+    }
+    assert!(html.contains("<tr class=\"flag\">"));
+}

@@ -89,7 +89,7 @@ fn main() -> ExitCode {
             [Chromium]
         ),
         gated!(
-            report::no_element_of_the_html_report_overflows_its_card_at_1400_or_800_px,
+            report::no_element_of_the_html_pages_overflows_its_card_at_1400_or_800_px,
             [Chromium]
         ),
         gated!(

@@ -26,7 +26,8 @@ pub(crate) enum Command {
     /// Re-render a saved report (JSON or YAML) as JSON, YAML, CSV, HTML, the autotuner's object or
     /// the summary table.
     Report(ReportArgs),
-    /// Compare saved reports side by side, flagging differences beyond a tolerance (exit 3).
+    /// Compare saved reports side by side, flagging differences beyond a tolerance and beyond
+    /// the noise (exit 3).
     Compare(CompareArgs),
     /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
     MockServer(crate::mock::MockServerArgs),
@@ -59,7 +60,8 @@ pub(crate) struct CompareArgs {
     /// Two or more reports written by `llm-bench run`; the first is the baseline.
     #[arg(required = true, num_args = 2..)]
     pub(crate) files: Vec<PathBuf>,
-    /// Relative difference from the baseline above which a value is flagged (0.1 = 10 %).
+    /// Relative difference from the baseline above which a value is flagged (0.1 = 10 %), when
+    /// it is also beyond the noise (the two values' 95 % intervals do not overlap).
     #[arg(long, default_value_t = 0.1)]
     pub(crate) tolerance: f64,
     /// Also write the comparison here: .html or .json (atomically). Repeatable.

@@ -4,6 +4,7 @@
 //! caller's job.
 
 pub mod autotuner;
+pub(crate) mod comparison;
 mod html;
 mod reasoning;
 mod search;

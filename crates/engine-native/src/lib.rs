@@ -205,7 +205,7 @@ impl BenchmarkEngine for NativeEngine {
                 let probe = connection::Probe::start(
                     probe_client,
                     url.clone(),
-                    models_url,
+                    models_url.clone(),
                     body,
                     reuse.clone(),
                 );
