@@ -540,6 +540,8 @@ fn the_merged_report_renders_in_every_format() {
     ] {
         crate::render::render(&merged, format).unwrap();
     }
+    let html = crate::render::render(&merged, bench_core::config::OutputFormat::Html).unwrap();
+    assert!(html.contains("merged from 2 of 2 shards of run run-test"));
     let table = crate::render::summary_table(&merged);
     assert!(table.contains("merged from 2 of 2 shards"), "{table}");
     // And it reads back as a report.
