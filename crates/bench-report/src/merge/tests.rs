@@ -549,3 +549,144 @@ fn the_merged_report_renders_in_every_format() {
     let back: Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back.merged, merged.merged);
 }
+
+#[test]
+fn sessions_goodput_drain_and_the_server_merge_as_documented() {
+    use bench_core::config::ServerMetricsScrape;
+    use bench_core::schema::{
+        Drain, DrainOutcome, Goodput, ScrapeStatus, ServerMetrics, Sessions, TokenCheck,
+        TurnMetrics,
+    };
+    use bench_core::stats::Histogram;
+
+    let dist = |values: &[f64]| {
+        let mut h = Histogram::for_counts();
+        values.iter().for_each(|v| h.record(*v).unwrap());
+        h.summary()
+    };
+    let turn = |turn: u32, requests: u64, tokens: &[f64]| TurnMetrics {
+        turn,
+        and_later: false,
+        requests,
+        ttft_ms: None,
+        request_latency_ms: None,
+        prompt_tokens: dist(tokens),
+        cached_prompt_tokens: None,
+        output_tokens: None,
+    };
+    let server = |index: u32, client_output_tokens: u64| ServerMetrics {
+        url: format!("http://server/metrics#{index}"),
+        status: ScrapeStatus::Scraped,
+        naming: Some("vllm".to_owned()),
+        interval_s: 1.0,
+        scrapes: 10,
+        failed_scrapes: 0,
+        last_error: None,
+        started_at: Timestamp::parse("2026-11-29T12:00:00Z").unwrap(),
+        window_s: 9.0,
+        running: None,
+        waiting: None,
+        kv_cache_usage: None,
+        prompt_tokens: Some(5000.0),
+        generation_tokens: Some(1000.0),
+        preemptions: None,
+        prefix_cache_hit_rate: None,
+        ttft_ms: None,
+        itl_ms: None,
+        e2e_latency_ms: None,
+        queue_time_ms: None,
+        series: Vec::new(),
+        unmapped: Vec::new(),
+        token_check: Some(TokenCheck {
+            client_output_tokens,
+            server_generation_tokens: Some(1000.0),
+            client_prompt_tokens: 100,
+            server_prompt_tokens: Some(5000.0),
+            relative_difference: Some(1.0),
+            agrees: Some(false),
+        }),
+        cpu_ms_per_scrape: None,
+    };
+    let (mut a, mut b) = pair();
+    for r in [&mut a, &mut b] {
+        r.config.target.metrics = Some(ServerMetricsScrape::default());
+    }
+    let (ba, bb) = (&mut a.benchmarks[0], &mut b.benchmarks[0]);
+    ba.sessions = Some(Sessions {
+        started: 3,
+        completed: 2,
+        partial: 1,
+        turns_per_session: dist(&[2.0, 3.0, 1.0]),
+        duration_s: None,
+        output_tokens: None,
+        by_turn: vec![turn(1, 3, &[10.0, 11.0, 12.0]), turn(2, 2, &[30.0, 31.0])],
+    });
+    bb.sessions = Some(Sessions {
+        started: 1,
+        completed: 1,
+        partial: 0,
+        turns_per_session: dist(&[3.0]),
+        duration_s: None,
+        output_tokens: None,
+        by_turn: vec![turn(1, 1, &[9.0]), turn(2, 1, &[29.0]), turn(3, 1, &[50.0])],
+    });
+    ba.goodput = Some(Goodput {
+        judged: 10,
+        met: 9,
+        slo_attainment: 0.9,
+        requests_per_s: 0.9,
+    });
+    bb.goodput = Some(Goodput {
+        judged: 10,
+        met: 5,
+        slo_attainment: 0.5,
+        requests_per_s: 0.5,
+    });
+    ba.drain = Some(Drain {
+        seconds: 1.0,
+        outcome: DrainOutcome::Idle,
+    });
+    bb.drain = Some(Drain {
+        seconds: 0.5,
+        outcome: DrainOutcome::TimedOut,
+    });
+    ba.server = Some(server(0, 600));
+    bb.server = Some(server(1, 420));
+
+    let merged = merge(vec![shard("b.json", b), shard("a.json", a)]).unwrap();
+    let m = &merged.benchmarks[0];
+    let s = m.sessions.as_ref().unwrap();
+    assert_eq!((s.started, s.completed, s.partial), (4, 3, 1));
+    assert_eq!(s.turns_per_session.as_ref().unwrap().count, 4);
+    let turns: Vec<(u32, u64, u64)> = s
+        .by_turn
+        .iter()
+        .map(|t| (t.turn, t.requests, t.prompt_tokens.as_ref().unwrap().count))
+        .collect();
+    assert_eq!(turns, vec![(1, 4, 4), (2, 3, 3), (3, 1, 1)]);
+    assert_eq!(s.by_turn[0].prompt_tokens.as_ref().unwrap().min, 9.0);
+
+    let g = m.goodput.unwrap();
+    assert_eq!((g.judged, g.met, g.slo_attainment), (20, 14, 0.7));
+    close(g.requests_per_s, 1.4, "goodput over a shared 10 s window");
+    assert_eq!(
+        m.drain,
+        Some(Drain {
+            seconds: 1.0,
+            outcome: DrainOutcome::TimedOut
+        })
+    );
+
+    // Shard 0's scrape, with every shard's client tokens against the server's counters.
+    let server = m.server.as_ref().unwrap();
+    assert_eq!(server.url, "http://server/metrics#0");
+    let check = server.token_check.unwrap();
+    assert_eq!(check.client_output_tokens, 1020);
+    assert_eq!(check.client_prompt_tokens, 200);
+    close(
+        check.relative_difference.unwrap(),
+        20.0 / 1020.0,
+        "relative_difference",
+    );
+    assert_eq!(check.agrees, Some(true));
+}
