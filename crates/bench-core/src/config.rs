@@ -31,8 +31,8 @@ mod redact;
 mod scenario;
 mod search;
 mod server_metrics;
-mod sessions;
 mod shard;
+mod sessions;
 mod strict;
 mod validate;
 
@@ -50,8 +50,8 @@ pub use plan::{
 pub use redact::REDACTED;
 pub use scenario::{Scenario, ScenarioError, VALID_FORMS as SCENARIO_FORMS};
 pub use search::{SearchSettings, DEFAULT_SEARCH_MAX_STEPS};
+pub use shard::{check_start_at, ShardConfig, MAX_SHARDS, MAX_START_AHEAD_S};
 pub use server_metrics::{
     ScrapeMode, ServerMetricsScrape, MAX_SCRAPE_INTERVAL_S, MIN_SCRAPE_INTERVAL_S,
 };
-pub use shard::{check_start_at, ShardConfig, MAX_SHARDS, MAX_START_AHEAD_S};
 pub(crate) use strict::closest_name;

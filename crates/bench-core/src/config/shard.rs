@@ -76,23 +76,15 @@ impl ShardConfig {
             {
                 return Err(invalid(
                     "shard.run_id",
-                    format!(
-                        "{id:?} is not a run id; use 1 to 128 letters, digits, `-`, `_` or `.`"
-                    ),
+                    format!("{id:?} is not a run id; use 1 to 128 letters, digits, `-`, `_` or `.`"),
                 ));
             }
         }
         // A decision taken on the whole run's measurements cannot be taken by one share.
         let global = match config.profile.kind {
-            ProfileKind::Sweep => Some(
-                "a sweep chooses its rates from the whole run's synchronous and throughput steps",
-            ),
-            ProfileKind::Search => {
-                Some("an SLO search chooses each step's rate from the whole run's last step")
-            }
-            ProfileKind::Synchronous => {
-                Some("a synchronous benchmark is one request at a time, which cannot be shared")
-            }
+            ProfileKind::Sweep => Some("a sweep chooses its rates from the whole run's synchronous and throughput steps"),
+            ProfileKind::Search => Some("an SLO search chooses each step's rate from the whole run's last step"),
+            ProfileKind::Synchronous => Some("a synchronous benchmark is one request at a time, which cannot be shared"),
             _ => None,
         };
         if let Some(why) = global {
