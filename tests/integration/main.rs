@@ -13,6 +13,7 @@ mod faults;
 mod genai_bench;
 mod guidellm;
 mod live;
+mod merge;
 mod mock;
 mod model_discovery;
 mod native;

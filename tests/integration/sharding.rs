@@ -16,17 +16,27 @@ const RATE: f64 = 40.0;
 
 fn config(dir: &Path, url: &str) -> PathBuf {
     let path = dir.join("sharded.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[target]\nurl = \"{url}\"\nmodel = \"mock-model\"\n\
-             [profile]\nkind = \"constant\"\nrates = [{RATE}]\n[constraints]\nmax_seconds = 3\n\
-             [data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 8\napproximate = true\n\
-             [shard]\ncount = {SHARDS}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("{}[shard]\ncount = {SHARDS}\n", whole(url))).unwrap();
     path
+}
+
+/// The run the shards share, as one process would run it.
+fn whole(url: &str) -> String {
+    format!(
+        "[target]\nurl = \"{url}\"\nmodel = \"mock-model\"\n\
+         [profile]\nkind = \"constant\"\nrates = [{RATE}]\n[constraints]\nmax_seconds = 3\n\
+         [data]\nkind = \"synthetic\"\nprompt_tokens = 16\noutput_tokens = 8\napproximate = true\n"
+    )
+}
+
+/// Nearest-rank percentile of `values` (sorted).
+fn nearest_rank(values: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * values.len() as f64).ceil().max(1.0) as usize;
+    values[rank - 1]
+}
+
+fn report_path(dir: &Path, i: u32) -> PathBuf {
+    dir.join(format!("shard-{i}.json"))
 }
 
 /// One JSON line of a shard's `request_records`.
@@ -56,7 +66,7 @@ async fn four_shards_interleave_into_the_whole_runs_schedule_from_one_start() {
         .map(|i| {
             let (config, dir, start) = (config.clone(), dir.path().to_owned(), start.to_string());
             tokio::task::spawn_blocking(move || {
-                let report = dir.join(format!("shard-{i}.json"));
+                let report = report_path(&dir, i);
                 let records = dir.join(format!("records-{i}.jsonl"));
                 let out = llm_bench([
                     "run".to_owned(),
@@ -78,14 +88,27 @@ async fn four_shards_interleave_into_the_whole_runs_schedule_from_one_start() {
                 assert_eq!(out.code, 0, "shard {i}: {}", out.stderr);
                 let report: Report =
                     serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-                (report, self::records(&records))
+                (report, self::records(&records), report_path(&dir, i))
             })
         })
         .collect();
     let mut reports = Vec::new();
     let mut sent = Vec::new();
+    let mut files = Vec::new();
+    let mut ttft_ms = Vec::new();
     for (i, shard) in shards.into_iter().enumerate() {
-        let (report, records) = shard.await.unwrap();
+        let (report, records, file) = shard.await.unwrap();
+        files.push(file);
+        ttft_ms.extend(
+            records
+                .iter()
+                .filter(|r| r["outcome"] == "successful")
+                .map(|r| {
+                    (r["first_token_unix_us"].as_i64().unwrap()
+                        - r["sent_unix_us"].as_i64().unwrap()) as f64
+                        / 1000.0
+                }),
+        );
         sent.extend(records.iter().map(|r| {
             (
                 r["intended_unix_us"].as_i64().unwrap(),
@@ -173,6 +196,84 @@ async fn four_shards_interleave_into_the_whole_runs_schedule_from_one_start() {
     assert_eq!(ids.len(), sent.len(), "request ids repeat across shards");
     let truth = server.ground_truth();
     assert_eq!(truth.len(), sent.len(), "the mock's own count");
+
+    // Merged, the shards are the run: every request the mock saw, the TTFT distribution of
+    // all their records, the whole rate over the union of their windows.
+    let merged_path = dir.path().join("merged.json");
+    let mut args = vec!["merge".to_owned()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["-o".to_owned(), merged_path.display().to_string()]);
+    let out = tokio::task::spawn_blocking(move || llm_bench(args))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged: Report =
+        serde_json::from_str(&std::fs::read_to_string(&merged_path).unwrap()).unwrap();
+    let b = &merged.benchmarks[0];
+    assert_eq!(b.requests.total, truth.len() as u64, "{:?}", b.requests);
+    assert_eq!(b.strategy.target_rate_per_s, Some(RATE));
+    let ttft = bench_tests::cli::ok(&b.metrics.ttft_ms);
+    ttft_ms.sort_by(f64::total_cmp);
+    assert_eq!(ttft.count, ttft_ms.len() as u64);
+    for (p, merged_p) in [
+        (50.0, ttft.percentiles.p50),
+        (90.0, ttft.percentiles.p90),
+        (99.0, ttft.percentiles.p99),
+    ] {
+        let exact = nearest_rank(&ttft_ms, p);
+        // The histogram keeps 3 significant digits, at most 0.001 ms apart.
+        assert!(
+            (merged_p - exact).abs() <= exact * 1e-3 + 0.002,
+            "p{p}: merged {merged_p} ms, from the records {exact} ms"
+        );
+    }
+    let sent_rate = b.requests.total as f64 / b.window.duration_s;
+    assert!(
+        (sent_rate / RATE - 1.0).abs() < 0.01,
+        "{sent_rate} req/s sent over the union window"
+    );
+    // One process at the whole rate, for comparison (the closing note's table).
+    let whole_path = dir.path().join("whole.toml");
+    std::fs::write(&whole_path, whole(&server.base_url())).unwrap();
+    let whole_report = dir.path().join("whole.json");
+    let args = vec![
+        "run".to_owned(),
+        "--config".to_owned(),
+        whole_path.display().to_string(),
+        "-o".to_owned(),
+        whole_report.display().to_string(),
+        "--no-progress".to_owned(),
+    ];
+    let out = tokio::task::spawn_blocking(move || llm_bench(args))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let one: Report =
+        serde_json::from_str(&std::fs::read_to_string(&whole_report).unwrap()).unwrap();
+    let o = &one.benchmarks[0];
+    let one_ttft = bench_tests::cli::ok(&o.metrics.ttft_ms);
+    eprintln!(
+        "| | requests | sent req/s | ok req/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |\n|---|---|---|---|---|---|\n\
+         | 1 process at {RATE}/s | {} | {:.2} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |\n\
+         | {SHARDS} shards at {}/s, merged | {} | {:.2} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |",
+        o.requests.total,
+        o.requests.total as f64 / o.window.duration_s,
+        bench_tests::cli::successful_rate(o),
+        one_ttft.percentiles.p50,
+        one_ttft.percentiles.p99,
+        bench_tests::cli::ok(&o.metrics.itl_ms).percentiles.p50,
+        bench_tests::cli::ok(&o.metrics.itl_ms).percentiles.p99,
+        RATE / f64::from(SHARDS),
+        b.requests.total,
+        sent_rate,
+        bench_tests::cli::successful_rate(b),
+        ttft.percentiles.p50,
+        ttft.percentiles.p99,
+        bench_tests::cli::ok(&b.metrics.itl_ms).percentiles.p50,
+        bench_tests::cli::ok(&b.metrics.itl_ms).percentiles.p99,
+    );
+    assert!(o.requests.total.abs_diff(b.requests.total) <= 2);
+    assert!((one_ttft.percentiles.p50 / ttft.percentiles.p50 - 1.0).abs() < 0.2);
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// Compare saved reports side by side, flagging differences beyond a tolerance and beyond
     /// the noise (exit 3).
     Compare(CompareArgs),
+    /// Merge the reports of a sharded run's shards (`run --shard I/N`) into the run's one
+    /// report: counts summed, distributions merged exactly, rates over the union window.
+    Merge(MergeArgs),
     /// Serve the mock OpenAI-compatible server until interrupted (see docs/mock-server.md).
     MockServer(crate::mock::MockServerArgs),
     /// Print a JSON Schema (the same files as docs/schema/): of the config, the report, the
@@ -66,6 +69,18 @@ pub(crate) struct CompareArgs {
     pub(crate) tolerance: f64,
     /// Also write the comparison here: .html or .json (atomically). Repeatable.
     #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct MergeArgs {
+    /// The shards' reports (.json, .yaml or .yml), in any order; every shard of the run, or
+    /// the merged report says which are missing.
+    #[arg(required = true, value_name = "SHARD")]
+    pub(crate) files: Vec<PathBuf>,
+    /// Write the merged report here (format from the extension: .json, .yaml, .yml, .csv,
+    /// .html); `-` writes it to standard output as JSON. Repeatable.
+    #[arg(long, short = 'o', value_name = "PATH", required = true)]
     pub(crate) output: Vec<PathBuf>,
 }
 

@@ -10,6 +10,7 @@ mod live;
 mod live_export;
 #[cfg(test)]
 mod manual;
+mod merge;
 mod mock;
 mod outputs;
 mod progress;
@@ -130,6 +131,7 @@ pub fn run(
         Command::MockServer(args) => mock::serve(&args, stdout),
         Command::Report(args) => rerender(&args, stdout),
         Command::Compare(args) => compare::command(&args, stdout),
+        Command::Merge(args) => merge::command(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
         Command::Completions(args) => completions::print(&args, stdout),
     };

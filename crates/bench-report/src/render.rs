@@ -423,6 +423,9 @@ pub fn summary_table_within(report: &Report, width: Option<usize>) -> String {
         .as_ref()
         .map(search::console)
         .unwrap_or_default();
+    if let Some(merged) = &report.merged {
+        let _ = writeln!(out, "{}", crate::merge::in_words(merged));
+    }
     if let Some(workload) = &shared_workload {
         let _ = writeln!(out, "workload: {workload}");
     }

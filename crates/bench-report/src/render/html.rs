@@ -111,7 +111,7 @@ fn header(report: &Report) -> String {
     }
     let _ = write!(
         out,
-        "</dl><p class=\"meta\">{} {} · report schema {} · {} to {}{}</p></header>",
+        "</dl><p class=\"meta\">{} {} · report schema {} · {} to {}{}{}</p></header>",
         escape(&report.tool.name),
         escape(&report.tool.version),
         report.schema_version,
@@ -121,7 +121,11 @@ fn header(report: &Report) -> String {
             " · <span class=\"badge\">interrupted: partial results</span>"
         } else {
             ""
-        }
+        },
+        report.merged.as_ref().map_or(String::new(), |m| format!(
+            " · {}",
+            escape(&crate::merge::in_words(m))
+        ))
     );
     out
 }
