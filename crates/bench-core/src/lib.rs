@@ -27,7 +27,7 @@
 //! stats      sweep      search
 //! schema     features
 //! config
-//! error      cancel
+//! error      cancel     time
 //! ```
 
 pub mod cancel;
@@ -43,6 +43,7 @@ pub mod schema;
 pub mod search;
 pub mod stats;
 pub mod sweep;
+mod time;
 
 pub use cancel::CancelToken;
 pub use config::Config;

@@ -9,12 +9,12 @@ mod search;
 mod server;
 mod sessions;
 mod shard;
-mod time;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Strategy};
+pub use crate::time::Timestamp;
 pub use search::{Interval, ObjectiveResult, Search, SearchAnswer, SearchEnd, SearchStep};
 pub use server::{
     GaugeSummary, ScrapeStatus, ServerHistogram, ServerMetrics, ServerSeries, TokenCheck,
@@ -22,7 +22,6 @@ pub use server::{
 };
 pub use sessions::{Sessions, TurnMetrics};
 pub use shard::{ClockOffset, Merged, MergedShard, ShardRun};
-pub use time::Timestamp;
 
 /// Version of the report layout. Bumped on any change a reader could trip on.
 pub const SCHEMA_VERSION: u32 = 1;

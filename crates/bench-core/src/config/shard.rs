@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Config, ProfileKind, Transient};
 use crate::error::ConfigError;
-use crate::schema::Timestamp;
+use crate::time::Timestamp;
 
 /// Most shards one run may be split into.
 pub const MAX_SHARDS: u32 = 1024;
