@@ -6,6 +6,7 @@ mod compare;
 mod completions;
 mod config_flags;
 pub mod exit_codes;
+mod k8s;
 mod live;
 mod live_export;
 #[cfg(test)]
@@ -132,6 +133,7 @@ pub fn run(
         Command::Compare(args) => compare::command(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
         Command::Completions(args) => completions::print(&args, stdout),
+        Command::K8s(args) => k8s::command(&args, stdout, stderr),
     };
     match result {
         Ok(code) => code,
