@@ -536,7 +536,7 @@ fn instructions(plan: &JobPlan) -> String {
             "llm-bench k8s job: {} shards of run {}, every shard starting at {}.",
             plan.shards, plan.run_id, plan.start_at
         ),
-        "Apply before that instant (a pod that starts later is refused), or generate again.".to_owned(),
+        "Apply well before that instant, leaving time to pull the image and schedule the pods (a pod created after it is refused), or generate again.".to_owned(),
         "Save this output as job.yaml, then:".to_owned(),
         "  kubectl apply -f job.yaml".to_owned(),
         format!(
