@@ -241,3 +241,71 @@ fn the_jobs_command_line_run_as_local_processes_makes_the_runs_shards() {
     }
     assert_eq!(stats.requests, sent, "the mock's own count");
 }
+
+/// What a pod would refuse is refused before any manifest is printed, naming the key or flag.
+#[test]
+fn a_config_or_flag_the_pods_would_refuse_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let data = "[constraints]\nmax_seconds = 5\n[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 4\napproximate = true\n";
+    let good = write(
+        "good.toml",
+        &format!("[target]\nurl = \"http://llm.svc:8000\"\n[profile]\nkind = \"concurrent\"\nstreams = [4]\n{data}"),
+    );
+    let sweep = write(
+        "sweep.toml",
+        &format!("[profile]\nkind = \"sweep\"\n{data}"),
+    );
+    let indexed = write(
+        "indexed.toml",
+        &format!("[shard]\ncount = 2\nindex = 1\n[profile]\nkind = \"concurrent\"\nstreams = [4]\n{data}"),
+    );
+    let cases: [(&std::path::Path, &[&str], &str); 6] = [
+        (&sweep, &["--shards", "2"], "`sweep` cannot be sharded"),
+        (&good, &["--shards", "8"], "cannot be split over 8 shards"),
+        (&indexed, &["--shards", "2"], "shard.index = 1"),
+        (&good, &["--shards", "0"], "invalid --shards 0"),
+        (
+            &good,
+            &["--shards", "2", "--cpu", "two"],
+            "invalid --cpu \"two\"",
+        ),
+        (
+            &good,
+            &["--shards", "2", "--name", "Bench_1"],
+            "invalid --name \"Bench_1\"",
+        ),
+    ];
+    for (config, flags, expected) in cases {
+        let output = binary()
+            .args(["k8s", "job", "--config"])
+            .arg(config)
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{flags:?}: no manifests");
+    }
+    // A loopback target and data files are warned about, and the manifests still printed.
+    let local = write(
+        "local.toml",
+        &format!("[target]\nurl = \"http://127.0.0.1:8000\"\n[profile]\nkind = \"concurrent\"\nstreams = [4]\n{data}")
+            .replace("approximate = true", "tokenizer = \"tok\""),
+    );
+    let output = binary()
+        .args(["k8s", "job", "--shards", "2", "--config"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("is the pod itself"), "{stderr}");
+    assert!(stderr.contains("data.tokenizer"), "{stderr}");
+    assert!(!output.stdout.is_empty());
+}
