@@ -7,6 +7,7 @@
 mod data;
 mod genai_bench;
 mod guidellm;
+mod k8s;
 mod live;
 mod python_types;
 mod real_server;
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
         gated!(
             guidellm::the_real_guidellm_runs_concurrent_and_constant_profiles_against_the_embedded_mock,
             [GuideLlm]
+        ),
+        gated!(
+            k8s::the_manifests_of_a_sharded_job_pass_the_kubernetes_schema,
+            [K8sValidate]
         ),
         gated!(
             live::prometheus_parses_the_live_export_and_its_final_values_equal_the_report,

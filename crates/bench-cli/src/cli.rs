@@ -44,6 +44,8 @@ pub(crate) enum Command {
     /// Print a shell completion script for llm-bench, e.g.
     /// `llm-bench completions bash > ~/.local/share/bash-completion/completions/llm-bench`.
     Completions(crate::completions::CompletionsArgs),
+    /// Kubernetes: print the manifests that run a config as sharded pods (docs/kubernetes.md).
+    K8s(crate::k8s::K8sArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -308,7 +308,7 @@ fn index_from_the_job(config: &mut Config, job_index: Option<String>) -> Result<
 }
 
 /// `--start-at`'s instant: RFC 3339 in UTC, or Unix seconds.
-fn start_instant(given: &str) -> Option<bench_core::schema::Timestamp> {
+pub(crate) fn start_instant(given: &str) -> Option<bench_core::schema::Timestamp> {
     use bench_core::schema::Timestamp;
     if let Some(at) = Timestamp::parse(given.trim()) {
         return Some(at);

@@ -6,6 +6,7 @@ mod compare;
 mod completions;
 mod config_flags;
 pub mod exit_codes;
+mod k8s;
 mod live;
 mod live_export;
 #[cfg(test)]
@@ -134,6 +135,7 @@ pub fn run(
         Command::Merge(args) => merge::command(&args, stdout),
         Command::Schema { which } => print_schema(which, stdout),
         Command::Completions(args) => completions::print(&args, stdout),
+        Command::K8s(args) => k8s::command(&args, stdout, stderr),
     };
     match result {
         Ok(code) => code,

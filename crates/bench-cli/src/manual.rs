@@ -111,9 +111,17 @@ mod tests {
         let command = crate::cli::Cli::command();
         let mut flags = BTreeSet::from(["--help".to_owned(), "--version".to_owned()]);
         let mut problems = Vec::new();
+        // Nested commands (`k8s job`) by their full name.
+        let mut subs: Vec<(String, &clap::Command)> = Vec::new();
         for sub in command.get_subcommands() {
-            let name = sub.get_name();
-            if name == "help" {
+            subs.push((sub.get_name().to_owned(), sub));
+            for nested in sub.get_subcommands() {
+                subs.push((format!("{} {}", sub.get_name(), nested.get_name()), nested));
+            }
+        }
+        for (name, sub) in subs {
+            let name = name.as_str();
+            if name == "help" || name.ends_with(" help") {
                 continue;
             }
             if !synopsis.contains(&format!("llm-bench {name}")) {

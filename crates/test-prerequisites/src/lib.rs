@@ -36,6 +36,9 @@ pub enum Prerequisite {
     PyarrowPython,
     /// `LLM_BENCH_PROMETHEUS_PYTHON`: a python3 with the `prometheus_client` package.
     PrometheusPython,
+    /// `LLM_BENCH_K8S_VALIDATE`: the `kubernetes-validate` executable (PyPI
+    /// `kubernetes-validate`, which carries the Kubernetes API's schemas and checks offline).
+    K8sValidate,
     /// `python3` on `PATH`.
     Python3,
     /// A hard open-file limit of 5,000 or more (`ulimit -Hn`).
@@ -57,6 +60,7 @@ impl Prerequisite {
             Self::PythonApi => is_set("LLM_BENCH_PYTHON_API"),
             Self::PyarrowPython => is_set("LLM_BENCH_PYARROW_PYTHON"),
             Self::PrometheusPython => is_set("LLM_BENCH_PROMETHEUS_PYTHON"),
+            Self::K8sValidate => is_set("LLM_BENCH_K8S_VALIDATE"),
             Self::Python3 => answers("python3"),
             // Where the limit cannot be read, the test finds out itself.
             Self::OpenFiles => hard_open_file_limit().is_none_or(|limit| limit >= 5000),
@@ -101,6 +105,10 @@ impl Prerequisite {
                 "a python with prometheus_client: set LLM_BENCH_PROMETHEUS_PYTHON to a python3 \
                  that has the prometheus_client package (`pip install prometheus_client` in a \
                  venv)"
+            }
+            Self::K8sValidate => {
+                "kubernetes-validate: set LLM_BENCH_K8S_VALIDATE to its `kubernetes-validate` \
+                 executable (`pip install kubernetes-validate==1.37.0` in a venv)"
             }
             Self::Python3 => "python3: install it so that `python3` is on PATH",
             Self::OpenFiles => {
