@@ -261,91 +261,178 @@ fn same_rates(merged: &Option<StatusSplit<f64>>, whole: &Option<StatusSplit<f64>
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+/// Cases of the property below, fixed: each case builds and merges a dozen histograms (about
+/// 0.3 s in a debug build), so CI's `PROPTEST_CASES` for the cheap properties would make it
+/// run for ten minutes.
+const MERGE_CASES: u32 = 48;
 
-    /// Two halves of one run, merged, are the run.
-    #[test]
-    fn merging_two_halves_of_a_run_gives_the_runs_figures(
-        requests in prop::collection::vec((request(), any::<bool>()), 2..400),
-        offsets_ms in (0u64..5_000, 0u64..5_000),
-        durations_ms in (1_000u64..120_000, 1_000u64..120_000),
-        means in (0.0f64..64.0, 0.0f64..64.0),
-        maxima in (0u64..128, 0u64..128),
-    ) {
-        let all: Vec<Request> = requests.iter().map(|(r, _)| *r).collect();
-        let left: Vec<Request> = requests.iter().filter(|(_, l)| *l).map(|(r, _)| *r).collect();
-        let right: Vec<Request> = requests.iter().filter(|(_, l)| !*l).map(|(r, _)| *r).collect();
-        let t0 = Timestamp::parse("2026-11-29T12:00:00Z").unwrap();
-        let start_a = t0.plus(Duration::from_millis(offsets_ms.0));
-        let start_b = t0.plus(Duration::from_millis(offsets_ms.1));
-        let (dur_a, dur_b) = (durations_ms.0 as f64 / 1e3, durations_ms.1 as f64 / 1e3);
-        let conc_a = Concurrency { mean: means.0, max: maxima.0 };
-        let conc_b = Concurrency { mean: means.1, max: maxima.1 };
-        let a = report_of(&left, start_a, dur_a, conc_a, Some((0, 2)));
-        let b = report_of(&right, start_b, dur_b, conc_b, Some((1, 2)));
+/// Two halves of one run, merged, are the run.
+#[test]
+fn merging_two_halves_of_a_run_gives_the_runs_figures() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: MERGE_CASES,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        prop::collection::vec((request(), any::<bool>()), 2..400),
+        (0u64..5_000, 0u64..5_000),
+        (1_000u64..120_000, 1_000u64..120_000),
+        (0.0f64..64.0, 0.0f64..64.0),
+        (0u64..128, 0u64..128),
+    );
+    let result = runner.run(
+        &strategy,
+        |(requests, offsets_ms, durations_ms, means, maxima)| {
+            let all: Vec<Request> = requests.iter().map(|(r, _)| *r).collect();
+            let left: Vec<Request> = requests
+                .iter()
+                .filter(|(_, l)| *l)
+                .map(|(r, _)| *r)
+                .collect();
+            let right: Vec<Request> = requests
+                .iter()
+                .filter(|(_, l)| !*l)
+                .map(|(r, _)| *r)
+                .collect();
+            let t0 = Timestamp::parse("2026-11-29T12:00:00Z").unwrap();
+            let start_a = t0.plus(Duration::from_millis(offsets_ms.0));
+            let start_b = t0.plus(Duration::from_millis(offsets_ms.1));
+            let (dur_a, dur_b) = (durations_ms.0 as f64 / 1e3, durations_ms.1 as f64 / 1e3);
+            let conc_a = Concurrency {
+                mean: means.0,
+                max: maxima.0,
+            };
+            let conc_b = Concurrency {
+                mean: means.1,
+                max: maxima.1,
+            };
+            let a = report_of(&left, start_a, dur_a, conc_a, Some((0, 2)));
+            let b = report_of(&right, start_b, dur_b, conc_b, Some((1, 2)));
 
-        // The whole run over the union window.
-        let start = start_a.min(start_b);
-        let end = a.benchmarks[0].window.end.max(b.benchmarks[0].window.end);
-        let union_s = end.seconds_since(start);
-        let request_seconds = means.0 * a.benchmarks[0].window.duration_s
-            + means.1 * b.benchmarks[0].window.duration_s;
-        let whole = report_of(
-            &all,
-            start,
-            union_s,
-            Concurrency { mean: request_seconds / union_s, max: maxima.0 + maxima.1 },
-            None,
-        );
+            // The whole run over the union window.
+            let start = start_a.min(start_b);
+            let end = a.benchmarks[0].window.end.max(b.benchmarks[0].window.end);
+            let union_s = end.seconds_since(start);
+            let request_seconds = means.0 * a.benchmarks[0].window.duration_s
+                + means.1 * b.benchmarks[0].window.duration_s;
+            let whole = report_of(
+                &all,
+                start,
+                union_s,
+                Concurrency {
+                    mean: request_seconds / union_s,
+                    max: maxima.0 + maxima.1,
+                },
+                None,
+            );
 
-        // Given in either order.
-        let merged = merge(vec![shard("b.json", b), shard("a.json", a)]).unwrap();
-        let (m, w) = (&merged.benchmarks[0], &whole.benchmarks[0]);
-        prop_assert_eq!(m.requests, w.requests);
-        prop_assert_eq!(m.window.start, w.window.start);
-        prop_assert_eq!(m.window.end, w.window.end);
-        close(m.window.duration_s, w.window.duration_s, "window");
-        for (what, mm, ww) in [
-            ("ttft_ms", &m.metrics.ttft_ms, &w.metrics.ttft_ms),
-            ("request_latency_ms", &m.metrics.request_latency_ms, &w.metrics.request_latency_ms),
-            ("itl_ms", &m.metrics.itl_ms, &w.metrics.itl_ms),
-            ("tpot_ms", &m.metrics.tpot_ms, &w.metrics.tpot_ms),
-            ("decode_time_ms", &m.metrics.decode_time_ms, &w.metrics.decode_time_ms),
-            ("schedule_lag_ms", &m.metrics.schedule_lag_ms, &w.metrics.schedule_lag_ms),
-            (
-                "latency_from_intended_send_ms",
-                &m.metrics.latency_from_intended_send_ms,
-                &w.metrics.latency_from_intended_send_ms,
-            ),
-            ("prompt_tokens", &m.metrics.prompt_tokens, &w.metrics.prompt_tokens),
-            ("output_tokens", &m.metrics.output_tokens, &w.metrics.output_tokens),
-        ] {
-            same_split(mm, ww, what);
-        }
-        let (mt, wt) = (m.timestamps.as_ref().unwrap(), w.timestamps.as_ref().unwrap());
-        same_distribution(mt.client_delay_ms.as_ref(), wt.client_delay_ms.as_ref(), "client_delay_ms");
-        prop_assert_eq!(mt.reads_without_kernel_time, wt.reads_without_kernel_time);
-        let (mx, wx) = (m.transport.as_ref().unwrap(), w.transport.as_ref().unwrap());
-        same_distribution(mx.connection_setup_ms.as_ref(), wx.connection_setup_ms.as_ref(), "connection_setup_ms");
-        prop_assert_eq!(&mx.http_versions, &wx.http_versions);
-        prop_assert_eq!(mx.connections_opened, 6);
+            // Given in either order.
+            let merged = merge(vec![shard("b.json", b), shard("a.json", a)]).unwrap();
+            let (m, w) = (&merged.benchmarks[0], &whole.benchmarks[0]);
+            prop_assert_eq!(m.requests, w.requests);
+            prop_assert_eq!(m.window.start, w.window.start);
+            prop_assert_eq!(m.window.end, w.window.end);
+            close(m.window.duration_s, w.window.duration_s, "window");
+            for (what, mm, ww) in [
+                ("ttft_ms", &m.metrics.ttft_ms, &w.metrics.ttft_ms),
+                (
+                    "request_latency_ms",
+                    &m.metrics.request_latency_ms,
+                    &w.metrics.request_latency_ms,
+                ),
+                ("itl_ms", &m.metrics.itl_ms, &w.metrics.itl_ms),
+                ("tpot_ms", &m.metrics.tpot_ms, &w.metrics.tpot_ms),
+                (
+                    "decode_time_ms",
+                    &m.metrics.decode_time_ms,
+                    &w.metrics.decode_time_ms,
+                ),
+                (
+                    "schedule_lag_ms",
+                    &m.metrics.schedule_lag_ms,
+                    &w.metrics.schedule_lag_ms,
+                ),
+                (
+                    "latency_from_intended_send_ms",
+                    &m.metrics.latency_from_intended_send_ms,
+                    &w.metrics.latency_from_intended_send_ms,
+                ),
+                (
+                    "prompt_tokens",
+                    &m.metrics.prompt_tokens,
+                    &w.metrics.prompt_tokens,
+                ),
+                (
+                    "output_tokens",
+                    &m.metrics.output_tokens,
+                    &w.metrics.output_tokens,
+                ),
+            ] {
+                same_split(mm, ww, what);
+            }
+            let (mt, wt) = (
+                m.timestamps.as_ref().unwrap(),
+                w.timestamps.as_ref().unwrap(),
+            );
+            same_distribution(
+                mt.client_delay_ms.as_ref(),
+                wt.client_delay_ms.as_ref(),
+                "client_delay_ms",
+            );
+            prop_assert_eq!(mt.reads_without_kernel_time, wt.reads_without_kernel_time);
+            let (mx, wx) = (m.transport.as_ref().unwrap(), w.transport.as_ref().unwrap());
+            same_distribution(
+                mx.connection_setup_ms.as_ref(),
+                wx.connection_setup_ms.as_ref(),
+                "connection_setup_ms",
+            );
+            prop_assert_eq!(&mx.http_versions, &wx.http_versions);
+            prop_assert_eq!(mx.connections_opened, 6);
 
-        same_rates(&m.metrics.rates.requests_per_s, &w.metrics.rates.requests_per_s, "requests_per_s");
-        same_rates(&m.metrics.rates.output_tokens_per_s, &w.metrics.rates.output_tokens_per_s, "output_tokens_per_s");
-        same_rates(&m.metrics.rates.total_tokens_per_s, &w.metrics.rates.total_tokens_per_s, "total_tokens_per_s");
-        let (mc, wc) = (m.metrics.rates.concurrency.unwrap(), w.metrics.rates.concurrency.unwrap());
-        close(mc.mean, wc.mean, "concurrency.mean");
-        prop_assert_eq!(mc.max, wc.max);
-        prop_assert_eq!(m.strategy.target_rate_per_s, Some(20.0));
+            same_rates(
+                &m.metrics.rates.requests_per_s,
+                &w.metrics.rates.requests_per_s,
+                "requests_per_s",
+            );
+            same_rates(
+                &m.metrics.rates.output_tokens_per_s,
+                &w.metrics.rates.output_tokens_per_s,
+                "output_tokens_per_s",
+            );
+            same_rates(
+                &m.metrics.rates.total_tokens_per_s,
+                &w.metrics.rates.total_tokens_per_s,
+                "total_tokens_per_s",
+            );
+            let (mc, wc) = (
+                m.metrics.rates.concurrency.unwrap(),
+                w.metrics.rates.concurrency.unwrap(),
+            );
+            close(mc.mean, wc.mean, "concurrency.mean");
+            prop_assert_eq!(mc.max, wc.max);
+            prop_assert_eq!(m.strategy.target_rate_per_s, Some(20.0));
 
-        let info = merged.merged.as_ref().unwrap();
-        prop_assert_eq!(info.count, 2);
-        prop_assert!(info.missing.is_empty());
-        prop_assert_eq!(info.shards.iter().map(|s| (s.index, s.source.as_str())).collect::<Vec<_>>(), vec![(0, "a.json"), (1, "b.json")]);
-        prop_assert!(merged.shard.is_none());
-        prop_assert_eq!(merged.config.shard.as_ref().unwrap().index, None);
-        prop_assert_eq!(merged.started_at, start_a.min(start_b).min(merged.started_at));
+            let info = merged.merged.as_ref().unwrap();
+            prop_assert_eq!(info.count, 2);
+            prop_assert!(info.missing.is_empty());
+            prop_assert_eq!(
+                info.shards
+                    .iter()
+                    .map(|s| (s.index, s.source.as_str()))
+                    .collect::<Vec<_>>(),
+                vec![(0, "a.json"), (1, "b.json")]
+            );
+            prop_assert!(merged.shard.is_none());
+            prop_assert_eq!(merged.config.shard.as_ref().unwrap().index, None);
+            prop_assert_eq!(
+                merged.started_at,
+                start_a.min(start_b).min(merged.started_at)
+            );
+            Ok(())
+        },
+    );
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }
 
