@@ -1,6 +1,6 @@
 //! Side-by-side comparison of reports: the same benchmarks, run by different engines (or on
 //! different days), metric by metric, with the differences flagged that exceed both a tolerance
-//! and the noise of the values compared ([`noise`]).
+//! and the noise of the values compared (`compare/noise.rs`).
 //!
 //! Benchmarks are matched by workload, strategy kind and stream count, and then by their order
 //! among those (a sweep's rate steps derive their rates from measurements, so two sweeps'

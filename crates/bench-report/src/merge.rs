@@ -2,8 +2,8 @@
 //! whole run would have written. Distributions merge exactly through their histograms, counts
 //! add, rates are counts over the union of the shards' windows (`docs/merge.md`).
 //!
-//! The checks come first ([`check`]): every report must be a shard of the same run and config;
-//! then each benchmark is merged on its own ([`benchmark`]).
+//! The checks come first (`check`): every report must be a shard of the same run and config;
+//! then each benchmark is merged on its own (`merge/benchmark.rs`).
 
 mod benchmark;
 
