@@ -147,22 +147,7 @@ fn cdf(d: &Distribution) -> Vec<(f64, f64)> {
         points.push((d.max, 100.0));
         return points;
     }
-    let p = &d.percentiles;
-    vec![
-        (d.min, 0.0),
-        (p.p0_1, 0.1),
-        (p.p1, 1.0),
-        (p.p5, 5.0),
-        (p.p10, 10.0),
-        (p.p25, 25.0),
-        (p.p50, 50.0),
-        (p.p75, 75.0),
-        (p.p90, 90.0),
-        (p.p95, 95.0),
-        (p.p99, 99.0),
-        (p.p99_9, 99.9),
-        (d.max, 100.0),
-    ]
+    super::html::cdf(d)
 }
 
 /// The whole page.

@@ -329,26 +329,29 @@ fn curves(benchmarks: &[Benchmark]) -> Vec<String> {
     charts.iter().map(LineChart::render).collect()
 }
 
+/// A distribution's cumulative curve from its percentiles: (value, % at or below), from the
+/// minimum at 0 % to the maximum at 100 %.
+pub(super) fn cdf(d: &Distribution) -> Vec<(f64, f64)> {
+    let p = &d.percentiles;
+    vec![
+        (d.min, 0.0),
+        (p.p0_1, 0.1),
+        (p.p1, 1.0),
+        (p.p5, 5.0),
+        (p.p10, 10.0),
+        (p.p25, 25.0),
+        (p.p50, 50.0),
+        (p.p75, 75.0),
+        (p.p90, 90.0),
+        (p.p95, 95.0),
+        (p.p99, 99.0),
+        (p.p99_9, 99.9),
+        (d.max, 100.0),
+    ]
+}
+
 /// Cumulative distributions per benchmark, from the percentiles.
 fn distributions(benchmarks: &[Benchmark]) -> Vec<String> {
-    let cdf = |d: &Distribution| {
-        let p = &d.percentiles;
-        vec![
-            (d.min, 0.0),
-            (p.p0_1, 0.1),
-            (p.p1, 1.0),
-            (p.p5, 5.0),
-            (p.p10, 10.0),
-            (p.p25, 25.0),
-            (p.p50, 50.0),
-            (p.p75, 75.0),
-            (p.p90, 90.0),
-            (p.p95, 95.0),
-            (p.p99, 99.0),
-            (p.p99_9, 99.9),
-            (d.max, 100.0),
-        ]
-    };
     let chart = |id: &'static str,
                  title: &'static str,
                  x_label: &'static str,
