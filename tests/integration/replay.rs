@@ -94,9 +94,9 @@ async fn a_trace_replays_at_its_recorded_offsets_with_its_lengths() {
         .collect();
     assert_eq!(sent.len(), ROWS);
     let by_id = |n: usize| {
-        let id = format!("req-{n}");
+        let id = format!("-req-{n}");
         sent.iter()
-            .find(|r| r["request_id"] == id.as_str())
+            .find(|r| r["request_id"].as_str().unwrap().ends_with(&id))
             .unwrap_or_else(|| panic!("{id} recorded"))
     };
     let origin = by_id(0)["intended_unix_us"].as_i64().unwrap();
@@ -128,7 +128,8 @@ async fn a_trace_replays_at_its_recorded_offsets_with_its_lengths() {
     assert_eq!(logged.len(), ROWS);
     for record in &logged {
         let id = record.request_id.as_deref().unwrap();
-        let n: usize = id.trim_start_matches("req-").parse().unwrap();
+        let (_tag, n) = id.split_once("-req-").unwrap();
+        let n: usize = n.parse().unwrap();
         assert_eq!(record.prompt_tokens, rows[n].1, "{id}");
     }
 }

@@ -24,13 +24,15 @@ async fn run(mock: &MockServer, config: &str) -> Report {
     engine.run(&config, &RunContext::default()).await.unwrap()
 }
 
-/// The mock's records by session (`s<n>` of the `s<n>-t<k>` request ids), each session's
+/// The mock's records by session (`s<n>` of the `<tag>-s<n>-t<k>` request ids), each session's
 /// turns in order of `k`.
 fn by_session(truth: Vec<RequestRecord>) -> BTreeMap<u64, Vec<RequestRecord>> {
     let mut sessions: BTreeMap<u64, BTreeMap<u32, RequestRecord>> = BTreeMap::new();
     for record in truth {
         let id = record.request_id.clone().unwrap();
-        let (session, turn) = id.trim_start_matches('s').split_once("-t").unwrap();
+        // `<tag>-s<n>-t<k>`: the run's tag, then the session and the turn.
+        let (_tag, session_turn) = id.split_once("-s").unwrap();
+        let (session, turn) = session_turn.split_once("-t").unwrap();
         sessions
             .entry(session.parse().unwrap())
             .or_default()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import llm_bench
@@ -37,7 +38,7 @@ def test_the_report_measures_the_mocks_timings() -> None:
         first = record["first_token_unix_us"] - record["arrival_unix_us"]
         assert 30_000 <= first < 40_000, record
         assert record["last_token_unix_us"] >= record["first_token_unix_us"]
-        assert record["request_id"].startswith("req-")
+        assert re.fullmatch(r"[0-9a-f]{8}-req-[0-9]+", record["request_id"]), record
 
 
 def test_a_fault_spec_string_injects_errors() -> None:

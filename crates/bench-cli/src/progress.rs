@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bench_core::config::StrategyKind;
 use bench_core::progress::{ProgressEvent, ProgressSink};
 
 /// How often an update is logged while a benchmark runs.
@@ -34,10 +35,13 @@ impl ProgressSink for LogProgress {
                 ..
             } => {
                 let of = of.map(|n| format!("/{n}")).unwrap_or_default();
-                let cap = strategy
-                    .max_concurrency
-                    .map(|c| format!(", max_concurrency {c}"))
-                    .unwrap_or_default();
+                let cap = match strategy.max_concurrency {
+                    Some(c) => format!(", max_concurrency {c}"),
+                    None if strategy.kind == StrategyKind::Throughput => {
+                        ", streams sized to the server".to_owned()
+                    }
+                    None => String::new(),
+                };
                 tracing::info!(
                     "benchmark {}{of} started: {}{cap}, workload {workload}",
                     index + 1,

@@ -32,7 +32,8 @@ pub enum ProgressEvent {
         index: usize,
         /// How many benchmarks the run holds, when known.
         of: Option<usize>,
-        /// How it generates load.
+        /// How it generates load. A throughput benchmark whose level the engine sizes to the
+        /// server has no `max_concurrency` here; its result carries the level chosen.
         strategy: Strategy,
         /// The workload label.
         workload: String,

@@ -210,7 +210,8 @@ pub(crate) struct ServerTimings {
 pub(crate) struct Prepared {
     pub(crate) body: Bytes,
     pub(crate) prompt_tokens: u32,
-    /// Unique in the run; sent as `x-request-id` so server logs can be joined with ours.
+    /// Unique in the run (`req-<n>`, `s<n>-t<k>`); the runner puts the run's tag before it
+    /// and sends it as `x-request-id`, so server logs can be joined with ours.
     pub(crate) id: String,
     /// The turn's index (from 1) when it is a turn of a multi-turn session; the client then
     /// keeps the answer's text.

@@ -222,7 +222,10 @@ async fn probe_ttft(shared: &Shared, within: Duration) -> Option<f64> {
             .now()
             .post(&endpoint.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", "drain-probe")
+            .header(
+                "x-request-id",
+                format!("drain-probe-{}", shared.request_tag),
+            )
             .body(shared.drain_probe.body.clone())
             .send()
             .await

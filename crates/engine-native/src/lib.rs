@@ -586,6 +586,7 @@ impl NativeEngine {
             transport: transport_of(&config.target),
             connections,
             scraper: bench_scrape::Scraper::new(config)?,
+            request_tag: format!("{:08x}", rand::random::<u32>()),
         })
     }
 }

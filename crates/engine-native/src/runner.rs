@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<crate::setup::Opened>,
     /// Scrapes the server's `/metrics` around each benchmark (`[target.metrics]`).
     pub(crate) scraper: Option<bench_scrape::Scraper>,
+    /// Drawn afresh for every run and put before every request id, so the `x-request-id`s
+    /// of two clients (shards, parallel runs) never collide: vLLM takes the header as its
+    /// engine's request id, which must be unique among the requests it holds.
+    pub(crate) request_tag: String,
 }
 
 /// Retries of failed requests (`[engines.native] retries`); off by default. Every attempt is a
@@ -188,6 +192,7 @@ impl Benchmarking {
         intended: Instant,
     ) -> client::Exchange {
         let mut intended = intended;
+        prepared.id = format!("{}-{}", self.shared.request_tag, prepared.id);
         let first_id = prepared.id.clone();
         let mut attempt: u32 = 0;
         loop {
@@ -350,10 +355,16 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         constraints: plan.constraints.clone(),
         sized: Mutex::new(Sized::default()),
     });
+    // A level sized to the server is not known yet: the event carries no cap rather than the
+    // ceiling the sizing may grow to.
+    let mut started = plan.strategy.clone();
+    if plan.sized {
+        started.max_concurrency = None;
+    }
     shared.progress.event(&ProgressEvent::BenchmarkStarted {
         index: plan.index,
         of: Some(plan.of),
-        strategy: plan.strategy.clone(),
+        strategy: started,
         workload: plan.workload.clone(),
     });
 

@@ -10,7 +10,7 @@
 //! - A turn's request is built when the previous answer is in (the history is only known
 //!   then): its body is the chat body of [`crate::workload::body_keys`] with the history as
 //!   `messages`.
-//! - Turn `k` of session `n` has the id `s<n>-t<k>` (its `x-request-id`).
+//! - Turn `k` of session `n` has the id `s<n>-t<k>` (its `x-request-id` after the run's tag).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2428,7 +2428,8 @@ class BenchmarkStartedEvent:
     Attributes:
         event: Always ``"benchmark_started"``.
         index: Its position in the run.
-        strategy: How it generates load.
+        strategy: How it generates load. A throughput benchmark whose level the engine sizes to the
+            server has no `max_concurrency` here; its result carries the level chosen.
         workload: The workload label.
         of: How many benchmarks the run holds, when known.
     """
