@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use bench_core::config::{ConfigFormat, ProfileKind};
-use bench_core::schema::{Distribution, Metrics, StatusSplit};
-use bench_core::{CancelToken, MetricKind, RunContext};
+use bench_core::schema::{Distribution, DrainOutcome, Metrics, StatusSplit};
+use bench_core::{CancelToken, Feature, MetricKind, RunContext};
 use bench_mock::{MockConfig, MockServer};
 
 /// The engines with a conformance test: every registered engine but `test-echo`, which never
@@ -40,9 +40,9 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
             ..MockConfig::default()
         }))
         .expect("the mock starts");
-    let config = |profile: &str, constraints: &str| {
+    let config = |profile: &str, constraints: &str, target: &str| {
         let text = format!(
-            "benchmark_engine = {name:?}\n[target]\nurl = {:?}\nmodel = \"mock-model\"\n[profile]\n{profile}\n\
+            "benchmark_engine = {name:?}\n[target]\nurl = {:?}\nmodel = \"mock-model\"\n{target}[profile]\n{profile}\n\
              [constraints]\n{constraints}\n[data]\nkind = \"synthetic\"\nprompt_tokens = {PROMPT_TOKENS}\n\
              output_tokens = {OUTPUT_TOKENS}\ntokenizer = {:?}\n[engines.{name}]\n{engine_lines}\n",
             format!("{}/v1", mock.base_url()),
@@ -50,7 +50,7 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
         );
         bench_runner::load_config(&text, ConfigFormat::Toml, &[], None).expect("the config loads")
     };
-    let probe = config("kind = \"synchronous\"", "max_requests = 1");
+    let probe = config("kind = \"synchronous\"", "max_requests = 1", "");
     let engine = bench_core::registry::engine_for(&probe).expect("the engine builds");
     let capabilities = engine.capabilities();
     // Open loop where the engine has it, so every metric it declares is defined.
@@ -59,7 +59,14 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
     } else {
         "kind = \"concurrent\"\nstreams = [2]"
     };
-    let config = config(profile, &format!("max_requests = {REQUESTS}"));
+    // The server's metrics where the engine declares it scrapes them.
+    let scrapes = capabilities.features.contains(&Feature::ServerMetrics);
+    let metrics = if scrapes {
+        "[target.metrics]\nmode = \"on\"\ninterval_seconds = 0.2\n"
+    } else {
+        ""
+    };
+    let config = config(profile, &format!("max_requests = {REQUESTS}"), metrics);
     bench_runner::preflight(&config, engine.as_ref(), false, None).expect("the preflight passes");
     let before = mock.stats().requests;
     let report =
@@ -74,6 +81,23 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
         "{name}: one benchmark per step"
     );
     let b = &report.benchmarks[0];
+    // Every engine waits for the server to be idle before a benchmark (the mock's gauges).
+    let drain = b
+        .drain
+        .unwrap_or_else(|| panic!("{name}: no drain before the benchmark"));
+    assert_eq!(drain.outcome, DrainOutcome::Idle, "{name}: {drain:?}");
+    if scrapes {
+        let server = b.server.as_ref().expect("the server's metrics");
+        assert!(
+            server.scrapes >= 2 && server.failed_scrapes == 0,
+            "{name}: {server:?}"
+        );
+        let generated = server.generation_tokens;
+        assert!(
+            generated.is_some_and(|g| g >= (REQUESTS * u64::from(OUTPUT_TOKENS)) as f64),
+            "{name}: the server's generated tokens over the benchmark: {generated:?}"
+        );
+    }
     let r = b.requests;
     assert_eq!(
         r.total,

@@ -120,9 +120,14 @@ fn forbidden(krate: &str, dep: &str, kind: Kind) -> Option<&'static str> {
         "bench-report" if dep != "bench-core" => {
             return Some("bench-report depends on bench-core only among workspace crates")
         }
-        "bench-subprocess" if dep != "bench-core" && dep != "bench-target" => return Some(
-            "bench-subprocess depends on bench-core and bench-target only among workspace crates",
-        ),
+        "bench-subprocess"
+            if !(matches!(dep, "bench-core" | "bench-target" | "bench-scrape")
+                || dep == "bench-mock" && kind == Kind::Dev) =>
+        {
+            return Some(
+                "bench-subprocess depends on bench-core, bench-target and bench-scrape only among workspace crates (and on bench-mock in its tests)",
+            )
+        }
         "bench-data" if dep == "bench-core" => {
             return Some(
                 "bench-data does not depend on bench-core (engines map the config onto it)",

@@ -4,9 +4,11 @@
 //! common set (`names.rs`), whatever the server's naming. A failed scrape is counted, never
 //! fatal.
 //!
+//! `drain.rs` waits, before each benchmark, for the server to finish what an earlier one left.
 //! `text.rs` reads the exposition format, `names.rs` maps the servers' names onto the common
 //! set, `window.rs` folds a benchmark's scrapes in bounded memory.
 
+pub mod drain;
 mod names;
 mod text;
 mod window;

@@ -1,6 +1,8 @@
 //! The per-point driver: the config's benchmarks in order, one tool invocation each, with
-//! progress events, cancellation, sweep rate steps resolved as every engine resolves them, and
-//! an invocation's end (exit, timeout, cancellation, missing results) turned into a benchmark.
+//! progress events, cancellation, sweep rate steps resolved as every engine resolves them, the
+//! drain before each point and the server's metrics around it (as the native engine has them),
+//! and an invocation's end (exit, timeout, cancellation, missing results) turned into a
+//! benchmark.
 
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use bench_core::progress::ProgressEvent;
 use bench_core::schema::{Benchmark, Report, StopReason, Timestamp, Warning, Window};
 use bench_core::sweep::SweepEnds;
 use bench_core::{EngineError, RunContext};
+use bench_scrape::drain::{Drained, Drainer};
+use bench_scrape::{Scraper, Scraping};
 
 use crate::process::{Finished, Stopped};
 use crate::Tool;
@@ -35,37 +39,58 @@ pub struct Point {
 /// one invocation of its tool:
 ///
 /// ```ignore
-/// let mut points = Points::new(config);
-/// while let Some(point) = points.next(ctx, &mut report) {
+/// let mut points = Points::new(config, &TOOL, drain_timeout_seconds)?;
+/// while let Some(point) = points.next(ctx, &mut report).await {
 ///     let benchmark = /* run the tool for `point`, then `settle` */;
-///     points.finished(&point, benchmark, config, ctx, &mut report);
+///     points.finished(&point, benchmark, config, ctx, &mut report).await;
 /// }
 /// points.end(ctx, &mut report);
 /// ```
 ///
 /// A sweep's rate steps get their rates from the synchronous and throughput points measured
-/// before them; a step without them is skipped with the `sweep_incomplete` warning.
+/// before them; a step without them is skipped with the `sweep_incomplete` warning. Before
+/// each point the server is drained of what the one before left (a tool that stops at its time
+/// limit leaves its requests running in the server), and with `[target.metrics]` its metrics
+/// are scraped from then until the tool has ended.
 #[derive(Debug)]
 pub struct Points {
     planned: Vec<PlannedBenchmark>,
     next: usize,
     /// Per workload, the ends of its sweep.
     ends: Vec<(String, SweepEnds)>,
+    /// The drain's and the scraper's HTTP client, with the target's settings.
+    client: reqwest::Client,
+    drainer: Drainer,
+    scraper: Option<Scraper>,
+    /// The point in progress: its drain and its scraping.
+    watching: Option<(Drained, Option<Scraping>)>,
 }
 
 impl Points {
-    /// The plan of `config`, nothing run yet.
-    pub fn new(config: &Config) -> Self {
-        Self {
+    /// The plan of `config`, nothing run yet, for `tool`, whose engine's
+    /// `drain_timeout_seconds` is `drain_timeout_s`.
+    pub fn new(config: &Config, tool: &Tool, drain_timeout_s: f64) -> Result<Self, EngineError> {
+        let completion_url = bench_target::completion_url(&config.target);
+        Ok(Self {
             planned: config.plan(),
             next: 0,
             ends: Vec::new(),
-        }
+            client: bench_target::client(&config.target)?,
+            drainer: Drainer::new(
+                completion_url,
+                drain_timeout_s,
+                &format!("engines.{}.drain_timeout_seconds", tool.engine),
+                bench_target::probe_body(&config.target, true),
+                format!("drain-probe-{:08x}", rand::random::<u32>()),
+            ),
+            scraper: Scraper::new(config)?,
+            watching: None,
+        })
     }
 
-    /// The next point to measure, announced as started; `None` when the plan is done or the
-    /// run was cancelled.
-    pub fn next(&mut self, ctx: &RunContext, report: &mut Report) -> Option<Point> {
+    /// The next point to measure, after the drain, announced as started; `None` when the
+    /// plan is done or the run was cancelled.
+    pub async fn next(&mut self, ctx: &RunContext, report: &mut Report) -> Option<Point> {
         let of = self.planned.len();
         while self.next < of && !ctx.cancel.is_cancelled() {
             let index = self.next;
@@ -79,6 +104,14 @@ impl Points {
                     continue;
                 }
             };
+            // The tool's requests of the point before may still run in the server.
+            let drained = self.drainer.before(&self.client, index, &ctx.cancel).await;
+            // The server's metrics from just before the tool starts to just after it ended.
+            let scraping = match &self.scraper {
+                Some(scraper) => Some(scraper.begin().await),
+                None => None,
+            };
+            self.watching = Some((drained, scraping));
             ctx.progress.event(&ProgressEvent::BenchmarkStarted {
                 index,
                 of: Some(of),
@@ -95,16 +128,29 @@ impl Points {
         None
     }
 
-    /// Records the point's benchmark: into the sweep's ends, as a progress event, and into
-    /// the report.
-    pub fn finished(
+    /// Records the point's benchmark, with its drain and the server's metrics: into the
+    /// sweep's ends, as a progress event, and into the report.
+    pub async fn finished(
         &mut self,
         point: &Point,
-        benchmark: Benchmark,
+        mut benchmark: Benchmark,
         config: &Config,
         ctx: &RunContext,
         report: &mut Report,
     ) {
+        if let Some((drained, scraping)) = self.watching.take() {
+            if let (Some(scraping), Some(settings)) = (scraping, &config.target.metrics) {
+                // No token check: a tool's report leaves out its warmup's requests and may
+                // count tokens with its own tokenizer, so it cannot match the server's counter.
+                let server = scraping.end(None).await;
+                benchmark
+                    .warnings
+                    .extend(bench_scrape::warnings(&server, settings));
+                benchmark.server = Some(server);
+            }
+            self.drainer
+                .attach(drained, &mut benchmark, ctx.cancel.is_cancelled());
+        }
         let sweep = self.ends(&point.workload);
         sweep.observe(
             point.strategy.kind,
@@ -291,15 +337,15 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_sweep_runs_point_by_point_with_rate_steps_from_the_measured_ends() {
+    #[tokio::test]
+    async fn a_sweep_runs_point_by_point_with_rate_steps_from_the_measured_ends() {
         let config = config("kind = \"sweep\"\nsweep_size = 4");
         let events = Arc::new(Events::default());
         let ctx = RunContext::new(events.clone(), CancelToken::new());
         let mut report = Report::new("fake-tool", &config);
         let mut seen = Vec::new();
-        let mut points = Points::new(&config);
-        while let Some(point) = points.next(&ctx, &mut report) {
+        let mut points = Points::new(&config, &TOOL, 5.0).unwrap();
+        while let Some(point) = points.next(&ctx, &mut report).await {
             seen.push((point.strategy.kind, point.strategy.target_rate_per_s));
             // Synchronous 2 req/s, throughput 8 req/s.
             let rate = if point.strategy.kind == StrategyKind::Synchronous {
@@ -308,7 +354,9 @@ mod tests {
                 8
             };
             let benchmark = measured(&point, rate);
-            points.finished(&point, benchmark, &config, &ctx, &mut report);
+            points
+                .finished(&point, benchmark, &config, &ctx, &mut report)
+                .await;
         }
         points.end(&ctx, &mut report);
         assert_eq!(
@@ -328,21 +376,82 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_cancelled_run_stops_before_the_next_point_and_says_so() {
+    #[tokio::test]
+    async fn a_cancelled_run_stops_before_the_next_point_and_says_so() {
         let config = config("kind = \"concurrent\"\nstreams = [1, 2, 4]");
         let cancel = CancelToken::new();
         let ctx = RunContext::new(Arc::new(Events::default()), cancel.clone());
         let mut report = Report::new("fake-tool", &config);
-        let mut points = Points::new(&config);
-        while let Some(point) = points.next(&ctx, &mut report) {
+        let mut points = Points::new(&config, &TOOL, 5.0).unwrap();
+        while let Some(point) = points.next(&ctx, &mut report).await {
             cancel.cancel();
             let benchmark = measured(&point, 1);
-            points.finished(&point, benchmark, &config, &ctx, &mut report);
+            points
+                .finished(&point, benchmark, &config, &ctx, &mut report)
+                .await;
         }
         points.end(&ctx, &mut report);
         assert_eq!(report.benchmarks.len(), 1);
         assert!(report.interrupted);
+    }
+
+    /// A tool's point starts after the server has finished what the point before left, and
+    /// the benchmark carries that drain and the server's metrics over the point.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_point_waits_for_the_servers_backlog_and_carries_its_metrics() {
+        // Two slots, about 0.55 s a request: 8 requests in flight keep it busy for ~2 s.
+        let mock = bench_mock::MockServer::start(bench_mock::MockConfig {
+            max_batch: 2,
+            ttft_ms: 150.0,
+            itl_ms: 20.0,
+            output_tokens: 20,
+            ..bench_mock::MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let config = Config::load(
+            &format!("[target]\nurl = \"{}\"\nmodel = \"m\"\n[target.metrics]\nmode = \"on\"\ninterval_seconds = 0.2\n[data]\nkind = \"synthetic\"\nprompt_tokens = 4\noutput_tokens = 4\napproximate = true\n[profile]\nkind = \"synchronous\"\n[constraints]\nmax_requests = 5\n", mock.base_url()),
+            ConfigFormat::Toml,
+            &[],
+        )
+        .unwrap();
+        let url = bench_target::completion_url(&config.target);
+        let body = bench_target::probe_body(&config.target, true);
+        let client = bench_target::plain_client().unwrap();
+        let backlog: Vec<_> = (0..8)
+            .map(|_| {
+                let request = client.post(&url).body(body.clone()).send();
+                tokio::spawn(async move { request.await.unwrap().bytes().await.unwrap() })
+            })
+            .collect();
+        // Let the requests reach the server.
+        while mock.stats().requests < 8 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let ctx = RunContext::new(Arc::new(Events::default()), CancelToken::new());
+        let mut report = Report::new("fake-tool", &config);
+        let mut points = Points::new(&config, &TOOL, 30.0).unwrap();
+        let point = points.next(&ctx, &mut report).await.unwrap();
+        for request in backlog {
+            assert!(
+                request.is_finished(),
+                "the point started while the backlog ran"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        points
+            .finished(&point, measured(&point, 1), &config, &ctx, &mut report)
+            .await;
+        let b = &report.benchmarks[0];
+        let drain = b.drain.unwrap();
+        assert_eq!(drain.outcome, bench_core::schema::DrainOutcome::Idle);
+        assert!(drain.seconds > 0.5, "{drain:?}");
+        let server = b
+            .server
+            .as_ref()
+            .expect("the server's metrics over the point");
+        assert!(server.scrapes >= 3, "{server:?}");
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
     }
 
     fn finished(code: i32, stopped: Option<Stopped>) -> Finished {

@@ -65,6 +65,14 @@ pub(crate) struct Options {
     /// Seconds each invocation may take beyond its time limit (start-up, reports, plots).
     #[serde(default = "overhead")]
     overhead_seconds: f64,
+    /// Before each point, wait up to this long for the server's in-flight requests (its
+    /// Prometheus gauges, or a one-token probe) to finish, so no point measures the one
+    /// before's backlog; 0 turns the drain off.
+    #[serde(
+        default = "bench_scrape::drain::default_timeout",
+        deserialize_with = "bench_scrape::drain::timeout_seconds"
+    )]
+    drain_timeout_seconds: f64,
 }
 
 impl Default for Options {
@@ -76,6 +84,7 @@ impl Default for Options {
             extra_args: Vec::new(),
             run_dir: None,
             overhead_seconds: overhead(),
+            drain_timeout_seconds: bench_scrape::drain::default_timeout(),
         }
     }
 }
@@ -149,6 +158,7 @@ impl BenchmarkEngine for GenaiBench {
                 Feature::LengthStdev,
                 Feature::PrefixTokens,
                 Feature::ManyWorkloads,
+                Feature::ServerMetrics,
             ],
             metrics: vec![
                 MetricKind::RequestLatency,
@@ -210,8 +220,8 @@ impl BenchmarkEngine for GenaiBench {
             })?),
             None => None,
         };
-        let mut points = Points::new(config);
-        while let Some(point) = points.next(ctx, &mut session.report) {
+        let mut points = Points::new(config, &TOOL, self.options.drain_timeout_seconds)?;
+        while let Some(point) = points.next(ctx, &mut session.report).await {
             let genai_point = command::Point {
                 scenario: command::scenario_for(&point.workload, &config.data)
                     .unwrap_or_else(|| point.workload.clone()),
@@ -274,7 +284,9 @@ impl BenchmarkEngine for GenaiBench {
             let parsed = session.parsed(parsed);
             let benchmark =
                 bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
-            points.finished(&point, benchmark, config, ctx, &mut session.report);
+            points
+                .finished(&point, benchmark, config, ctx, &mut session.report)
+                .await;
         }
         Ok(session.end(points, ctx))
     }

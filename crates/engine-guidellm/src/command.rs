@@ -78,6 +78,7 @@ pub(crate) fn capabilities() -> Capabilities {
             Feature::LengthBounds,
             Feature::Samples,
             Feature::PromptColumn,
+            Feature::ServerMetrics,
         ],
         metrics: METRICS.to_vec(),
     }

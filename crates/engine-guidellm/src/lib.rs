@@ -43,7 +43,7 @@ bench_core::inventory::submit! {
 }
 
 /// `[engines.guidellm]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Options {
     /// The `guidellm` executable, or a command line that runs it; default `guidellm` from PATH.
@@ -59,6 +59,26 @@ pub(crate) struct Options {
     /// Seconds each invocation may take beyond its time limit (start-up, data, reports).
     #[serde(default)]
     overhead_seconds: Option<f64>,
+    /// Before each point, wait up to this long for the server's in-flight requests (its
+    /// Prometheus gauges, or a one-token probe) to finish, so no point measures the one
+    /// before's backlog; 0 turns the drain off.
+    #[serde(
+        default = "bench_scrape::drain::default_timeout",
+        deserialize_with = "bench_scrape::drain::timeout_seconds"
+    )]
+    drain_timeout_seconds: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            command: None,
+            extra_args: Vec::new(),
+            run_dir: None,
+            overhead_seconds: None,
+            drain_timeout_seconds: bench_scrape::drain::default_timeout(),
+        }
+    }
 }
 
 /// Seconds an invocation may take beyond its time limit by default: GuideLLM's start-up
@@ -120,8 +140,8 @@ impl BenchmarkEngine for Guidellm {
         let mut session = TOOL.begin(config, self.options.run_dir.as_deref()).await?;
         session.report.warnings.extend(command::warnings(config));
         let overhead = self.options.overhead_seconds.unwrap_or(OVERHEAD_SECONDS);
-        let mut points = Points::new(config);
-        while let Some(point) = points.next(ctx, &mut session.report) {
+        let mut points = Points::new(config, &TOOL, self.options.drain_timeout_seconds)?;
+        while let Some(point) = points.next(ctx, &mut session.report).await {
             let dir = session.folder().join(format!("point{}", point.index));
             std::fs::create_dir_all(&dir).map_err(|e| {
                 TOOL.failed(format!("cannot create the folder {}: {e}", dir.display()))
@@ -151,7 +171,9 @@ impl BenchmarkEngine for Guidellm {
             let parsed = session.parsed(parsed);
             let benchmark =
                 bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;
-            points.finished(&point, benchmark, config, ctx, &mut session.report);
+            points
+                .finished(&point, benchmark, config, ctx, &mut session.report)
+                .await;
         }
         Ok(session.end(points, ctx))
     }

@@ -10,7 +10,6 @@ mod arrivals;
 mod client;
 mod connection;
 mod cpu;
-mod drain;
 mod http1;
 mod receive_time;
 mod records;
@@ -85,8 +84,8 @@ struct Options {
     /// Prometheus gauges) to reach 0, so no benchmark measures the previous one's backlog; 0
     /// turns the drain off.
     #[serde(
-        default = "drain::default_timeout",
-        deserialize_with = "drain::timeout_seconds"
+        default = "bench_scrape::drain::default_timeout",
+        deserialize_with = "bench_scrape::drain::timeout_seconds"
     )]
     drain_timeout_seconds: f64,
     /// Where response times come from: `kernel` (the default) takes them from the kernel's
@@ -425,7 +424,10 @@ impl NativeEngine {
             slo: config.slo,
         };
         // The client cancelled its requests; the server may still be running them.
-        let drained = drain::before(shared, index, self.options.drain_timeout_seconds).await;
+        let drained = shared
+            .drainer
+            .before(shared.endpoint.clients.now(), index, &shared.run_cancel)
+            .await;
         // The server's metrics from just before the first request to just after the last.
         let scraping = match &shared.scraper {
             Some(scraper) => Some(scraper.begin().await),
@@ -445,7 +447,9 @@ impl NativeEngine {
                 .extend(bench_scrape::warnings(&server, settings));
             ran.benchmark.server = Some(server);
         }
-        drained.attach(&mut ran.benchmark, ctx.cancel.is_cancelled());
+        shared
+            .drainer
+            .attach(drained, &mut ran.benchmark, ctx.cancel.is_cancelled());
         // After the drain is attached, so the event holds the benchmark as reported.
         ctx.progress
             .event(&bench_core::progress::ProgressEvent::BenchmarkFinished {
@@ -559,6 +563,14 @@ impl NativeEngine {
         let timer = bench_timer::Timer::start()
             .map_err(|e| failed(format!("cannot start the precise timer: {e}")))?;
         let wire = self.wire_client(config, &url, &reuse, &connections)?;
+        let request_tag = format!("{:08x}", rand::random::<u32>());
+        let drainer = bench_scrape::drain::Drainer::new(
+            url.clone(),
+            self.options.drain_timeout_seconds,
+            "engines.native.drain_timeout_seconds",
+            workload::single_body(config, &self.body_options(), "Hello", 1),
+            format!("drain-probe-{request_tag}"),
+        );
         Ok(Shared {
             endpoint: client::Endpoint {
                 clients,
@@ -577,16 +589,11 @@ impl NativeEngine {
                 max: self.options.retries,
                 on_status: self.options.retry_on_status.clone(),
             },
-            drain_probe: drain::Probe::new(workload::single_body(
-                config,
-                &self.body_options(),
-                "Hello",
-                1,
-            )),
+            drainer,
             transport: transport_of(&config.target),
             connections,
             scraper: bench_scrape::Scraper::new(config)?,
-            request_tag: format!("{:08x}", rand::random::<u32>()),
+            request_tag,
         })
     }
 }

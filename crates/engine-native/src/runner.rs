@@ -31,8 +31,8 @@ pub(crate) struct Shared {
     pub(crate) live: Option<Arc<bench_core::live::LiveMetrics>>,
     pub(crate) records: Option<crate::records::Records>,
     pub(crate) retry: Retry,
-    /// The drain's probe for servers without in-flight gauges.
-    pub(crate) drain_probe: crate::drain::Probe,
+    /// Waits before each benchmark for the server to finish what an earlier one left.
+    pub(crate) drainer: bench_scrape::drain::Drainer,
     /// What every benchmark's transport block says before its counts: scheme, TLS, proxy.
     pub(crate) transport: bench_core::schema::Transport,
     /// The connections the client opened: each benchmark takes those opened since the one

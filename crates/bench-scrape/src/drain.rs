@@ -1,22 +1,23 @@
 //! The drain before a benchmark: wait until the server has finished the requests the previous
-//! benchmark (or a previous run) left, reading its in-flight gauges from its Prometheus
-//! `/metrics`. A client that cancels a request does not stop a server that only notices at
-//! its next write (llama.cpp's queued requests), so without it a benchmark measures the
-//! previous one's backlog. A server without such gauges is probed instead: a one-token
-//! request, repeated until its TTFT is back near the fastest probe of the run.
+//! benchmark (or a previous run, or another engine) left, reading its in-flight gauges from
+//! its Prometheus `/metrics`. A client that cancels a request does not stop a server that only
+//! notices at its next write (llama.cpp's queued requests), so without it a benchmark measures
+//! the previous one's backlog. A server without such gauges is probed instead: a one-token
+//! request, repeated until its TTFT is back near the fastest probe of the run. Every engine
+//! drains before each benchmark: the native engine, and the per-point driver of the engines
+//! that run an external tool.
 
 use std::time::{Duration, Instant};
 
 use bench_core::config::limits::{duration_from_secs, MAX_SECONDS};
 use bench_core::schema::{Benchmark, Drain, DrainOutcome, Warning};
 use bench_core::CancelToken;
-
-use crate::runner::Shared;
+use bytes::Bytes;
 
 /// How often the gauges are read.
-pub(crate) const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(100);
 
-/// `[engines.native] drain_timeout_seconds` when not given.
+/// `drain_timeout_seconds` when not given.
 const DEFAULT_TIMEOUT_S: f64 = 60.0;
 
 /// Longest wait for one `/metrics` answer, so a hung endpoint cannot stall the drain's clock.
@@ -40,19 +41,90 @@ const PROBE_FACTOR: f64 = 2.0;
 /// ... or this much above it (ms), for fast servers whose TTFT is mostly noise.
 const PROBE_SLACK_MS: f64 = 20.0;
 
-/// The probe for servers without gauges: its request body, and the fastest TTFT it has seen
-/// in this run (ms), the baseline of an idle server.
+/// A run's drain: where the server is, how long to wait, and the probe for servers without
+/// gauges with the fastest TTFT it has seen in this run (ms), the baseline of an idle server.
 #[derive(Debug)]
-pub(crate) struct Probe {
-    body: bytes::Bytes,
+pub struct Drainer {
+    completion_url: String,
+    timeout: Duration,
+    /// The config key that sets the timeout, named in the `drain_timeout` warning.
+    key: String,
+    probe_body: Bytes,
+    /// The probe's `x-request-id`.
+    probe_id: String,
     fastest_ms: std::sync::Mutex<Option<f64>>,
 }
 
-impl Probe {
-    pub(crate) fn new(body: bytes::Bytes) -> Self {
+impl Drainer {
+    /// The drain of a run against `completion_url`, waiting at most `timeout_s` (0: off),
+    /// set by the config key `key`; a server without gauges is probed with `probe_body`, a
+    /// one-token request sent as `x-request-id: probe_id`.
+    pub fn new(
+        completion_url: String,
+        timeout_s: f64,
+        key: &str,
+        probe_body: Bytes,
+        probe_id: String,
+    ) -> Self {
         Self {
-            body,
+            completion_url,
+            timeout: duration_from_secs(timeout_s),
+            key: key.to_owned(),
+            probe_body,
+            probe_id,
             fastest_ms: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Drains before benchmark `index` (from 0) with `client`, and logs a wait; returns at
+    /// once when `cancel` fires.
+    pub async fn before(
+        &self,
+        client: &reqwest::Client,
+        index: usize,
+        cancel: &CancelToken,
+    ) -> Drained {
+        let mut drained = wait(client, &self.completion_url, self.timeout, cancel).await;
+        if drained.drain.outcome == DrainOutcome::Unknown && drained.first == 0 {
+            drained = self.probe(client, cancel).await;
+        }
+        let (n, seconds) = (index + 1, drained.drain.seconds);
+        match drained.drain.outcome {
+            DrainOutcome::Probed if seconds > 0.0 => tracing::info!(
+                "benchmark {n}: waited {seconds:.1} s until a one-token probe's TTFT was back near the server's idle {:.1} ms (it has no in-flight gauges)",
+                drained.probe_ms.map_or(0.0, |(_, b)| b)
+            ),
+            DrainOutcome::Idle if drained.first > 0 => tracing::info!(
+                "benchmark {n}: waited {seconds:.1} s for the server to finish {} requests left by an earlier benchmark or run",
+                drained.first
+            ),
+            DrainOutcome::TimedOut if !cancel.is_cancelled() => tracing::warn!(
+                "benchmark {n}: the server still had {} requests after {seconds:.1} s of waiting for it to finish what an earlier benchmark or run left; its figures include that backlog",
+                drained.last
+            ),
+            _ => {}
+        }
+        drained
+    }
+
+    /// Records `drained` on the benchmark that followed it, with a `drain_timeout` warning
+    /// when the server never became idle.
+    pub fn attach(&self, drained: Drained, benchmark: &mut Benchmark, cancelled: bool) {
+        benchmark.drain = Some(drained.drain);
+        if drained.drain.outcome == DrainOutcome::TimedOut && !cancelled {
+            let still = match drained.probe_ms {
+                Some((ttft, baseline)) => format!(
+                    "a one-token probe still took {ttft:.1} ms to its first token (idle: {baseline:.1} ms)"
+                ),
+                None => format!("the server still had {} requests in flight", drained.last),
+            };
+            benchmark.warnings.push(Warning {
+                code: "drain_timeout".to_owned(),
+                message: format!(
+                    "{still} after {:.1} s of waiting ({}) for the requests an earlier benchmark or run left to finish; the figures include that backlog",
+                    drained.drain.seconds, self.key
+                ),
+            });
         }
     }
 
@@ -64,18 +136,79 @@ impl Probe {
         let near = ttft_ms <= (PROBE_FACTOR * baseline).max(baseline + PROBE_SLACK_MS);
         (near, baseline)
     }
+
+    /// Without gauges: one-token requests (real ones, which the server counts) until one's
+    /// TTFT is within [`PROBE_FACTOR`] (or [`PROBE_SLACK_MS`]) of the fastest probe of the
+    /// run, bounded by the timeout. A probe that fails leaves the outcome unknown.
+    async fn probe(&self, client: &reqwest::Client, cancel: &CancelToken) -> Drained {
+        let start = Instant::now();
+        let mut probes = 0u32;
+        loop {
+            let left = self.timeout.saturating_sub(start.elapsed());
+            let Some(ttft_ms) = self.probe_ttft(client, left.min(READ_TIMEOUT * 6)).await else {
+                return Drained::new(DrainOutcome::Unknown, start.elapsed().as_secs_f64(), 0, 0);
+            };
+            probes += 1;
+            let (near, baseline) = self.near_baseline(ttft_ms);
+            // The first probe of a drain that is already near costs no wait worth reporting.
+            let seconds = if probes == 1 {
+                0.0
+            } else {
+                start.elapsed().as_secs_f64()
+            };
+            let mut drained = if near {
+                Drained::new(DrainOutcome::Probed, seconds, 0, 0)
+            } else if start.elapsed() >= self.timeout || cancel.is_cancelled() {
+                Drained::new(DrainOutcome::TimedOut, start.elapsed().as_secs_f64(), 0, 0)
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    () = cancel.cancelled() => {}
+                }
+                continue;
+            };
+            drained.probe_ms = Some((ttft_ms, baseline));
+            return drained;
+        }
+    }
+
+    /// One probe's time to its first response bytes after the headers (ms), or `None` when
+    /// it failed or took longer than `within`.
+    async fn probe_ttft(&self, client: &reqwest::Client, within: Duration) -> Option<f64> {
+        let exchange = async {
+            let sent = Instant::now();
+            let mut response = client
+                .post(&self.completion_url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("x-request-id", &self.probe_id)
+                .body(self.probe_body.clone())
+                .send()
+                .await
+                .ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            // The first chunk of the body: the first token of a stream, or the whole answer.
+            response.chunk().await.ok()??;
+            let ttft = sent.elapsed().as_secs_f64() * 1000.0;
+            // Read the rest, so the probe leaves nothing running in the server.
+            while let Ok(Some(_)) = response.chunk().await {}
+            Some(ttft)
+        };
+        tokio::time::timeout(within, exchange).await.ok().flatten()
+    }
 }
 
 /// What a drain found.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Drained {
-    pub(crate) drain: Drain,
+pub struct Drained {
+    drain: Drain,
     /// Requests the server had at the first reading.
-    pub(crate) first: u64,
+    first: u64,
     /// Requests it had at the last reading (still busy at the timeout when timed out).
-    pub(crate) last: u64,
+    last: u64,
     /// Probed: the last probe's TTFT and the baseline (ms).
-    pub(crate) probe_ms: Option<(f64, f64)>,
+    probe_ms: Option<(f64, f64)>,
 }
 
 impl Drained {
@@ -89,13 +222,13 @@ impl Drained {
     }
 }
 
-/// `[engines.native] drain_timeout_seconds` when not given.
-pub(crate) fn default_timeout() -> f64 {
+/// `drain_timeout_seconds` when not given.
+pub fn default_timeout() -> f64 {
     DEFAULT_TIMEOUT_S
 }
 
 /// Reads `drain_timeout_seconds`: finite, 0 or more, at most the config's 30-day limit.
-pub(crate) fn timeout_seconds<'de, D>(deserializer: D) -> Result<f64, D::Error>
+pub fn timeout_seconds<'de, D>(deserializer: D) -> Result<f64, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -120,138 +253,15 @@ where
     Ok(value)
 }
 
-/// Drains before benchmark `index` (from 0) and logs a wait.
-pub(crate) async fn before(shared: &Shared, index: usize, timeout_s: f64) -> Drained {
-    let endpoint = &shared.endpoint;
-    let timeout = duration_from_secs(timeout_s);
-    let mut drained = wait(
-        endpoint.clients.now(),
-        &endpoint.url,
-        timeout,
-        &shared.run_cancel,
-    )
-    .await;
-    if drained.drain.outcome == DrainOutcome::Unknown && drained.first == 0 {
-        drained = probe(shared, timeout).await;
-    }
-    let (n, seconds) = (index + 1, drained.drain.seconds);
-    match drained.drain.outcome {
-        DrainOutcome::Probed if seconds > 0.0 => tracing::info!(
-            "benchmark {n}: waited {seconds:.1} s until a one-token probe's TTFT was back near the server's idle {:.1} ms (it has no in-flight gauges)",
-            drained.probe_ms.map_or(0.0, |(_, b)| b)
-        ),
-        DrainOutcome::Idle if drained.first > 0 => tracing::info!(
-            "benchmark {n}: waited {seconds:.1} s for the server to finish {} requests left by an earlier benchmark or run",
-            drained.first
-        ),
-        DrainOutcome::TimedOut if !shared.run_cancel.is_cancelled() => tracing::warn!(
-            "benchmark {n}: the server still had {} requests after {seconds:.1} s of waiting for it to finish what an earlier benchmark or run left; its figures include that backlog",
-            drained.last
-        ),
-        _ => {}
-    }
-    drained
-}
-
-impl Drained {
-    /// Records the drain on the benchmark that followed it, with a `drain_timeout` warning
-    /// when the server never became idle.
-    pub(crate) fn attach(self, benchmark: &mut Benchmark, cancelled: bool) {
-        benchmark.drain = Some(self.drain);
-        if self.drain.outcome == DrainOutcome::TimedOut && !cancelled {
-            let still = match self.probe_ms {
-                Some((ttft, baseline)) => format!(
-                    "a one-token probe still took {ttft:.1} ms to its first token (idle: {baseline:.1} ms)"
-                ),
-                None => format!("the server still had {} requests in flight", self.last),
-            };
-            benchmark.warnings.push(Warning {
-                code: "drain_timeout".to_owned(),
-                message: format!(
-                    "{still} after {:.1} s of waiting (engines.native.drain_timeout_seconds) for the requests an earlier benchmark or run left to finish; the figures include that backlog",
-                    self.drain.seconds
-                ),
-            });
-        }
-    }
-}
-
-/// Without gauges: one-token requests (real ones, which the server counts) until one's TTFT is
-/// within [`PROBE_FACTOR`] (or [`PROBE_SLACK_MS`]) of the fastest probe of the run, bounded by
-/// `timeout`. A probe that fails leaves the outcome unknown.
-async fn probe(shared: &Shared, timeout: Duration) -> Drained {
-    let start = Instant::now();
-    let mut probes = 0u32;
-    loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        let Some(ttft_ms) = probe_ttft(shared, left.min(READ_TIMEOUT * 6)).await else {
-            return Drained::new(DrainOutcome::Unknown, start.elapsed().as_secs_f64(), 0, 0);
-        };
-        probes += 1;
-        let (near, baseline) = shared.drain_probe.near_baseline(ttft_ms);
-        // The first probe of a drain that is already near costs no wait worth reporting.
-        let seconds = if probes == 1 {
-            0.0
-        } else {
-            start.elapsed().as_secs_f64()
-        };
-        let mut drained = if near {
-            Drained::new(DrainOutcome::Probed, seconds, 0, 0)
-        } else if start.elapsed() >= timeout || shared.run_cancel.is_cancelled() {
-            Drained::new(DrainOutcome::TimedOut, start.elapsed().as_secs_f64(), 0, 0)
-        } else {
-            tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
-                () = shared.run_cancel.cancelled() => {}
-            }
-            continue;
-        };
-        drained.probe_ms = Some((ttft_ms, baseline));
-        return drained;
-    }
-}
-
-/// One probe's time to its first response bytes after the headers (ms), or `None` when it
-/// failed or took longer than `within`.
-async fn probe_ttft(shared: &Shared, within: Duration) -> Option<f64> {
-    let endpoint = &shared.endpoint;
-    let exchange = async {
-        let sent = Instant::now();
-        let mut response = endpoint
-            .clients
-            .now()
-            .post(&endpoint.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(
-                "x-request-id",
-                format!("drain-probe-{}", shared.request_tag),
-            )
-            .body(shared.drain_probe.body.clone())
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        // The first chunk of the body: the first token of a stream, or the whole answer.
-        response.chunk().await.ok()??;
-        let ttft = sent.elapsed().as_secs_f64() * 1000.0;
-        // Read the rest, so the probe leaves nothing running in the server.
-        while let Ok(Some(_)) = response.chunk().await {}
-        Some(ttft)
-    };
-    tokio::time::timeout(within, exchange).await.ok().flatten()
-}
-
 /// The sum of the known in-flight gauges in a Prometheus text exposition, or `None` when it
 /// holds none of them. Lines are `name{labels} value [timestamp]` or `name value`; comments
 /// and anything malformed are skipped.
-pub(crate) fn in_flight(text: &str) -> Option<f64> {
-    bench_scrape::sum_of(text, GAUGES)
+fn in_flight(text: &str) -> Option<f64> {
+    crate::sum_of(text, GAUGES)
 }
 
 /// The `/metrics` route on the host and port of `completion_url`.
-pub(crate) fn metrics_url(completion_url: &str) -> Option<reqwest::Url> {
+fn metrics_url(completion_url: &str) -> Option<reqwest::Url> {
     reqwest::Url::parse(completion_url)
         .ok()?
         .join("/metrics")
@@ -274,7 +284,7 @@ async fn read(client: &reqwest::Client, url: &reqwest::Url, within: Duration) ->
 
 /// Waits, polling every [`POLL`], until the server's in-flight gauges read 0 or `timeout`
 /// passes; returns at once when cancelled. A zero timeout is the drain turned off.
-pub(crate) async fn wait(
+async fn wait(
     client: &reqwest::Client,
     completion_url: &str,
     timeout: Duration,
