@@ -56,19 +56,19 @@ pub struct Drainer {
 }
 
 impl Drainer {
-    /// The drain of a run against `completion_url`, waiting at most `timeout_s` (0: off),
-    /// set by the config key `key`; a server without gauges is probed with `probe_body`, a
-    /// one-token request sent as `x-request-id: probe_id`.
+    /// The drain of a run against `completion_url`, waiting at most `timeout`, set by the
+    /// config key `key`; a server without gauges is probed with `probe_body`, a one-token
+    /// request sent as `x-request-id: probe_id`.
     pub fn new(
         completion_url: String,
-        timeout_s: f64,
+        timeout: DrainTimeout,
         key: &str,
         probe_body: Bytes,
         probe_id: String,
     ) -> Self {
         Self {
             completion_url,
-            timeout: duration_from_secs(timeout_s),
+            timeout: duration_from_secs(timeout.0),
             key: key.to_owned(),
             probe_body,
             probe_id,
@@ -222,35 +222,39 @@ impl Drained {
     }
 }
 
-/// `drain_timeout_seconds` when not given.
-pub fn default_timeout() -> f64 {
-    DEFAULT_TIMEOUT_S
+/// An engine's `drain_timeout_seconds`: finite, 0 or more (0 turns the drain off), at most
+/// the config's 30-day limit; 60 s when not given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrainTimeout(f64);
+
+impl Default for DrainTimeout {
+    fn default() -> Self {
+        Self(DEFAULT_TIMEOUT_S)
+    }
 }
 
-/// Reads `drain_timeout_seconds`: finite, 0 or more, at most the config's 30-day limit.
-pub fn timeout_seconds<'de, D>(deserializer: D) -> Result<f64, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::de::Error as _;
-    let value = <f64 as serde::Deserialize>::deserialize(deserializer)?;
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(D::Error::custom(format!(
-            "{value} must be zero or more seconds (0 turns the drain off)"
-        )));
+impl<'de> serde::Deserialize<'de> for DrainTimeout {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = f64::deserialize(deserializer)?;
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(D::Error::custom(format!(
+                "{value} must be zero or more seconds (0 turns the drain off)"
+            )));
+        }
+        if value > MAX_SECONDS {
+            // No 300-digit expansion of a huge value.
+            let shown = if value >= 1e15 {
+                format!("{value:e}")
+            } else {
+                value.to_string()
+            };
+            return Err(D::Error::custom(format!(
+                "{shown} s is more than the limit of {MAX_SECONDS} s (30 days); give at most that"
+            )));
+        }
+        Ok(Self(value))
     }
-    if value > MAX_SECONDS {
-        // No 300-digit expansion of a huge value.
-        let shown = if value >= 1e15 {
-            format!("{value:e}")
-        } else {
-            value.to_string()
-        };
-        return Err(D::Error::custom(format!(
-            "{shown} s is more than the limit of {MAX_SECONDS} s (30 days); give at most that"
-        )));
-    }
-    Ok(value)
 }
 
 /// The sum of the known in-flight gauges in a Prometheus text exposition, or `None` when it

@@ -12,7 +12,7 @@ use bench_core::progress::ProgressEvent;
 use bench_core::schema::{Benchmark, Report, StopReason, Timestamp, Warning, Window};
 use bench_core::sweep::SweepEnds;
 use bench_core::{EngineError, RunContext};
-use bench_scrape::drain::{Drained, Drainer};
+use bench_scrape::drain::{DrainTimeout, Drained, Drainer};
 use bench_scrape::{Scraper, Scraping};
 
 use crate::process::{Finished, Stopped};
@@ -68,8 +68,12 @@ pub struct Points {
 
 impl Points {
     /// The plan of `config`, nothing run yet, for `tool`, whose engine's
-    /// `drain_timeout_seconds` is `drain_timeout_s`.
-    pub fn new(config: &Config, tool: &Tool, drain_timeout_s: f64) -> Result<Self, EngineError> {
+    /// `drain_timeout_seconds` is `drain_timeout`.
+    pub fn new(
+        config: &Config,
+        tool: &Tool,
+        drain_timeout: DrainTimeout,
+    ) -> Result<Self, EngineError> {
         let completion_url = bench_target::completion_url(&config.target);
         Ok(Self {
             planned: config.plan(),
@@ -78,7 +82,7 @@ impl Points {
             client: bench_target::client(&config.target)?,
             drainer: Drainer::new(
                 completion_url,
-                drain_timeout_s,
+                drain_timeout,
                 &format!("engines.{}.drain_timeout_seconds", tool.engine),
                 bench_target::probe_body(&config.target, true),
                 format!("drain-probe-{:08x}", rand::random::<u32>()),
@@ -344,7 +348,7 @@ mod tests {
         let ctx = RunContext::new(events.clone(), CancelToken::new());
         let mut report = Report::new("fake-tool", &config);
         let mut seen = Vec::new();
-        let mut points = Points::new(&config, &TOOL, 5.0).unwrap();
+        let mut points = Points::new(&config, &TOOL, DrainTimeout::default()).unwrap();
         while let Some(point) = points.next(&ctx, &mut report).await {
             seen.push((point.strategy.kind, point.strategy.target_rate_per_s));
             // Synchronous 2 req/s, throughput 8 req/s.
@@ -382,7 +386,7 @@ mod tests {
         let cancel = CancelToken::new();
         let ctx = RunContext::new(Arc::new(Events::default()), cancel.clone());
         let mut report = Report::new("fake-tool", &config);
-        let mut points = Points::new(&config, &TOOL, 5.0).unwrap();
+        let mut points = Points::new(&config, &TOOL, DrainTimeout::default()).unwrap();
         while let Some(point) = points.next(&ctx, &mut report).await {
             cancel.cancel();
             let benchmark = measured(&point, 1);
@@ -430,7 +434,7 @@ mod tests {
         }
         let ctx = RunContext::new(Arc::new(Events::default()), CancelToken::new());
         let mut report = Report::new("fake-tool", &config);
-        let mut points = Points::new(&config, &TOOL, 30.0).unwrap();
+        let mut points = Points::new(&config, &TOOL, DrainTimeout::default()).unwrap();
         let point = points.next(&ctx, &mut report).await.unwrap();
         for request in backlog {
             assert!(

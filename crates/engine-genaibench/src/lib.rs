@@ -65,14 +65,10 @@ pub(crate) struct Options {
     /// Seconds each invocation may take beyond its time limit (start-up, reports, plots).
     #[serde(default = "overhead")]
     overhead_seconds: f64,
-    /// Before each point, wait up to this long for the server's in-flight requests (its
-    /// Prometheus gauges, or a one-token probe) to finish, so no point measures the one
-    /// before's backlog; 0 turns the drain off.
-    #[serde(
-        default = "bench_scrape::drain::default_timeout",
-        deserialize_with = "bench_scrape::drain::timeout_seconds"
-    )]
-    drain_timeout_seconds: f64,
+    /// Before each point, how long to wait at most for the server to finish what the point
+    /// before left (`docs/config.md`, "Drained benchmarks").
+    #[serde(default)]
+    drain_timeout_seconds: bench_scrape::drain::DrainTimeout,
 }
 
 impl Default for Options {
@@ -84,7 +80,7 @@ impl Default for Options {
             extra_args: Vec::new(),
             run_dir: None,
             overhead_seconds: overhead(),
-            drain_timeout_seconds: bench_scrape::drain::default_timeout(),
+            drain_timeout_seconds: Default::default(),
         }
     }
 }

@@ -43,7 +43,7 @@ bench_core::inventory::submit! {
 }
 
 /// `[engines.guidellm]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Options {
     /// The `guidellm` executable, or a command line that runs it; default `guidellm` from PATH.
@@ -59,26 +59,10 @@ pub(crate) struct Options {
     /// Seconds each invocation may take beyond its time limit (start-up, data, reports).
     #[serde(default)]
     overhead_seconds: Option<f64>,
-    /// Before each point, wait up to this long for the server's in-flight requests (its
-    /// Prometheus gauges, or a one-token probe) to finish, so no point measures the one
-    /// before's backlog; 0 turns the drain off.
-    #[serde(
-        default = "bench_scrape::drain::default_timeout",
-        deserialize_with = "bench_scrape::drain::timeout_seconds"
-    )]
-    drain_timeout_seconds: f64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            command: None,
-            extra_args: Vec::new(),
-            run_dir: None,
-            overhead_seconds: None,
-            drain_timeout_seconds: bench_scrape::drain::default_timeout(),
-        }
-    }
+    /// Before each point, how long to wait at most for the server to finish what the point
+    /// before left (`docs/config.md`, "Drained benchmarks").
+    #[serde(default)]
+    drain_timeout_seconds: bench_scrape::drain::DrainTimeout,
 }
 
 /// Seconds an invocation may take beyond its time limit by default: GuideLLM's start-up

@@ -80,14 +80,10 @@ struct Options {
     /// benchmark finds the server closing the connection after a streamed response.
     #[serde(default)]
     reuse_connections: Option<bool>,
-    /// Before each benchmark, wait up to this long for the server's in-flight requests (its
-    /// Prometheus gauges) to reach 0, so no benchmark measures the previous one's backlog; 0
-    /// turns the drain off.
-    #[serde(
-        default = "bench_scrape::drain::default_timeout",
-        deserialize_with = "bench_scrape::drain::timeout_seconds"
-    )]
-    drain_timeout_seconds: f64,
+    /// Before each benchmark, how long to wait at most for the server to finish what an
+    /// earlier one left (`docs/config.md`, "Drained benchmarks").
+    #[serde(default)]
+    drain_timeout_seconds: bench_scrape::drain::DrainTimeout,
     /// Where response times come from: `kernel` (the default) takes them from the kernel's
     /// receive time of each read, on the engine's own HTTP/1.1 client; `user_space` from the
     /// moment the client read them (reqwest, as every other tool does).
