@@ -292,7 +292,7 @@ impl LiveBenchmark {
             "engine=\"{}\",benchmark=\"{}\",strategy=\"{}\"",
             escape(&self.engine),
             self.index + 1,
-            strategy_label(self.strategy)
+            self.strategy.name()
         )
     }
 }
@@ -412,19 +412,6 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// The strategy kind as the config names it.
-fn strategy_label(kind: StrategyKind) -> &'static str {
-    match kind {
-        StrategyKind::Synchronous => "synchronous",
-        StrategyKind::Concurrent => "concurrent",
-        StrategyKind::Throughput => "throughput",
-        StrategyKind::Constant => "constant",
-        StrategyKind::Poisson => "poisson",
-        StrategyKind::Gamma => "gamma",
-        StrategyKind::Replay => "replay",
-    }
 }
 
 /// A lock that a panicking holder did not spoil: the figures stay countable.

@@ -184,7 +184,7 @@ fn csv(report: &Report) -> String {
         let mut row = vec![
             b.index.to_string(),
             b.workload.clone(),
-            strategy_name(s.kind).to_owned(),
+            s.kind.name().to_owned(),
             s.streams.map(|v| v.to_string()).unwrap_or_default(),
             num(s.target_rate_per_s, places::RATE),
             s.max_concurrency.map(|v| v.to_string()).unwrap_or_default(),
@@ -250,21 +250,9 @@ fn push_row<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
     out.push_str("\r\n");
 }
 
-pub(crate) fn strategy_name(kind: StrategyKind) -> &'static str {
-    match kind {
-        StrategyKind::Synchronous => "synchronous",
-        StrategyKind::Concurrent => "concurrent",
-        StrategyKind::Throughput => "throughput",
-        StrategyKind::Constant => "constant",
-        StrategyKind::Poisson => "poisson",
-        StrategyKind::Gamma => "gamma",
-        StrategyKind::Replay => "replay",
-    }
-}
-
 /// `concurrent x4`, `constant @12.5/s`: how a benchmark generated load, in a few characters.
 pub fn strategy_label(s: &bench_core::config::Strategy) -> String {
-    let mut label = strategy_name(s.kind).to_owned();
+    let mut label = s.kind.name().to_owned();
     if let Some(n) = s.streams.filter(|_| s.kind == StrategyKind::Concurrent) {
         let _ = write!(label, " x{n}");
     }

@@ -56,6 +56,21 @@ pub enum StrategyKind {
     Replay,
 }
 
+impl StrategyKind {
+    /// The name used in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Synchronous => "synchronous",
+            Self::Concurrent => "concurrent",
+            Self::Throughput => "throughput",
+            Self::Constant => "constant",
+            Self::Poisson => "poisson",
+            Self::Gamma => "gamma",
+            Self::Replay => "replay",
+        }
+    }
+}
+
 /// One benchmark to run: a workload and a load strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedBenchmark {
@@ -102,7 +117,7 @@ impl fmt::Display for PlannedStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlannedStrategy::Fixed(s) => {
-                write!(f, "{}", kind_name(s.kind))?;
+                write!(f, "{}", s.kind.name())?;
                 if let Some(streams) = s.streams {
                     write!(f, " streams={streams}")?;
                 }
@@ -162,18 +177,6 @@ impl fmt::Display for PlannedStrategy {
                 },
             ),
         }
-    }
-}
-
-fn kind_name(kind: StrategyKind) -> &'static str {
-    match kind {
-        StrategyKind::Synchronous => "synchronous",
-        StrategyKind::Concurrent => "concurrent",
-        StrategyKind::Throughput => "throughput",
-        StrategyKind::Constant => "constant",
-        StrategyKind::Poisson => "poisson",
-        StrategyKind::Gamma => "gamma",
-        StrategyKind::Replay => "replay",
     }
 }
 

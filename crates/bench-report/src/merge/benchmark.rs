@@ -13,7 +13,6 @@ use bench_core::schema::{
 use bench_core::stats::{Histogram, StatsError};
 
 use super::{list, prefixed, MergeError};
-use crate::render::strategy_name;
 
 /// One shard's benchmark.
 pub(super) struct Part<'a> {
@@ -86,7 +85,7 @@ pub(super) fn merge(parts: &[Part<'_>], config: &Config) -> Result<Benchmark, Me
 }
 
 fn describe(b: &Benchmark) -> String {
-    format!("`{}` on `{}`", strategy_name(b.strategy.kind), b.workload)
+    format!("`{}` on `{}`", b.strategy.kind.name(), b.workload)
 }
 
 fn stop_name(reason: Option<bench_core::schema::StopReason>) -> String {
