@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use bench_core::config::{OutputFormat, OutputSpec};
+use bench_core::config::OutputFormat;
 use bench_report::merge::ShardReport;
 
 use crate::cli::MergeArgs;
@@ -13,22 +13,8 @@ use crate::{exit_codes, read_report, Failure};
 /// (unless the report itself goes to standard output).
 pub(crate) fn command(args: &MergeArgs, stdout: &mut dyn Write) -> Result<u8, Failure> {
     let to_stdout = args.output.iter().any(|p| p.as_os_str() == STDOUT);
-    let outputs: Vec<OutputSpec> = args
-        .output
-        .iter()
-        .filter(|p| p.as_os_str() != STDOUT)
-        .map(|p| OutputSpec {
-            path: p.to_string_lossy().into_owned(),
-            format: None,
-        })
-        .collect();
     // Before reading anything: a file name that says no format is a typo to fix first.
-    if let Some(odd) = outputs.iter().find(|o| o.resolved_format().is_err()) {
-        return Err(Failure::bad_input(anyhow::anyhow!(
-            "invalid --output {}: cannot tell the report's format from its extension; name the file .json, .yaml, .yml, .csv or .html, or give `-` for JSON on standard output",
-            odd.path
-        )));
-    }
+    let outputs = crate::outputs::files(&args.output)?;
     let mut shards = Vec::new();
     for path in &args.files {
         shards.push(ShardReport {

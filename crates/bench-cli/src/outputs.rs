@@ -11,6 +11,31 @@ use crate::Failure;
 /// The `--output` value that means standard output.
 pub(crate) const STDOUT: &str = "-";
 
+/// The files `--output` names (all but `-`), each with the format its extension says: a
+/// config's `[[output]]` can set `format`, the flag cannot, so a name that says none is an error.
+pub(crate) fn files(flags: &[PathBuf]) -> Result<Vec<OutputSpec>, Failure> {
+    let outputs: Vec<OutputSpec> = flags
+        .iter()
+        .filter(|p| p.as_os_str() != STDOUT)
+        .map(|p| OutputSpec {
+            path: p.to_string_lossy().into_owned(),
+            format: None,
+        })
+        .collect();
+    if let Some(odd) = outputs.iter().find(|o| o.resolved_format().is_err()) {
+        let extension = std::path::Path::new(&odd.path)
+            .extension()
+            .map_or("(none)".to_owned(), |e| {
+                format!("`.{}`", e.to_string_lossy())
+            });
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "invalid --output {}: cannot tell the report's format from the extension {extension}; name the file .json, .yaml, .yml, .csv or .html, or give `-` for JSON on standard output",
+            odd.path
+        )));
+    }
+    Ok(outputs)
+}
+
 /// Puts `--output` (when given) in place of the config's outputs and adds the default file when
 /// there are none; returns whether the report also goes to standard output (`-o -`, as JSON),
 /// which is then not in `config.outputs`, so nothing writes a file named `-`.
@@ -34,26 +59,7 @@ pub(crate) fn choose(
         }
     }
     if !flags.is_empty() {
-        config.outputs = flags
-            .iter()
-            .filter(|p| p.as_os_str() != STDOUT)
-            .map(|p| OutputSpec {
-                path: p.to_string_lossy().into_owned(),
-                format: None,
-            })
-            .collect();
-        // A config's `[[output]]` can set `format`; the flag cannot, so only the extension helps.
-        if let Some(odd) = config.outputs.iter().find(|o| o.resolved_format().is_err()) {
-            let extension = std::path::Path::new(&odd.path)
-                .extension()
-                .map_or("(none)".to_owned(), |e| {
-                    format!("`.{}`", e.to_string_lossy())
-                });
-            return Err(Failure::bad_input(anyhow::anyhow!(
-                "invalid --output {}: cannot tell the report's format from the extension {extension}; name the file .json, .yaml, .yml, .csv or .html, or give `-` for JSON on standard output",
-                odd.path
-            )));
-        }
+        config.outputs = files(flags)?;
     }
     if config.outputs.is_empty() && !to_stdout {
         let stamp = bench_core::schema::Timestamp::now().to_string();
