@@ -62,6 +62,18 @@ pub struct Source {
     pub started_at: String,
 }
 
+impl Source {
+    /// Its name in tables and legends: the label, with the engine unless the label is the
+    /// engine's name (`run --engines` labels each report by its engine).
+    pub(crate) fn name(&self) -> String {
+        if self.label == self.engine {
+            self.label.clone()
+        } else {
+            format!("{} ({})", self.label, self.engine)
+        }
+    }
+}
+
 /// One benchmark across the reports.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct BenchmarkComparison {
@@ -350,11 +362,7 @@ impl Comparison {
     /// `~` on rows that differ beyond the tolerance but within the noise.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let heads: Vec<String> = self
-            .reports
-            .iter()
-            .map(|r| format!("{} ({})", r.label, r.engine))
-            .collect();
+        let heads: Vec<String> = self.reports.iter().map(Source::name).collect();
         for b in &self.benchmarks {
             let requests: Vec<String> = b
                 .requests
@@ -471,6 +479,18 @@ mod tests {
     use bench_core::stats::Histogram;
 
     use super::*;
+
+    #[test]
+    fn a_report_labelled_by_its_engine_is_named_once() {
+        let source = |label: &str| Source {
+            label: label.to_owned(),
+            engine: "native".to_owned(),
+            started_at: String::new(),
+        };
+        // `run --engines` labels each report by its engine; `compare` by its file name.
+        assert_eq!(source("native").name(), "native");
+        assert_eq!(source("a.json").name(), "a.json (native)");
+    }
 
     /// The real sweep report of the fixtures.
     fn sweep() -> Report {

@@ -211,8 +211,7 @@ fn colour(i: usize) -> &'static str {
 
 /// A report's name in the charts' legends.
 fn name(c: &Comparison, i: usize) -> String {
-    let r = &c.reports[i];
-    format!("{} ({})", r.label, r.engine)
+    c.reports[i].name()
 }
 
 /// Latency against the achieved rate (or streams), each report a curve: p50 solid and p99
@@ -449,10 +448,9 @@ fn tables(c: &Comparison) -> String {
                 .map_or("-".to_owned(), |n| n.to_string());
             let _ = write!(
                 out,
-                "<th><svg width=\"10\" height=\"10\" aria-hidden=\"true\"><rect width=\"10\" height=\"10\" fill=\"{}\"/></svg> {} ({})<br><small>{requests} requests</small></th>",
+                "<th><svg width=\"10\" height=\"10\" aria-hidden=\"true\"><rect width=\"10\" height=\"10\" fill=\"{}\"/></svg> {}<br><small>{requests} requests</small></th>",
                 colour(i),
-                escape(&r.label),
-                escape(&r.engine)
+                escape(&r.name())
             );
         }
         out.push_str("<th>difference</th></tr>");
