@@ -40,6 +40,44 @@ pub const OUTPUT_COLUMNS: [&str; 4] = [
 /// Rows by 1-based line or element: an object, or why it is not one.
 pub(crate) type Records = Vec<(usize, Result<Map<String, Value>, String>)>;
 
+/// A file given as `data.path`, about to be read: its extension, and errors naming it.
+pub(crate) struct DataFile<'a> {
+    path: &'a Path,
+    /// The extension in lower case (empty without one).
+    pub(crate) extension: String,
+}
+
+impl<'a> DataFile<'a> {
+    /// `path`, which must exist.
+    pub(crate) fn open(path: &'a Path) -> Result<Self, DataError> {
+        let file = Self {
+            path,
+            extension: path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default(),
+        };
+        if !path.exists() {
+            return Err(file.error("does not exist; check data.path".to_owned()));
+        }
+        Ok(file)
+    }
+
+    /// An error about this file.
+    pub(crate) fn error(&self, message: String) -> DataError {
+        DataError::File {
+            path: self.path.to_path_buf(),
+            message,
+        }
+    }
+
+    /// The whole file as text.
+    pub(crate) fn text(&self) -> Result<String, DataError> {
+        std::fs::read_to_string(self.path).map_err(|e| self.error(format!("cannot be read: {e}")))
+    }
+}
+
 /// Keys of a conversation (ShareGPT and chat-style rows).
 const CONVERSATION_KEYS: [&str; 2] = ["conversations", "messages"];
 
@@ -81,24 +119,12 @@ pub struct Skipped {
 impl Dataset {
     /// Reads `path`, choosing the format by its extension.
     pub fn load(path: &Path, prompt_column: Option<&str>) -> Result<Self, DataError> {
-        let error = |message: String| DataError::File {
-            path: path.to_path_buf(),
-            message,
-        };
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        if !path.exists() {
-            return Err(error("does not exist; check data.path".to_owned()));
-        }
-        let text =
-            || std::fs::read_to_string(path).map_err(|e| error(format!("cannot be read: {e}")));
-        let records: Records = match extension.as_str() {
-            "jsonl" | "ndjson" => jsonl(&text()?),
-            "json" => json(&text()?).map_err(error)?,
-            "csv" => csv_rows(&text()?).map_err(error)?,
+        let file = DataFile::open(path)?;
+        let error = |message: String| file.error(message);
+        let records: Records = match file.extension.as_str() {
+            "jsonl" | "ndjson" => jsonl(&file.text()?),
+            "json" => json(&file.text()?).map_err(error)?,
+            "csv" => csv_rows(&file.text()?).map_err(error)?,
             "parquet" => {
                 let prompt = |column: &str| match prompt_column {
                     Some(named) => named == column,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::files::{csv_rows, jsonl, Records};
+use crate::files::{csv_rows, jsonl, DataFile, Records};
 use crate::{DataError, Skipped};
 
 /// The columns of a trace row.
@@ -64,22 +64,10 @@ pub enum TracePrompt {
 impl Trace {
     /// Reads `path`, choosing the shape by its extension.
     pub fn load(path: &Path) -> Result<Self, DataError> {
-        let error = |message: String| DataError::File {
-            path: path.to_path_buf(),
-            message,
-        };
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            error(match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist; check data.path".to_owned(),
-                _ => format!("cannot be read: {e}"),
-            })
-        })?;
-        let records: Records = match extension.as_str() {
+        let file = DataFile::open(path)?;
+        let error = |message: String| file.error(message);
+        let text = file.text()?;
+        let records: Records = match file.extension.as_str() {
             "jsonl" | "ndjson" => jsonl(&text),
             "csv" => csv_rows(&text).map_err(error)?,
             other => {
