@@ -14,9 +14,9 @@ const MOCK: &str = "[target.mock]\nttft_ms = 20\nitl_ms = 5\noutput_tokens = 20\
 const DATA: &str =
     "[data]\nkind = \"synthetic\"\nprompt_tokens = 8\noutput_tokens = 20\napproximate = true\n";
 
-fn run(profile: &str) -> Report {
+fn run(profile: &str, max_seconds: u32) -> Report {
     run_cli(
-        &format!("{MOCK}[profile]\n{profile}\n[constraints]\nmax_seconds = 4\n{DATA}"),
+        &format!("{MOCK}[profile]\n{profile}\n[constraints]\nmax_seconds = {max_seconds}\n{DATA}"),
         &[],
         exit_codes::OK,
     )
@@ -24,7 +24,8 @@ fn run(profile: &str) -> Report {
 
 #[test]
 fn timed_a_sweeps_throughput_step_is_sized_to_the_server_and_leaves_no_backlog() {
-    let report = run("kind = \"sweep\"\nsweep_size = 3");
+    // 6 s: levels of 1.5 s, so 1, 2, 4 and 8 streams are measured and 8 shows the plateau.
+    let report = run("kind = \"sweep\"\nsweep_size = 3", 6);
     let throughput = &report.benchmarks[1];
     assert_eq!(throughput.strategy.kind, StrategyKind::Throughput);
     let level = throughput.strategy.max_concurrency.unwrap();
@@ -46,10 +47,48 @@ fn timed_a_sweeps_throughput_step_is_sized_to_the_server_and_leaves_no_backlog()
         "{:?}",
         report.warnings
     );
+    // It found its plateau, so nothing says it was still rising.
+    assert!(
+        throughput
+            .warnings
+            .iter()
+            .all(|w| w.code != "throughput_still_rising"),
+        "{:?}",
+        throughput.warnings
+    );
+}
+
+/// A server far bigger than a short benchmark can size: completions still double at every
+/// level when the time runs out, and the benchmark says its level understates the server.
+#[test]
+fn timed_a_throughput_benchmark_still_rising_at_its_end_says_so() {
+    // No batch limit: every level doubles the completions, and 2 s allow levels 1, 2, 4.
+    let report = run_cli(
+        &format!(
+            "[target.mock]\nttft_ms = 20\nitl_ms = 5\noutput_tokens = 20\n\
+             [profile]\nkind = \"throughput\"\n[constraints]\nmax_seconds = 2\n{DATA}"
+        ),
+        &[],
+        exit_codes::OK,
+    );
+    let b = &report.benchmarks[0];
+    let warning = b
+        .warnings
+        .iter()
+        .find(|w| w.code == "throughput_still_rising")
+        .unwrap_or_else(|| panic!("{:?} at {:?}", b.warnings, b.strategy));
+    assert!(
+        warning
+            .message
+            .contains("completed requests per second by streams: 1: "),
+        "{}",
+        warning.message
+    );
+    assert!(b.strategy.max_concurrency.unwrap() <= 8, "{:?}", b.strategy);
 }
 
 #[test]
 fn timed_an_explicit_max_concurrency_is_the_throughput_level() {
-    let report = run("kind = \"throughput\"\nmax_concurrency = 16");
+    let report = run("kind = \"throughput\"\nmax_concurrency = 16", 4);
     assert_eq!(report.benchmarks[0].strategy.max_concurrency, Some(16));
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bench_core::config::{Constraints, SaturationMode, Strategy, StrategyKind};
 use bench_core::progress::{ProgressEvent, ProgressSink, ProgressUpdate};
-use bench_core::schema::{Benchmark, StopReason};
+use bench_core::schema::{Benchmark, StopReason, Warning};
 use bench_core::CancelToken;
 use bench_timer::Timer;
 use tokio::sync::{Semaphore, TryAcquireError};
@@ -432,6 +432,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
     let sized = state.sized.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut strategy = plan.strategy.clone();
     let mut steady_rate = aggregator.steady_rate();
+    let mut still_rising = None;
     if plan.sized {
         // The level it held (or reached when time ran out), and the rate over its plateau.
         strategy.max_concurrency = Some(
@@ -447,13 +448,31 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
         });
         let best_level = sized.levels.0.iter().map(|(_, r)| *r).fold(0.0, f64::max);
         steady_rate = plateau_rate.or((best_level > 0.0).then_some(best_level));
+        let cap = plan.strategy.max_concurrency.unwrap_or(1);
+        let rising = sized.chosen.is_none()
+            && stopped_by != Some(StopReason::Interrupted)
+            && matches!(sized.levels.decide(cap), crate::sizing::Decision::Grow(_));
         tracing::info!(
-            "benchmark {}: throughput sized at {} streams (completed requests per second by streams: {}){}",
+            "benchmark {}: throughput {} {} streams (completed requests per second by streams: {}){}",
             plan.index + 1,
+            if rising { "still rising at" } else { "sized at" },
             strategy.max_concurrency.unwrap_or(1),
             sized.levels.describe(),
-            steady_rate.map_or(String::new(), |r| format!("; {r:.2} req/s over the plateau"))
+            match (steady_rate, rising) {
+                (Some(r), false) => format!("; {r:.2} req/s over the plateau"),
+                _ => String::new(),
+            }
         );
+        if rising {
+            still_rising = Some(Warning {
+                code: "throughput_still_rising".to_owned(),
+                message: format!(
+                    "the throughput benchmark's completions still rose when it ended (completed requests per second by streams: {}), so the server may carry more than its level of {} streams; a sweep's rate steps then stop below the server's capacity. Give it more time (each level is measured for at least 1 s and a request per stream, at most a quarter of constraints.max_seconds) or set profile.max_concurrency",
+                    sized.levels.describe(),
+                    strategy.max_concurrency.unwrap_or(1)
+                ),
+            });
+        }
     }
     let slo_counts = aggregator.slo_counts();
     let live = aggregator.live();
@@ -485,6 +504,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             });
         }
     }
+    benchmark.warnings.extend(still_rising);
     // The caller adds the drain before it reports the benchmark finished.
     Ran {
         benchmark,
