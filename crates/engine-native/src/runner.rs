@@ -467,7 +467,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, plan: Plan) -> Ran {
             still_rising = Some(Warning {
                 code: "throughput_still_rising".to_owned(),
                 message: format!(
-                    "the throughput benchmark's completions still rose when it ended (completed requests per second by streams: {}), so the server may carry more than its level of {} streams; a sweep's rate steps then stop below the server's capacity. Give it more time (each level is measured for at least 1 s and a request per stream, at most a quarter of constraints.max_seconds) or set profile.max_concurrency",
+                    "the throughput benchmark's completions still rose when it ended (completed requests per second by streams: {}), so the server may carry more than its level of {} streams; a sweep's rate steps then stop below the server's capacity; give it more time (each level is measured for at least 1 s and a request per stream, at most a quarter of constraints.max_seconds) or set profile.max_concurrency",
                     sized.levels.describe(),
                     strategy.max_concurrency.unwrap_or(1)
                 ),
