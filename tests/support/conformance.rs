@@ -69,8 +69,9 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
     let config = config(profile, &format!("max_requests = {REQUESTS}"), metrics);
     bench_runner::preflight(&config, engine.as_ref(), false, None).expect("the preflight passes");
     let before = mock.stats().requests;
-    let report =
-        bench_runner::execute(&config, engine.as_ref(), &RunContext::default()).expect("it runs");
+    let live = std::sync::Arc::new(bench_core::live::LiveMetrics::new());
+    let ctx = RunContext::default().with_live(live.clone());
+    let report = bench_runner::execute(&config, engine.as_ref(), &ctx).expect("it runs");
     let served = mock.stats().requests - before;
 
     assert_eq!(report.engine, name);
@@ -99,6 +100,28 @@ pub fn check(name: &str, engine_lines: &str, client_ms: f64) {
         );
     }
     let r = b.requests;
+    // The live export counts what the report counts, for every engine, and ends the benchmark.
+    let exported = live.render();
+    let labels = format!(
+        "engine=\"{name}\",benchmark=\"1\",strategy=\"{}\"",
+        b.strategy.kind.name()
+    );
+    for (outcome, n) in [
+        ("successful", r.successful),
+        ("incomplete", r.incomplete),
+        ("errored", r.errored),
+    ] {
+        let line = format!("llm_bench_requests_total{{{labels},outcome=\"{outcome}\"}} {n}\n");
+        assert!(
+            exported.contains(&line),
+            "{name}: no `{line}` in\n{exported}"
+        );
+    }
+    let running = format!("llm_bench_benchmark_running{{{labels}}} 0\n");
+    assert!(
+        exported.contains(&running),
+        "{name}: no `{running}` in\n{exported}"
+    );
     assert_eq!(
         r.total,
         r.successful + r.incomplete + r.errored,

@@ -4,9 +4,11 @@
 //! and an invocation's end (exit, timeout, cancellation, missing results) turned into a
 //! benchmark.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bench_core::config::{Config, PlannedBenchmark, ProfileKind, Strategy, StrategyKind};
+use bench_core::live::LiveBenchmark;
 use bench_core::measure::{BenchmarkBuilder, Head};
 use bench_core::progress::ProgressEvent;
 use bench_core::schema::{Benchmark, Report, StopReason, Timestamp, Warning, Window};
@@ -64,6 +66,10 @@ pub struct Points {
     scraper: Option<Scraper>,
     /// The point in progress: its drain and its scraping.
     watching: Option<(Drained, Option<Scraping>)>,
+    /// The engine's name, as the live export labels its benchmarks.
+    engine: &'static str,
+    /// The point in progress in the live export, when the run has one.
+    live: Option<Arc<LiveBenchmark>>,
 }
 
 impl Points {
@@ -89,6 +95,8 @@ impl Points {
             ),
             scraper: Scraper::new(config)?,
             watching: None,
+            engine: tool.engine,
+            live: None,
         })
     }
 
@@ -116,6 +124,9 @@ impl Points {
                 None => None,
             };
             self.watching = Some((drained, scraping));
+            self.live = ctx
+                .live()
+                .map(|live| live.benchmark(self.engine, index, &strategy));
             ctx.progress.event(&ProgressEvent::BenchmarkStarted {
                 index,
                 of: Some(of),
@@ -130,6 +141,14 @@ impl Points {
             });
         }
         None
+    }
+
+    /// The point in progress in the live export (`run --metrics-listen`), for the parser to
+    /// give every request it counts (`LiveBenchmark::add` beside `BenchmarkBuilder::add`);
+    /// `None` without an export.
+    /// The tool's requests are known only when it has ended, so they arrive all at once.
+    pub fn live(&self) -> Option<Arc<LiveBenchmark>> {
+        self.live.clone()
     }
 
     /// Records the point's benchmark, with its drain and the server's metrics: into the
@@ -154,6 +173,9 @@ impl Points {
             }
             self.drainer
                 .attach(drained, &mut benchmark, ctx.cancel.is_cancelled());
+        }
+        if let Some(live) = self.live.take() {
+            live.finish();
         }
         let sweep = self.ends(&point.workload);
         sweep.observe(

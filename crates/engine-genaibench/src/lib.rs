@@ -275,6 +275,7 @@ impl BenchmarkEngine for GenaiBench {
                 max_requests: config.constraints.max_requests,
                 max_seconds: config.constraints.max_seconds,
                 secrets: session.secrets(),
+                live: points.live(),
             };
             let parsed = parse::folder(&results, &context);
             let parsed = session.parsed(parsed);

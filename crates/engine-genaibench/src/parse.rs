@@ -69,6 +69,8 @@ pub(crate) struct Context<'a> {
     pub(crate) max_seconds: Option<f64>,
     /// Secrets to blank out of error examples.
     pub(crate) secrets: &'a [String],
+    /// The live export's benchmark, counting every request the benchmark counts.
+    pub(crate) live: Option<std::sync::Arc<bench_core::live::LiveBenchmark>>,
 }
 
 /// Reads the results of one point from `folder`.
@@ -173,6 +175,9 @@ fn benchmark(run: &RunFile, context: &Context<'_>) -> Result<Benchmark, String> 
             _ => RequestRecord::new(ended),
         };
         measured_requests.add(&record);
+        if let Some(live) = &context.live {
+            live.add(&record);
+        }
     }
     let duration = run
         .aggregated_metrics
@@ -266,6 +271,7 @@ mod tests {
             max_requests: Some(8),
             max_seconds: Some(60.0),
             secrets,
+            live: None,
         }
     }
 
@@ -460,6 +466,7 @@ mod properties {
                 max_requests: None,
                 max_seconds: None,
                 secrets: &[],
+                live: None,
             };
             let _ = folder(dir.path(), &context);
         }

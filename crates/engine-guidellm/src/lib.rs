@@ -151,7 +151,7 @@ impl BenchmarkEngine for Guidellm {
                 .await?;
             let parsed = std::fs::read_to_string(&output)
                 .map_err(|e| format!("GuideLLM wrote no report {}: {e}", output.display()))
-                .and_then(|text| parse::report(&text, &point, session.secrets()));
+                .and_then(|text| parse::report(&text, &point, session.secrets(), points.live()));
             let parsed = session.parsed(parsed);
             let benchmark =
                 bench_subprocess::settle(&TOOL, &point, &finished, timeout, spawned, parsed)?;

@@ -6,7 +6,10 @@
 //! project calls TPOT, so `itl_ms` stays null. Its `time_per_output_token_ms` (which includes
 //! the TTFT) is not read.
 
+use std::sync::Arc;
+
 use bench_core::config::StrategyKind;
+use bench_core::live::LiveBenchmark;
 use bench_core::measure::{
     concurrency, BenchmarkBuilder, Ended, Head, RequestError, RequestRecord,
 };
@@ -111,7 +114,14 @@ struct SchedulerState {
 
 /// Reads the report of `point` (one benchmark) from `text`, blanking `secrets` from error
 /// examples.
-pub(crate) fn report(text: &str, point: &Point, secrets: &[String]) -> Result<Parsed, String> {
+/// Reads GuideLLM's report of one point; every request the benchmark counts is also counted
+/// in `live` (the live export's benchmark), when given.
+pub(crate) fn report(
+    text: &str,
+    point: &Point,
+    secrets: &[String],
+    live: Option<Arc<LiveBenchmark>>,
+) -> Result<Parsed, String> {
     let file: ReportFile = serde_json::from_str(text).map_err(|e| {
         format!("the report is not a GuideLLM report this engine knows (tested with GuideLLM 0.8.1): {e}")
     })?;
@@ -121,7 +131,7 @@ pub(crate) fn report(text: &str, point: &Point, secrets: &[String]) -> Result<Pa
         return Err("the report does not hold exactly one benchmark".to_owned());
     };
     Ok(Parsed {
-        benchmark: benchmark(first, point, secrets),
+        benchmark: benchmark(first, point, secrets, live),
         version,
     })
 }
@@ -139,7 +149,12 @@ fn ms(from: Option<f64>, to: Option<f64>) -> Option<f64> {
     (d.is_finite() && d >= 0.0).then_some(d)
 }
 
-fn benchmark(file: BenchmarkFile, point: &Point, secrets: &[String]) -> Benchmark {
+fn benchmark(
+    file: BenchmarkFile,
+    point: &Point,
+    secrets: &[String],
+    live: Option<Arc<LiveBenchmark>>,
+) -> Benchmark {
     let time = |t: f64| t.is_finite() && t > 0.0 && t < LATEST;
     let (start, end) =
         if time(file.start_time) && time(file.end_time) && file.end_time >= file.start_time {
@@ -193,7 +208,7 @@ fn benchmark(file: BenchmarkFile, point: &Point, secrets: &[String]) -> Benchmar
                 at(|t| t.last_token_iteration),
             );
             let targeted = at(|t| t.targeted_start).filter(|_| open_loop);
-            measured.add(&RequestRecord {
+            let record = RequestRecord {
                 latency_ms: ms(sent, ended_at),
                 ttft_ms: request
                     .time_to_first_token_ms
@@ -209,7 +224,12 @@ fn benchmark(file: BenchmarkFile, point: &Point, secrets: &[String]) -> Benchmar
                 output_tokens,
                 ended_in_window: ended_at.is_some_and(|e| e >= start && e <= end),
                 ..RequestRecord::new(ended)
-            });
+            };
+            measured.add(&record);
+            // The live export counts what the report counts.
+            if let Some(live) = &live {
+                live.add(&record);
+            }
             if let (Some(s), Some(e)) = (sent, ended_at) {
                 spans.push((s, e));
             }
@@ -365,6 +385,7 @@ mod tests {
             &fixture("concurrent"),
             &point(StrategyKind::Concurrent),
             &[],
+            None,
         )
         .unwrap();
         assert_eq!(parsed.version.as_deref(), Some("0.8.1"));
@@ -392,9 +413,14 @@ mod tests {
 
     #[test]
     fn a_constant_run_has_schedule_lag_and_stops_on_its_duration() {
-        let b = report(&fixture("constant"), &point(StrategyKind::Constant), &[])
-            .unwrap()
-            .benchmark;
+        let b = report(
+            &fixture("constant"),
+            &point(StrategyKind::Constant),
+            &[],
+            None,
+        )
+        .unwrap()
+        .benchmark;
         assert_eq!(b.stopped_by, Some(StopReason::MaxSeconds));
         assert_eq!(b.window.duration_s, 4.0);
         let lag = ok(&b.metrics.schedule_lag_ms);
@@ -408,6 +434,7 @@ mod tests {
             &fixture("synchronous-warmup-cooldown"),
             &point(StrategyKind::Synchronous),
             &[],
+            None,
         )
         .unwrap()
         .benchmark;
@@ -423,6 +450,7 @@ mod tests {
             &fixture("faults-mixed"),
             &point(StrategyKind::Concurrent),
             &secrets,
+            None,
         )
         .unwrap()
         .benchmark;
@@ -466,16 +494,16 @@ mod tests {
     #[test]
     fn a_report_that_is_not_guidellms_is_an_error_never_a_panic() {
         let c = point(StrategyKind::Synchronous);
-        assert!(report("{}", &c, &[])
+        assert!(report("{}", &c, &[], None)
             .unwrap_err()
             .contains("not a GuideLLM report"));
-        assert!(report("{\"benchmarks\": []}", &c, &[])
+        assert!(report("{\"benchmarks\": []}", &c, &[], None)
             .unwrap_err()
             .contains("exactly one"));
         let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": -5, "requests": {"successful": [{"request_start_time": "x"}]}}]}"#;
-        let _ = report(odd, &c, &[]);
+        let _ = report(odd, &c, &[], None);
         let odd = r#"{"benchmarks": [{"start_time": 1e300, "end_time": 1e301, "requests": {"successful": [{}]}}]}"#;
-        let b = report(odd, &c, &[]).unwrap().benchmark;
+        let b = report(odd, &c, &[], None).unwrap().benchmark;
         assert_eq!(b.window.duration_s, 0.0);
     }
 }
