@@ -342,11 +342,7 @@ fn progress_events_stream_as_json_lines() {
         events.as_os_str(),
     ]);
     assert_eq!(out.code, exit_codes::OK, "{}", out.stderr);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = bench_tests::json_lines(&events);
     let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,

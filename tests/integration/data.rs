@@ -30,14 +30,6 @@ async fn run(server: &MockServer, rest: &str) -> Report {
     engine.run(&config, &RunContext::default()).await.unwrap()
 }
 
-fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Every request of a spread of lengths (and of a shared prefix) is counted by the server,
 /// with the same tokenizer, as exactly the length the client built it for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +65,7 @@ async fn token_exact_prompts_are_exactly_what_the_server_counts() {
             report.warnings
         );
         let truth = server.ground_truth();
-        let lines = lines(&records);
+        let lines = bench_tests::json_lines::<serde_json::Value>(&records);
         assert_eq!(lines.len(), requests);
         let mut lengths = std::collections::BTreeSet::new();
         for line in &lines {
@@ -195,10 +187,11 @@ async fn a_data_file_mixing_prompt_text_and_messages_rows_sends_every_kind() {
         warning.message
     );
     // Three different prompts, one per kind of row, as the tokenizer counts them.
-    let lengths: std::collections::BTreeSet<u64> = lines(&records)
-        .iter()
-        .map(|l| l["requested_prompt_tokens"].as_u64().unwrap())
-        .collect();
+    let lengths: std::collections::BTreeSet<u64> =
+        bench_tests::json_lines::<serde_json::Value>(&records)
+            .iter()
+            .map(|l| l["requested_prompt_tokens"].as_u64().unwrap())
+            .collect();
     assert_eq!(lengths.len(), 3, "{lengths:?}");
 }
 

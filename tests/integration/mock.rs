@@ -490,11 +490,7 @@ async fn tokens_follow_their_deadlines_and_the_log_file_holds_the_truth() {
         stats.token_lateness_us
     );
     server.shutdown().await;
-    let lines: Vec<bench_mock::RequestRecord> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<bench_mock::RequestRecord> = bench_tests::json_lines(&log);
     assert_eq!(lines, vec![t]);
 }
 

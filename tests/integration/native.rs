@@ -329,11 +329,7 @@ async fn request_records_stream_to_a_file_and_join_the_ground_truth() {
     assert!(timestamps
         .coalesced_share
         .is_some_and(|s| (0.0..=1.0).contains(&s)));
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = bench_tests::json_lines(&path);
     assert_eq!(lines.len(), 12);
     let truth = server.ground_truth();
     for line in &lines {

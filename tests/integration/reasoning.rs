@@ -70,11 +70,7 @@ async fn ttft_is_the_first_reasoning_chunk_and_the_answer_starts_after_ten() {
 
     // Per request, against when the server wrote the first token and the first answer token.
     let truth = server.ground_truth();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&records)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = bench_tests::json_lines(&records);
     assert_eq!(lines.len(), 6);
     for line in &lines {
         let id = line["request_id"].as_str().unwrap();

@@ -87,11 +87,7 @@ async fn a_trace_replays_at_its_recorded_offsets_with_its_lengths() {
         .successful
         .as_ref()
         .unwrap();
-    let sent: Vec<serde_json::Value> = std::fs::read_to_string(&records)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let sent: Vec<serde_json::Value> = bench_tests::json_lines(&records);
     assert_eq!(sent.len(), ROWS);
     let by_id = |n: usize| {
         let id = format!("-req-{n}");
@@ -120,11 +116,7 @@ async fn a_trace_replays_at_its_recorded_offsets_with_its_lengths() {
         );
     }
     // The mock counted each prompt with the same tokenizer: the trace's lengths.
-    let logged: Vec<bench_mock::RequestRecord> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let logged: Vec<bench_mock::RequestRecord> = bench_tests::json_lines(&log);
     assert_eq!(logged.len(), ROWS);
     for record in &logged {
         let id = record.request_id.as_deref().unwrap();

@@ -39,15 +39,6 @@ fn report_path(dir: &Path, i: u32) -> PathBuf {
     dir.join(format!("shard-{i}.json"))
 }
 
-/// One JSON line of a shard's `request_records`.
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_shards_interleave_into_the_whole_runs_schedule_from_one_start() {
     let server = MockServer::start(MockConfig {
@@ -88,7 +79,11 @@ async fn four_shards_interleave_into_the_whole_runs_schedule_from_one_start() {
                 assert_eq!(out.code, 0, "shard {i}: {}", out.stderr);
                 let report: Report =
                     serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-                (report, self::records(&records), report_path(&dir, i))
+                (
+                    report,
+                    bench_tests::json_lines::<serde_json::Value>(&records),
+                    report_path(&dir, i),
+                )
             })
         })
         .collect();

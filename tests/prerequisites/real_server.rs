@@ -112,11 +112,7 @@ async fn run(server: &RealServer, dir: &Path, body: &str) -> (Report, Vec<Value>
     let config = Config::load(&text, ConfigFormat::Toml, &[]).unwrap();
     let engine = registry::engine_for(&config).unwrap();
     let report = engine.run(&config, &RunContext::default()).await.unwrap();
-    let records = std::fs::read_to_string(&records)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = bench_tests::json_lines(&records);
     (report, records)
 }
 

@@ -206,6 +206,16 @@ impl EchoEngine {
     }
 }
 
+/// Every line of a JSON-lines file (request records, the mock's log, progress events), each
+/// parsed as `T`; panics naming the file when it cannot be read or a line does not parse.
+pub fn json_lines<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
 /// The repository's test tokenizer directory (`data/tokenizer/`), as an absolute path.
 pub fn test_tokenizer() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tokenizer")
